@@ -1,0 +1,41 @@
+// SwiGLU: out = silu(gate) * up, elementwise over n = N*F values.
+// Legend: N rows (B*T), F ffn size.
+// swiglu_forward:  out (n) = silu(gate (n)) * up (n)
+// swiglu_backward: dgate (n) += dout * up * silu'(gate);  dup (n) += dout * silu(gate)
+
+struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+
+@group(0) @binding(0) var<uniform> P: Params;
+
+// forward bindings
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> gate: array<f32>;
+@group(0) @binding(3) var<storage, read> up: array<f32>;
+
+fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+
+@compute @workgroup_size(256)
+fn swiglu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= P.n) { return; }
+  let g = gate[i];
+  out[i] = g * sigmoid(g) * up[i];
+}
+
+// backward bindings (separate numbers: each entry point uses exactly its own)
+@group(0) @binding(1) var<storage, read_write> dgate: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dup: array<f32>;
+@group(0) @binding(3) var<storage, read> dout: array<f32>;
+@group(0) @binding(4) var<storage, read> gate_b: array<f32>;
+@group(0) @binding(5) var<storage, read> up_b: array<f32>;
+
+@compute @workgroup_size(256)
+fn swiglu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= P.n) { return; }
+  let g = gate_b[i];
+  let s = sigmoid(g);
+  let d = dout[i];
+  dgate[i] += d * up_b[i] * s * (1.0 + g * (1.0 - s));
+  dup[i] += d * g * s;
+}

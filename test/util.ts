@@ -1,0 +1,106 @@
+// Test helpers: the one tolerance rule, a shared GPU, seeded random data, finite differences.
+// The GPU tests run on real WebGPU (Dawn through npm `webgpu`); without an adapter they FAIL.
+import assert from 'node:assert/strict';
+import { acquireGpu, type Gpu } from '../src/gpu/device.ts';
+
+export type Vec = Float32Array | Float64Array;
+
+/** Tolerances, in one place. f32 kernels vs f64/f32 reference. */
+export const TOL = {
+  f32: { atol: 1e-5, rtol: 1e-4 },
+  /** reductions over long rows (matmuls, attention, cross-entropy) */
+  f32sum: { atol: 1e-4, rtol: 1e-3 },
+  f16: { atol: 2e-2, rtol: 2e-2 },
+  /** central finite differences in float64 */
+  fd: { atol: 1e-6, rtol: 1e-4 },
+};
+
+/** |got − ref| ≤ atol + rtol·|ref| for every element; non-finite is a failure. */
+export function closeness(got: ArrayLike<number>, ref: ArrayLike<number>, atol: number, rtol: number) {
+  let worst = -1, worstExcess = -Infinity, maxAbs = 0, maxRel = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const g = got[i], r = ref[i];
+    const d = Math.abs(g - r);
+    const excess = !Number.isFinite(g) || !Number.isFinite(r) ? Infinity : d - (atol + rtol * Math.abs(r));
+    if (Number.isFinite(d)) {
+      maxAbs = Math.max(maxAbs, d);
+      maxRel = Math.max(maxRel, d / Math.max(Math.abs(r), 1e-12));
+    }
+    if (excess > worstExcess) { worstExcess = excess; worst = i; }
+  }
+  return { ok: got.length === ref.length && worstExcess <= 0, worst, maxAbs, maxRel };
+}
+
+export function assertClose(name: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: { atol: number; rtol: number } = TOL.f32): void {
+  assert.equal(got.length, ref.length, `${name}: length ${got.length} ≠ reference length ${ref.length}`);
+  const c = closeness(got, ref, tol.atol, tol.rtol);
+  if (!c.ok) {
+    const head = (a: ArrayLike<number>) => Array.from({ length: Math.min(6, a.length) }, (_, i) => a[i].toPrecision(6)).join(', ');
+    assert.fail(
+      `${name}: mismatch at index ${c.worst}: got ${got[c.worst]} vs ref ${ref[c.worst]} ` +
+        `(atol ${tol.atol}, rtol ${tol.rtol}; max abs err ${c.maxAbs.toExponential(3)})\n  got: ${head(got)}\n  ref: ${head(ref)}`,
+    );
+  }
+}
+
+let gpuPromise: Promise<Gpu> | null = null;
+/** The shared test GPU. Throws (fails the test) with a how-to when no adapter can be had. */
+export function testGpu(): Promise<Gpu> {
+  if (!gpuPromise) {
+    gpuPromise = acquireGpu().catch((e) => {
+      throw new Error(`GPU tests need a WebGPU adapter and none could be had: ${(e as Error).message}`);
+    });
+  }
+  return gpuPromise;
+}
+
+/** Seeded PRNG (mulberry32) for test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n uniform values in [-scale, scale) as Float32Array. */
+export function randn32(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
+  return out;
+}
+
+export function to64(a: ArrayLike<number>): Float64Array {
+  return Float64Array.from(a as ArrayLike<number>);
+}
+
+/**
+ * Central finite differences of a scalar loss f(x) w.r.t. x (float64), at up to `maxProbe` indices.
+ * Returns [indices, numeric gradients].
+ */
+export function finiteDiff(f: () => number, x: Float64Array, maxProbe = 64, h = 1e-6): [number[], number[]] {
+  const idx: number[] = [];
+  const step = Math.max(1, Math.floor(x.length / maxProbe));
+  for (let i = 0; i < x.length; i += step) idx.push(i);
+  const g = idx.map((i) => {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = f();
+    x[i] = old - h;
+    const fm = f();
+    x[i] = old;
+    return (fp - fm) / (2 * h);
+  });
+  return [idx, g];
+}
+
+/** Dot product of a with a fixed random projection: turns an output tensor into a scalar loss. */
+export function project(a: ArrayLike<number>, w: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * w[i];
+  return s;
+}
