@@ -5,31 +5,8 @@ import { acquireGpu, type Gpu } from '../src/gpu/device.ts';
 
 export type Vec = Float32Array | Float64Array;
 
-/** Tolerances, in one place. f32 kernels vs f64/f32 reference. */
-export const TOL = {
-  f32: { atol: 1e-5, rtol: 1e-4 },
-  /** reductions over long rows (matmuls, attention, cross-entropy) */
-  f32sum: { atol: 1e-4, rtol: 1e-3 },
-  f16: { atol: 2e-2, rtol: 2e-2 },
-  /** central finite differences in float64 */
-  fd: { atol: 1e-6, rtol: 1e-4 },
-};
-
-/** |got − ref| ≤ atol + rtol·|ref| for every element; non-finite is a failure. */
-export function closeness(got: ArrayLike<number>, ref: ArrayLike<number>, atol: number, rtol: number) {
-  let worst = -1, worstExcess = -Infinity, maxAbs = 0, maxRel = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const g = got[i], r = ref[i];
-    const d = Math.abs(g - r);
-    const excess = !Number.isFinite(g) || !Number.isFinite(r) ? Infinity : d - (atol + rtol * Math.abs(r));
-    if (Number.isFinite(d)) {
-      maxAbs = Math.max(maxAbs, d);
-      maxRel = Math.max(maxRel, d / Math.max(Math.abs(r), 1e-12));
-    }
-    if (excess > worstExcess) { worstExcess = excess; worst = i; }
-  }
-  return { ok: got.length === ref.length && worstExcess <= 0, worst, maxAbs, maxRel };
-}
+import { closeness, TOL } from '../src/ref/tolerance.ts';
+export { closeness, TOL };
 
 export function assertClose(name: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: { atol: number; rtol: number } = TOL.f32): void {
   assert.equal(got.length, ref.length, `${name}: length ${got.length} ≠ reference length ${ref.length}`);
