@@ -1,0 +1,103 @@
+// AdamW optimizer step with global-norm gradient clipping, and the global squared-norm reduction.
+// Legend: n = number of trainable parameters (all LoRA A/B matrices in one flat buffer, up to ~10M).
+// global_norm_sq_partial: partials (G) = per-workgroup Σ g² over a fixed grid-stride partition of grads (n)
+// global_norm_sq_final:   out (1) = Σ partials (G)         (one workgroup; G ≤ 1024)
+//   The partition depends only on n and G, so the sum is bitwise deterministic run to run.
+// adamw_step: params, m, v (n) updated in place from grads (n) and normsq (1):
+//   s = maxNorm > 0 ? min(1, maxNorm / (sqrt(normsq) + 1e-6)) : 1;  g = s·grad
+//   p -= lr·wd·p;  m = b1·m + (1−b1)·g;  v = b2·v + (1−b2)·g²;  p -= lr·(m/bc1) / (sqrt(v/bc2) + eps)
+//   with bc1 = 1 − b1^t, bc2 = 1 − b2^t computed on the host (PyTorch AdamW semantics).
+
+const WG: u32 = 256u;
+
+struct NormParams { n: u32, groups: u32, _p0: u32, _p1: u32 }
+
+struct AdamParams {
+  n: u32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  wd: f32,
+  bc1: f32,
+  bc2: f32,
+  max_norm: f32,
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
+}
+
+var<workgroup> red: array<f32, 256>;
+
+// Tree-reduce red[0..256) into red[0]. Called from uniform control flow by every invocation.
+fn reduce_sum(lid: u32) {
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
+    if (lid < k) { red[lid] += red[lid + k]; }
+    workgroupBarrier();
+  }
+}
+
+// ---- global_norm_sq, stage 1 ---------------------------------------------------------------
+@group(0) @binding(0) var<uniform> NP: NormParams;
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>; // (G)
+@group(0) @binding(2) var<storage, read> grads_n: array<f32>;        // (n)
+
+@compute @workgroup_size(256)
+fn global_norm_sq_partial(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let lid = lid3.x;
+  let stride = NP.groups * WG;
+  var s = 0.0;
+  var i = wid.x * WG + lid;
+  loop {
+    if (i >= NP.n) { break; }
+    let g = grads_n[i];
+    s += g * g;
+    i += stride;
+  }
+  red[lid] = s;
+  reduce_sum(lid);
+  if (lid == 0u) { partials[wid.x] = red[0]; }
+}
+
+// ---- global_norm_sq, stage 2 ---------------------------------------------------------------
+// (reuses binding numbers 1..2 with its own names)
+@group(0) @binding(1) var<storage, read_write> norm_out: array<f32>;  // (1)
+@group(0) @binding(2) var<storage, read> partials_in: array<f32>;     // (G)
+
+@compute @workgroup_size(256)
+fn global_norm_sq_final(@builtin(local_invocation_id) lid3: vec3u) {
+  let lid = lid3.x;
+  var s = 0.0;
+  for (var i = lid; i < NP.groups; i += WG) { s += partials_in[i]; }
+  red[lid] = s;
+  reduce_sum(lid);
+  if (lid == 0u) { norm_out[0] = red[0]; }
+}
+
+// ---- adamw_step ----------------------------------------------------------------------------
+@group(0) @binding(0) var<uniform> AP: AdamParams;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>; // (n)
+@group(0) @binding(2) var<storage, read> grads: array<f32>;        // (n)
+@group(0) @binding(3) var<storage, read_write> m1: array<f32>;     // (n) first moment
+@group(0) @binding(4) var<storage, read_write> m2: array<f32>;     // (n) second moment
+@group(0) @binding(5) var<storage, read> normsq: array<f32>;       // (1)
+
+@compute @workgroup_size(256)
+fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= AP.n) { return; }
+  var scale = 1.0;
+  if (AP.max_norm > 0.0) {
+    scale = min(1.0, AP.max_norm / (sqrt(normsq[0]) + 1e-6));
+  }
+  let g = grads[i] * scale;
+  var p = params[i];
+  p -= AP.lr * AP.wd * p;
+  let m = AP.beta1 * m1[i] + (1.0 - AP.beta1) * g;
+  let v = AP.beta2 * m2[i] + (1.0 - AP.beta2) * g * g;
+  m1[i] = m;
+  m2[i] = v;
+  p -= AP.lr * (m / AP.bc1) / (sqrt(v / AP.bc2) + AP.eps);
+  params[i] = p;
+}

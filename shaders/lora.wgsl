@@ -1,0 +1,77 @@
+// LoRA adapter matmuls with counter-based dropout on the adapter input.
+// Legend: N rows (B*T), IC in features, OC out features, R rank.
+//   forward:  h (N,R) = dropout(inp (N,IC))·A (R,IC)ᵀ;  out (N,OC) += scale·h·B (OC,R)ᵀ
+//   backward: dh (N,R) = scale·dout·B;  dB (OC,R) += scale·doutᵀ·h;  dA (R,IC) += dhᵀ·dropout(inp);
+//             dinp (N,IC) += dropout'(dh·A)
+// All six products are one generic kernel, lora_mm: C (M,Nc) (+)= alpha·Σ_k X[m,k]·Y[n,k] with
+// arbitrary element strides (so transposes are free) and the dropout mask applied to X, to Y or
+// to C. Dropout element idx = n·IC + i is always the element's index in its (N,IC) buffer:
+// kept when pcg(pcg(idx) ^ seed·0x9E3779B9) ≥ thr (thr = floor(p·2^32)), kept values × 1/(1−p).
+// The TS twin is dropout_keep in src/ref/lora.ts (identical integer ops).
+// Strategy: register tiling like linear: a thread owns a 4×4 tile of C, a workgroup 8×8 threads
+// (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread.
+
+override MASK: u32 = 0u; // 0 none, 1 on X loads, 2 on Y loads, 3 on the C update
+override ACC: u32 = 0u;  // 0: C = alpha·XYᵀ, 1: C += alpha·XYᵀ
+
+struct Params {
+  M: u32, Nc: u32, K: u32, cs: u32,      // C (M,Nc), row stride cs
+  xs0: u32, xs1: u32, ys0: u32, ys1: u32, // X[m,k] at m·xs0 + k·xs1; Y[n,k] at n·ys0 + k·ys1
+  alpha: f32, thr: u32, seed: u32, keep_scale: f32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> C: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> Y: array<f32>;
+
+fn pcg(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+fn dropout_hash(seed: u32, idx: u32) -> u32 { return pcg(pcg(idx) ^ (seed * 0x9E3779B9u)); }
+// multiplier of element idx: 0 (dropped) or 1/(1−p)
+fn drop(idx: u32) -> f32 { return select(0.0, P.keep_scale, dropout_hash(P.seed, idx) >= P.thr); }
+
+fn ldx(i: u32) -> f32 { if (MASK == 1u) { return X[i] * drop(i); } return X[i]; }
+fn ldy(i: u32) -> f32 { if (MASK == 2u) { return Y[i] * drop(i); } return Y[i]; }
+
+// grid: (ceil(Nc/32), ceil(M/32)) workgroups of 8×8
+@compute @workgroup_size(8, 8)
+fn lora_mm(@builtin(global_invocation_id) gid: vec3u) {
+  let n0 = gid.x * 4u;
+  let m0 = gid.y * 4u;
+  if (n0 >= P.Nc || m0 >= P.M) { return; }
+  let xb = vec4u(min(m0, P.M - 1u), min(m0 + 1u, P.M - 1u), min(m0 + 2u, P.M - 1u), min(m0 + 3u, P.M - 1u)) * P.xs0;
+  let yb = vec4u(min(n0, P.Nc - 1u), min(n0 + 1u, P.Nc - 1u), min(n0 + 2u, P.Nc - 1u), min(n0 + 3u, P.Nc - 1u)) * P.ys0;
+  var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+  let masked = MASK != 0u && P.thr != 0u;
+  if (masked && MASK != 3u) {
+    for (var k = 0u; k < P.K; k++) {
+      let xo = k * P.xs1; let yo = k * P.ys1;
+      let y = vec4f(ldy(yb.x + yo), ldy(yb.y + yo), ldy(yb.z + yo), ldy(yb.w + yo));
+      a0 += ldx(xb.x + xo) * y; a1 += ldx(xb.y + xo) * y;
+      a2 += ldx(xb.z + xo) * y; a3 += ldx(xb.w + xo) * y;
+    }
+  } else {
+    for (var k = 0u; k < P.K; k++) {
+      let xo = k * P.xs1; let yo = k * P.ys1;
+      let y = vec4f(Y[yb.x + yo], Y[yb.y + yo], Y[yb.z + yo], Y[yb.w + yo]);
+      a0 += X[xb.x + xo] * y; a1 += X[xb.y + xo] * y;
+      a2 += X[xb.z + xo] * y; a3 += X[xb.w + xo] * y;
+    }
+  }
+  var acc = array<vec4f, 4>(a0, a1, a2, a3);
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + i;
+    if (m >= P.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + j;
+      if (n >= P.Nc) { break; }
+      let ci = m * P.cs + n;
+      var v = P.alpha * acc[i][j];
+      if (MASK == 3u && masked) { v *= drop(ci); }
+      if (ACC == 1u) { C[ci] += v; } else { C[ci] = v; }
+    }
+  }
+}

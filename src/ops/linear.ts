@@ -1,0 +1,79 @@
+// Launcher for shaders/linear.wgsl; twin: src/ref/linear.ts. Frozen weights (f32 / q8 / q4) are
+// uploaded once (uploadWeight) and dequantized inside the kernels.
+// Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
+// Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
+// only for the rows used (rowOffset .. rowOffset+OC, offset aligned down to
+// minStorageBufferOffsetAlignment), so a big lm_head works when called in row chunks (xent does);
+// one slice must still fit the binding limit, and the whole weight must fit maxBufferSize.
+import code from '../../shaders/linear.wgsl?raw';
+import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
+import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
+import { need } from './util.ts';
+
+export interface QWeight {
+  format: QFormat;
+  /** out features */
+  rows: number;
+  /** in features */
+  cols: number;
+  buf: GPUBuffer;
+}
+
+const FMT: Record<QFormat, number> = { f32: 0, q8: 1, q4: 2 };
+
+/** Upload a host weight (quantize() output) to a storage buffer labelled `label`. */
+export function uploadWeight(gpu: Gpu, host: QWeightHost, label: string): QWeight {
+  const bytes = bytesOf(host.format, host.rows, host.cols);
+  need(host.data.byteLength === bytes, `${label}: ${host.format} data of (${host.rows},${host.cols}) is ${bytes} bytes (got ${host.data.byteLength})`);
+  return { format: host.format, rows: host.rows, cols: host.cols, buf: gpu.buffer(bytes, label, host.data) };
+}
+
+/** u32 words per stored row of w. */
+export function rowWords(w: { format: QFormat; cols: number }): number {
+  return w.format === 'f32' ? w.cols : blocksPerRow(w.cols) * wordsPerBlock(w.format);
+}
+
+/** Binding of W rows [rowOffset, rowOffset+OC) and the word index of row rowOffset inside it. */
+function bindRows(gpu: Gpu, w: QWeight, rowOffset: number, OC: number): { buf: Buf; wbase: number } {
+  const rw = rowWords(w);
+  const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024;
+  if (w.buf.size <= maxBind) return { buf: w.buf, wbase: rowOffset * rw };
+  const start = rowOffset * rw * 4;
+  const offset = Math.floor(start / gpu.alignment) * gpu.alignment;
+  const size = start - offset + OC * rw * 4;
+  need(size <= maxBind, `linear: a slice of ${OC} rows of ${w.format} (${w.rows},${w.cols}) is ${size} bytes; ` +
+    `it must fit maxStorageBufferBindingSize ${maxBind} — use a smaller row chunk`);
+  return { buf: { buffer: w.buf, offset, size }, wbase: (start - offset) / 4 };
+}
+
+const dummies = new WeakMap<Gpu, GPUBuffer>();
+function dummy(gpu: Gpu): GPUBuffer {
+  let b = dummies.get(gpu);
+  if (!b) dummies.set(gpu, (b = gpu.f32(1, 'linear.nobias')));
+  return b;
+}
+
+function check(w: QWeight, IC: number, OC: number, rowOffset: number): void {
+  need(w.cols === IC, `linear: weight cols ${w.cols} must equal IC ${IC}`);
+  need(rowOffset >= 0 && rowOffset + OC <= w.rows, `linear: rows ${rowOffset}..${rowOffset + OC} must lie in the weight's ${w.rows} rows`);
+}
+
+/** out (N,OC) = inp (N,IC) · W[rowOffset : rowOffset+OC]ᵀ (+ bias (OC)) — overwrites out */
+export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: Buf | null, N: number, IC: number, OC: number, rowOffset = 0): void {
+  check(w, IC, OC, rowOffset);
+  if (N === 0 || OC === 0) return;
+  const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
+  const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
+  const p = gpu.pipeline('linear', code, 'linear_forward', { FMT: FMT[w.format] });
+  gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / 32), Math.ceil(N / 32)]);
+}
+
+/** dinp (N,IC) += dout (N,OC) · W[rowOffset : rowOffset+OC] */
+export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: number, IC: number, OC: number, rowOffset = 0): void {
+  check(w, IC, OC, rowOffset);
+  if (N === 0 || OC === 0) return;
+  const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
+  const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32']]);
+  const p = gpu.pipeline('linear', code, 'linear_backward', { FMT: FMT[w.format] });
+  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / 32), Math.ceil(N / 32)]);
+}

@@ -1,0 +1,85 @@
+// Launcher for shaders/xent.wgsl; twin: src/ref/xent.ts. Masked next-token cross-entropy fused
+// with the lm_head matmul in vocab chunks, so the (N, V) logits never exist: per chunk of `chunk`
+// rows of W, linear_forward (src/ops/linear.ts) writes the chunk's logits (N, len) into a scratch,
+// then xent_update folds them into a running per-row state (N) {max, sum-exp, argmax, target logit};
+// the last chunk finalizes losses / lse / correct. Backward recomputes each chunk's logits, turns
+// them in place into dlogits (xent_dlogits) and accumulates dinp += dlogits · W_chunk (linear_backward).
+// Legend: N rows (B*T), C hidden, V vocab, len = min(chunk, V − r0) rows in the chunk starting at r0.
+// Scratch (N·chunk f32) and state (N × 16 bytes) are allocated once per gpu, grown on demand.
+import code from '../../shaders/xent.wgsl?raw';
+import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
+import { linear_backward, linear_forward, type QWeight } from './linear.ts';
+import { grid1d, need } from './util.ts';
+
+interface Scratch {
+  logits: GPUBuffer | null; // (N, chunk) f32
+  state: GPUBuffer | null; // (N) RowState {m, s, arg, tgt}
+}
+const scratches = new WeakMap<Gpu, Scratch>();
+
+/** A cached buffer of at least `bytes`; a too-small one is replaced (pending work submitted first). */
+function grow(gpu: Gpu, old: GPUBuffer | null, bytes: number, label: string): GPUBuffer {
+  if (old && old.size >= bytes) return old;
+  if (old) {
+    gpu.submit(); // recorded dispatches may still reference `old`
+    gpu.destroy(old);
+  }
+  return gpu.buffer(bytes, label);
+}
+
+function scratch(gpu: Gpu, N: number, chunk: number): { logits: GPUBuffer; state: GPUBuffer } {
+  const bytes = N * chunk * 4;
+  const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024;
+  need(bytes <= maxBind, `xent: the logits scratch (N=${N}) × (chunk=${chunk}) × 4 = ${bytes} bytes must fit ` +
+    `maxStorageBufferBindingSize ${maxBind} — use a smaller chunk`);
+  let s = scratches.get(gpu);
+  if (!s) scratches.set(gpu, (s = { logits: null, state: null }));
+  s.logits = grow(gpu, s.logits, bytes, 'xent.logits');
+  s.state = grow(gpu, s.state, N * 16, 'xent.state');
+  return { logits: s.logits, state: s.state };
+}
+
+function check(w: QWeight, N: number, C: number, V: number, chunk: number): number {
+  need(w.rows === V && w.cols === C, `xent: lm_head must be (V=${V}, C=${C}), got (${w.rows}, ${w.cols})`);
+  need(N >= 1 && V >= 1 && Number.isInteger(chunk) && chunk >= 1, 'xent: N ≥ 1, V ≥ 1, integer chunk ≥ 1');
+  return Math.min(chunk, V);
+}
+
+/**
+ * losses (N), lse (N), correct (N) f32 (1.0/0.0) from inp (N,C), lm_head w (V,C), targets u32 (N):
+ * losses[n] = logsumexp(logits[n]) − logits[n][target]; correct[n] = 1 if argmax (first on ties) = target;
+ * both 0 for an ignored target (0xFFFFFFFF); lse is written for every row. Targets must be < V or ignored.
+ */
+export function xent_forward(
+  gpu: Gpu, losses: Buf, lse: Buf, correct: Buf, inp: Buf, w: QWeight, targets: Buf, N: number, C: number, V: number, chunk: number,
+): void {
+  chunk = check(w, N, C, V, chunk);
+  const s = scratch(gpu, N, chunk);
+  const p = gpu.pipeline('xent', code, 'xent_update');
+  const nChunks = Math.ceil(V / chunk);
+  for (let c = 0; c < nChunks; c++) {
+    const r0 = c * chunk, len = Math.min(chunk, V - r0);
+    const logits = { buffer: s.logits, size: N * len * 4 };
+    linear_forward(gpu, logits, inp, w, null, N, C, len, r0);
+    const flags = (c === 0 ? 1 : 0) | (c === nChunks - 1 ? 2 : 0);
+    const u = uniforms([[N, 'u32'], [len, 'u32'], [r0, 'u32'], [flags, 'u32']]);
+    gpu.dispatch(p, u, [s.state, losses, lse, correct, logits, targets], grid1d(gpu, N, 1));
+  }
+}
+
+/** dinp (N,C) += Σ_chunks ((softmax − onehot(target)) · dloss[n]) · W_chunk; lse (N) from xent_forward; dloss (N) f32 */
+export function xent_backward(
+  gpu: Gpu, dinp: Buf, inp: Buf, w: QWeight, targets: Buf, lse: Buf, dloss: Buf, N: number, C: number, V: number, chunk: number,
+): void {
+  chunk = check(w, N, C, V, chunk);
+  const s = scratch(gpu, N, chunk);
+  const p = gpu.pipeline('xent', code, 'xent_dlogits');
+  for (let r0 = 0; r0 < V; r0 += chunk) {
+    const len = Math.min(chunk, V - r0);
+    const logits = { buffer: s.logits, size: N * len * 4 };
+    linear_forward(gpu, logits, inp, w, null, N, C, len, r0);
+    const u = uniforms([[N, 'u32'], [len, 'u32'], [r0, 'u32']]);
+    gpu.dispatch(p, u, [logits, targets, lse, dloss], grid1d(gpu, N * len, 256));
+    linear_backward(gpu, dinp, logits, w, N, C, len, r0);
+  }
+}

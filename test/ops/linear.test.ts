@@ -1,0 +1,82 @@
+// linear (shaders/linear.wgsl): ref backward vs finite differences (f64); GPU vs ref for f32/q8/q4
+// on odd shapes, with bias, rowOffset slices and += semantics of dinp; a GFLOP/s print.
+import { test } from '../harness.ts';
+import * as ref from '../../src/ref/linear.ts';
+import * as op from '../../src/ops/linear.ts';
+import { dequantize, quantize, type QFormat } from '../../src/model/quant.ts';
+import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
+
+test('ref linear_backward matches finite differences (f64)', () => {
+  const N = 3, IC = 7, OC = 5, rows = 9, off = 2;
+  const inp = to64(randn32(N * IC, 1)), w = to64(randn32(rows * IC, 2)), bias = to64(randn32(OC, 3)), p = to64(randn32(N * OC, 4));
+  const loss = () => { const o = new Float64Array(N * OC); ref.linear_forward(o, inp, w, bias, N, IC, OC, off); return project(o, p); };
+  const dinp = new Float64Array(N * IC);
+  ref.linear_backward(dinp, p, w, N, IC, OC, off);
+  const [idx, num] = finiteDiff(loss, inp);
+  assertClose('linear fd dinp', idx.map((i) => dinp[i]), num, TOL.fd);
+});
+
+interface Case { N: number; IC: number; OC: number; rows?: number; off?: number; bias?: boolean }
+
+async function runCase(format: QFormat, c: Case, seed: number) {
+  const gpu = await testGpu();
+  const { N, IC, OC } = c, rows = c.rows ?? OC, off = c.off ?? 0;
+  const wf = randn32(rows * IC, seed, 0.5);
+  const host = quantize(wf, rows, IC, format);
+  const wdq = dequantize(host);
+  const inp = randn32(N * IC, seed + 1), dout = randn32(N * OC, seed + 2);
+  const bias = c.bias ? randn32(OC, seed + 3) : null;
+  const dinp0 = randn32(N * IC, seed + 4); // non-zero: backward must add
+  const out = new Float32Array(N * OC); ref.linear_forward(out, inp, wdq, bias, N, IC, OC, off);
+  const dinp = dinp0.slice(); ref.linear_backward(dinp, dout, wdq, N, IC, OC, off);
+  const w = op.uploadWeight(gpu, host, 't.w');
+  const bInp = gpu.f32(inp, 't.inp'), bOut = gpu.f32(randn32(N * OC, seed + 5), 't.out'); // garbage: forward overwrites
+  const bDout = gpu.f32(dout, 't.dout'), bDinp = gpu.f32(dinp0, 't.dinp');
+  const bBias = bias ? gpu.f32(bias, 't.bias') : null;
+  await gpu.scoped('linear', () => {
+    op.linear_forward(gpu, bOut, bInp, w, bBias, N, IC, OC, off);
+    op.linear_backward(gpu, bDinp, bDout, w, N, IC, OC, off);
+  });
+  const tag = `${format} N=${N} IC=${IC} OC=${OC} off=${off}${bias ? ' bias' : ''}`;
+  assertClose(`linear out ${tag}`, await gpu.readF32(bOut, N * OC), out, TOL.f32sum);
+  assertClose(`linear dinp ${tag}`, await gpu.readF32(bDinp, N * IC), dinp, TOL.f32sum);
+  for (const b of [w.buf, bInp, bOut, bDout, bDinp, bBias]) if (b) gpu.destroy(b);
+}
+
+for (const format of ['f32', 'q8', 'q4'] as const) {
+  test(`gpu linear ${format} odd shapes (N 1,3,17 × IC 5,33,96,100 × OC 1,7,65)`, async () => {
+    let seed = 10;
+    for (const N of [1, 3, 17]) for (const IC of [5, 33, 96, 100]) for (const OC of [1, 7, 65]) await runCase(format, { N, IC, OC }, seed += 10);
+  });
+  test(`gpu linear ${format} bias, rowOffset slices, bigger shapes`, async () => {
+    await runCase(format, { N: 5, IC: 33, OC: 7, bias: true }, 1);
+    await runCase(format, { N: 17, IC: 100, OC: 65, rows: 200, off: 77 }, 2);
+    await runCase(format, { N: 3, IC: 64, OC: 1, rows: 9, off: 8, bias: true }, 3);
+    await runCase(format, { N: 70, IC: 130, OC: 99, rows: 150, off: 51, bias: true }, 4);
+    await runCase(format, { N: 64, IC: 256, OC: 128 }, 5);
+  });
+}
+
+test('gpu linear GFLOP/s (N=256, IC=576, OC=1536; printed, not asserted)', async () => {
+  const gpu = await testGpu();
+  const N = 256, IC = 576, OC = 1536, flop = 2 * N * IC * OC;
+  const inp = gpu.f32(randn32(N * IC, 1), 'p.inp'), out = gpu.f32(N * OC, 'p.out');
+  const dout = gpu.f32(randn32(N * OC, 2), 'p.dout'), dinp = gpu.f32(N * IC, 'p.dinp');
+  const wf = randn32(OC * IC, 3, 0.1);
+  const line: string[] = [];
+  for (const format of ['f32', 'q8', 'q4'] as const) {
+    const w = op.uploadWeight(gpu, quantize(wf, OC, IC, format), 'p.w');
+    for (const dir of ['fwd', 'bwd'] as const) {
+      const run = () => dir === 'fwd' ? op.linear_forward(gpu, out, inp, w, null, N, IC, OC) : op.linear_backward(gpu, dinp, dout, w, N, IC, OC);
+      await gpu.scoped('warm', run);
+      await gpu.readF32(out, 1);
+      const reps = 5, t0 = performance.now();
+      for (let r = 0; r < reps; r++) { run(); gpu.submit(); }
+      await gpu.readF32(dir === 'fwd' ? out : dinp, 1);
+      const ms = (performance.now() - t0) / reps;
+      line.push(`${format} ${dir} ${(flop / ms / 1e6).toFixed(2)}`);
+    }
+    gpu.destroy(w.buf);
+  }
+  console.log(`# linear GFLOP/s on ${gpu.info.description || gpu.info.device}: ${line.join(', ')}`);
+});

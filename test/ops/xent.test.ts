@@ -1,0 +1,110 @@
+// Cross-entropy fused with lm_head: ref backward vs central finite differences (f64); GPU (chunked,
+// f32/q8/q4 lm_head) vs ref (unchunked, dequantize(quantize(W))) for losses, lse, correct and dinp +=,
+// on odd V (partial last chunk, V < chunk), N = 1 and N = 13, ignored targets, argmax hits.
+import assert from 'node:assert/strict';
+import { test } from '../harness.ts';
+import * as ref from '../../src/ref/xent.ts';
+import * as op from '../../src/ops/xent.ts';
+import { uploadWeight } from '../../src/ops/linear.ts';
+import { dequantize, quantize, type QFormat } from '../../src/model/quant.ts';
+import { assertClose, finiteDiff, project, randn32, rng, testGpu, to64, TOL } from '../util.ts';
+
+const IGN = ref.XENT_IGNORE;
+
+test('ref xent_backward matches finite differences (f64)', () => {
+  const N = 3, C = 4, V = 11;
+  const inp = to64(randn32(N * C, 1, 2)), w = to64(randn32(V * C, 2, 1.5));
+  const targets = new Uint32Array([7, IGN, 0]);
+  const proj = to64(randn32(N, 3)); // dloss
+  const loss = () => {
+    const l = new Float64Array(N), lse = new Float64Array(N), cor = new Float64Array(N);
+    ref.xent_forward(l, lse, cor, inp, w, targets, N, C, V, 4);
+    return project(l, proj);
+  };
+  const l = new Float64Array(N), lse = new Float64Array(N), cor = new Float64Array(N);
+  ref.xent_forward(l, lse, cor, inp, w, targets, N, C, V, 4);
+  assert.equal(l[1], 0, 'ignored target has loss 0');
+  const dinp = new Float64Array(N * C);
+  ref.xent_backward(dinp, inp, w, targets, lse, proj, N, C, V, 4);
+  const [idx, num] = finiteDiff(loss, inp);
+  assertClose('xent fd dinp', idx.map((i) => dinp[i]), num, TOL.fd);
+  for (let c = 0; c < C; c++) assert.equal(dinp[C + c], 0, 'ignored row gets no gradient');
+});
+
+/** Row argmax of inp·wᵀ (f64), to build targets that hit it. */
+function argmaxRows(inp: Float32Array, w: Float32Array, N: number, C: number, V: number): number[] {
+  const out: number[] = [];
+  for (let n = 0; n < N; n++) {
+    let best = -Infinity, a = 0;
+    for (let v = 0; v < V; v++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) s += inp[n * C + c] * w[v * C + c];
+      if (s > best) { best = s; a = v; }
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+const shapes: Array<{ N: number; C: number; V: number; chunk: number; wscale: number }> = [
+  { N: 13, C: 40, V: 37, chunk: 8, wscale: 1 }, // partial last chunk (5 rows)
+  { N: 13, C: 64, V: 1000, chunk: 256, wscale: 0.5 }, // partial last chunk (232 rows), > 256 per row in total
+  { N: 1, C: 33, V: 37, chunk: 64, wscale: 1 }, // V < chunk (one chunk), one row
+  { N: 5, C: 32, V: 300, chunk: 300, wscale: 8 }, // chunk = V, large logits (|z| ~ 50)
+];
+
+for (const format of ['f32', 'q8', 'q4'] as QFormat[]) {
+  for (const { N, C, V, chunk, wscale } of shapes) {
+    test(`gpu xent ${format} N=${N} C=${C} V=${V} chunk=${chunk}`, async () => {
+      const gpu = await testGpu();
+      const seed = N * 1000 + V;
+      const inp = randn32(N * C, seed), wRaw = randn32(V * C, seed + 1, wscale);
+      const host = quantize(wRaw, V, C, format);
+      const wd = dequantize(host); // what the kernels see
+      // targets: argmax hits (correct = 1), random ids, one ignored row (when N > 1)
+      const am = argmaxRows(inp, wd, N, C, V);
+      const r = rng(seed + 2);
+      const targets = new Uint32Array(N);
+      for (let n = 0; n < N; n++) targets[n] = n % 3 === 0 ? am[n] : Math.floor(r() * V);
+      if (N > 1) targets[2] = IGN;
+      const dloss = randn32(N, seed + 3);
+      const dinp0 = randn32(N * C, seed + 4); // non-zero: backward must add
+
+      const rl = new Float64Array(N), rlse = new Float64Array(N), rc = new Float64Array(N);
+      ref.xent_forward(rl, rlse, rc, to64(inp), to64(wd), targets, N, C, V, chunk);
+      const rd = to64(dinp0);
+      ref.xent_backward(rd, to64(inp), to64(wd), targets, rlse, to64(dloss), N, C, V, chunk);
+      assert.ok(rc.some((x) => x === 1), 'test data hits the argmax somewhere');
+
+      const w = uploadWeight(gpu, host, 't.w');
+      const bInp = gpu.f32(inp, 't.inp'), bT = gpu.u32(targets, 't.tg'), bDl = gpu.f32(dloss, 't.dl');
+      const bL = gpu.f32(N, 't.l'), bLse = gpu.f32(N, 't.lse'), bC = gpu.f32(N, 't.c'), bD = gpu.f32(dinp0, 't.d');
+      await gpu.scoped('xent', () => {
+        op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk);
+        op.xent_backward(gpu, bD, bInp, w, bT, bLse, bDl, N, C, V, chunk);
+      });
+      assertClose('xent losses', await gpu.readF32(bL, N), rl, TOL.f32sum);
+      assertClose('xent lse', await gpu.readF32(bLse, N), rlse, TOL.f32sum);
+      assert.deepEqual(Array.from(await gpu.readF32(bC, N)), Array.from(rc), 'xent correct');
+      assertClose('xent dinp', await gpu.readF32(bD, N * C), rd, TOL.f32sum);
+      for (const b of [w.buf, bInp, bT, bDl, bL, bLse, bC, bD]) gpu.destroy(b);
+    });
+  }
+}
+
+test('gpu xent: repeated calls and a larger N reuse/grow the cached scratch', async () => {
+  const gpu = await testGpu();
+  for (const [N, chunk] of [[4, 16], [13, 16], [4, 50], [13, 16]] as const) {
+    const C = 24, V = 50;
+    const inp = randn32(N * C, N + chunk), w = randn32(V * C, 7);
+    const targets = Uint32Array.from({ length: N }, (_, n) => (n * 7) % V);
+    const rl = new Float64Array(N), rlse = new Float64Array(N), rc = new Float64Array(N);
+    ref.xent_forward(rl, rlse, rc, to64(inp), to64(w), targets, N, C, V, chunk);
+    const qw = uploadWeight(gpu, quantize(w, V, C, 'f32'), 't.w');
+    const bInp = gpu.f32(inp, 't.inp'), bT = gpu.u32(targets, 't.tg');
+    const bL = gpu.f32(N, 't.l'), bLse = gpu.f32(N, 't.lse'), bC = gpu.f32(N, 't.c');
+    await gpu.scoped('xent', () => op.xent_forward(gpu, bL, bLse, bC, bInp, qw, bT, N, C, V, chunk));
+    assertClose(`xent losses N=${N} chunk=${chunk}`, await gpu.readF32(bL, N), rl, TOL.f32sum);
+    for (const b of [qw.buf, bInp, bT, bL, bLse, bC]) gpu.destroy(b);
+  }
+});
