@@ -202,7 +202,7 @@ function unavailableView(reason: string, workerHasGpu: boolean | null): HTMLElem
   );
 }
 
-function resultRow(r: SelftestResult): HTMLTableRowElement {
+function resultRow(r: SelftestResult): DocumentFragment {
   const fmt = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : '—');
   const tr = h('tr', { class: r.pass ? 'pass' : 'fail', 'data-pass': String(r.pass), 'data-op': r.op },
     h('td', null, r.op),
@@ -213,10 +213,10 @@ function resultRow(r: SelftestResult): HTMLTableRowElement {
     h('td', { class: 'num mono', title: 'atol + rtol·|ref|' }, r.error ? '—' : `${r.atol.toExponential(0)} + ${r.rtol.toExponential(0)}·|ref|`),
     h('td', null, h('span', { class: `verdict ${r.pass ? 'good' : 'bad'}` }, h('span', { 'aria-hidden': 'true' }, r.pass ? '✓ ' : '✗ '), r.pass ? 'pass' : 'fail')),
   );
-  if (r.error) tr.title = r.error;
   const rows = document.createDocumentFragment();
   rows.appendChild(tr);
-  return tr;
+  if (r.error) rows.appendChild(h('tr', { class: 'fail error-row' }, h('td', { colspan: 7 }, h('pre', null, r.error))));
+  return rows;
 }
 
 async function showStorage(el: HTMLElement): Promise<void> {

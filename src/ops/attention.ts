@@ -1,0 +1,92 @@
+// Launcher for shaders/attention.wgsl; twin: src/ref/attention.ts.
+// Causal grouped-query self-attention with a padding mask, flash-attention style.
+// Legend: B batch, T time, N = B*T, NH query heads, NKV kv heads, HS head size (≤ 128).
+// q, out, dq (N, NH*HS); k, v, dk, dv (N, NKV*HS); valid u32 (N); lse (B*NH*T).
+import code from '../../shaders/attention.wgsl?raw';
+import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
+import { grid1d, need } from './util.ts';
+
+const WG = 64; // threads per workgroup (WG in the shader)
+const MAXC = 4; // vec4 chunks per lane at most (MAXC in the shader)
+const MAXBK = 16; // tile rows at most (MAXBK in the shader)
+const MAX_HS = 128;
+
+/** Test hook: force the streamed tile height BK (0 = choose from the workgroup-memory limit). */
+export const attentionTuning = { bk: 0 };
+
+interface Plan {
+  L: number; // lanes per row
+  R: number; // rows per workgroup
+  bk: { fwd: number; dq: number; dkv: number };
+}
+
+/** Lanes per row so each lane holds ≤ MAXC vec4 chunks; tile height from workgroup memory. */
+function plan(gpu: Gpu, HS: number): Plan {
+  const HC = Math.ceil(HS / 4);
+  let L = 1;
+  while (Math.ceil(HC / L) > MAXC) L *= 2;
+  const HCP = Math.ceil(HC / L) * L;
+  const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  // bytes per tile row: two vec4 tiles (BK, HCP) + partial-dot arrays (WG, BK) + per-row extras
+  const pick = (perRow: number) => {
+    const bk = attentionTuning.bk > 0 ? attentionTuning.bk : Math.min(MAXBK, Math.floor(limit / perRow));
+    need(bk >= 1 && bk <= MAXBK, `attention: tile height ${bk} in 1..${MAXBK} (workgroup memory ${limit} B)`);
+    return bk;
+  };
+  return {
+    L,
+    R: WG / L,
+    bk: { fwd: pick(32 * HCP + 4 * WG + 4), dq: pick(32 * HCP + 8 * WG + 4), dkv: pick(32 * HCP + 8 * WG + 8) },
+  };
+}
+
+function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: number, p: Plan): void {
+  need(HS >= 1 && HS <= MAX_HS, `attention: head size ${HS} in 1..${MAX_HS}`);
+  need(NKV >= 1 && NH % NKV === 0, `attention: NH (${NH}) a multiple of NKV (${NKV})`);
+  const maxG = gpu.info.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  need(B * NH <= maxG && Math.ceil(T / p.R) <= maxG, `attention: B*NH (${B * NH}) and T/${p.R} ≤ ${maxG} workgroups`);
+}
+
+function params(B: number, T: number, NH: number, NKV: number, HS: number, n = 0): ArrayBuffer {
+  return uniforms([[B, 'u32'], [T, 'u32'], [NH, 'u32'], [NKV, 'u32'], [1 / Math.sqrt(HS), 'f32'], [n, 'u32']]);
+}
+
+/**
+ * out (N, NH*HS) = causal masked softmax(q·kᵀ/sqrt(HS))·v (written); lse (B*NH*T) written
+ * (log-sum-exp of the scaled visible scores; 0 for a query with no visible key, whose out row is 0).
+ */
+export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, valid: Buf, B: number, T: number, NH: number, NKV: number, HS: number): void {
+  if (B * T === 0) return;
+  const p = plan(gpu, HS);
+  check(gpu, B, T, NH, NKV, HS, p);
+  const pipe = gpu.pipeline('attention', code, 'attention_forward', { HS, L: p.L, BK: p.bk.fwd });
+  gpu.dispatch(pipe, params(B, T, NH, NKV, HS), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
+}
+
+// (lse, D) scratch (B*NH*T vec2), one per gpu and size, reused across steps.
+const scratch = new WeakMap<Gpu, Map<number, GPUBuffer>>();
+function ldScratch(gpu: Gpu, rows: number): GPUBuffer {
+  let m = scratch.get(gpu);
+  if (!m) scratch.set(gpu, (m = new Map()));
+  let buf = m.get(rows);
+  if (!buf) m.set(rows, (buf = gpu.f32(2 * rows, 'attention.ld')));
+  return buf;
+}
+
+/**
+ * dq (N, NH*HS) +=, dk (N, NKV*HS) +=, dv (N, NKV*HS) += (adds into all three), from dout (N, NH*HS)
+ * and the forward's out and lse. P = exp(S − lse) is recomputed tile by tile.
+ */
+export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Buf, q: Buf, k: Buf, v: Buf, out: Buf, lse: Buf, valid: Buf, B: number, T: number, NH: number, NKV: number, HS: number): void {
+  if (B * T === 0) return;
+  const p = plan(gpu, HS);
+  check(gpu, B, T, NH, NKV, HS, p);
+  const ld = ldScratch(gpu, B * NH * T);
+  const n = B * T * NH;
+  const prep = gpu.pipeline('attention', code, 'attention_backward_prep', { HS, L: p.L, BK: p.bk.dq });
+  gpu.dispatch(prep, params(B, T, NH, NKV, HS, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
+  const pdq = gpu.pipeline('attention', code, 'attention_backward_dq', { HS, L: p.L, BK: p.bk.dq });
+  gpu.dispatch(pdq, params(B, T, NH, NKV, HS), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
+  const pkv = gpu.pipeline('attention', code, 'attention_backward_dkv', { HS, L: p.L, BK: p.bk.dkv });
+  gpu.dispatch(pkv, params(B, T, NH, NKV, HS), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
+}

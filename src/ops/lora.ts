@@ -1,0 +1,61 @@
+// Launcher for shaders/lora.wgsl; twin: src/ref/lora.ts (also dropout_keep, lora_init_A).
+// Legend: N rows (B*T), IC in features, OC out features, R rank. All buffers f32 row-major.
+// Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward).
+import code from '../../shaders/lora.wgsl?raw';
+import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
+import { dropout_threshold } from '../ref/lora.ts';
+import { need } from './util.ts';
+
+export { lora_init_A, dropout_keep } from '../ref/lora.ts';
+
+const MASK = { none: 0, x: 1, y: 2, c: 3 } as const;
+
+/**
+ * C (M,Nc) (row stride cs) = or += alpha · Σ_k X[m·xs0 + k·xs1] · Y[n·ys0 + k·ys1],
+ * dropout (p, seed) applied to X, Y or C elements by their buffer index.
+ */
+function mm(
+  gpu: Gpu, C: Buf, X: Buf, Y: Buf, M: number, Nc: number, K: number, cs: number,
+  xs: [number, number], ys: [number, number], alpha: number, acc: boolean,
+  mask: keyof typeof MASK, p: number, seed: number,
+): void {
+  if (M === 0 || Nc === 0) return;
+  const u = uniforms([
+    [M, 'u32'], [Nc, 'u32'], [K, 'u32'], [cs, 'u32'],
+    [xs[0], 'u32'], [xs[1], 'u32'], [ys[0], 'u32'], [ys[1], 'u32'],
+    [alpha, 'f32'], [dropout_threshold(p), 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'],
+  ]);
+  const pl = gpu.pipeline('lora', code, 'lora_mm', { MASK: MASK[mask], ACC: acc ? 1 : 0 });
+  gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / 32), Math.ceil(M / 32)]);
+}
+
+function check(p: number, R: number): void {
+  need(p >= 0 && p < 1, `lora: dropout p must be in [0, 1), got ${p}`);
+  need(R >= 1, `lora: rank R must be ≥ 1, got ${R}`);
+}
+
+/** h (N,R) = dropout_p(inp (N,IC))·A (R,IC)ᵀ (written); out (N,OC) += scale · h·B (OC,R)ᵀ */
+export function lora_forward(gpu: Gpu, out: Buf, h: Buf, inp: Buf, A: Buf, B: Buf, N: number, IC: number, OC: number, R: number, scale: number, p: number, seed: number): void {
+  check(p, R);
+  mm(gpu, h, inp, A, N, R, IC, R, [IC, 1], [IC, 1], 1, false, 'x', p, seed);
+  mm(gpu, out, h, B, N, OC, R, OC, [R, 1], [R, 1], scale, true, 'none', p, seed);
+}
+
+/**
+ * dh (N,R) = scale·dout·B (scratch); dB (OC,R) += scale·doutᵀ·h; dA (R,IC) += dhᵀ·dropout(inp);
+ * dinp (N,IC) += dropout'(dh·A). h is the forward's h.
+ */
+export function lora_backward(
+  gpu: Gpu, dinp: Buf, dA: Buf, dB: Buf, dh: Buf, dout: Buf, inp: Buf, A: Buf, B: Buf, h: Buf,
+  N: number, IC: number, OC: number, R: number, scale: number, p: number, seed: number,
+): void {
+  check(p, R);
+  // dh[n,r] = scale Σ_o dout[n,o]·B[o,r]
+  mm(gpu, dh, dout, B, N, R, OC, R, [OC, 1], [1, R], scale, false, 'none', p, seed);
+  // dB[o,r] += scale Σ_n dout[n,o]·h[n,r]
+  mm(gpu, dB, dout, h, OC, R, N, R, [1, OC], [1, R], scale, true, 'none', p, seed);
+  // dA[r,i] += Σ_n dh[n,r]·drop(inp)[n,i]
+  mm(gpu, dA, dh, inp, R, IC, N, IC, [1, R], [1, IC], 1, true, 'y', p, seed);
+  // dinp[n,i] += drop'[n,i] · Σ_r dh[n,r]·A[r,i]
+  mm(gpu, dinp, dh, A, N, IC, R, IC, [R, 1], [1, IC], 1, true, 'c', p, seed);
+}
