@@ -15,7 +15,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`whittle: PORT must be a port number, got "${process.env.PORT}"`);
   process.exit(2);
 }
-const server = await preview({ preview: { host: '127.0.0.1', port, strictPort: fixed, open: false }, logLevel: 'warn' });
+let server;
+try {
+  server = await preview({ preview: { host: '127.0.0.1', port, strictPort: fixed, open: false }, logLevel: 'warn' });
+} catch (e) {
+  console.error(`whittle: could not serve on 127.0.0.1:${port}: ${e.message}` + (fixed ? ' (unset PORT to take a free port)' : ''));
+  process.exit(1);
+}
 const url = server.resolvedUrls?.local?.[0] ?? `http://127.0.0.1:${port}/`;
 const line = '─'.repeat(url.length + 4);
 console.log(`\n  ${line}\n    ${url}\n  ${line}\n`);

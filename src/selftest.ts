@@ -8,7 +8,8 @@
 // A registry of cases: each case builds seeded inputs, runs the kernels and their twins, and
 // returns one check per compared tensor. Shapes are small (CPU Vulkan drivers run them too) but
 // deliberately odd (not multiples of the workgroup or block sizes).
-// Legend: N rows (B*T), C hidden, F ffn size, n flat length.
+// Legend: B batch, T time, N rows (B*T), C hidden, V vocab, NH heads, NKV kv heads, HS head size,
+// IC/OC in/out features, R LoRA rank, n flat length.
 import type { Gpu } from './gpu/device.ts';
 import { closeness, TOL } from './ref/tolerance.ts';
 import * as swigluOp from './ops/swiglu.ts';
@@ -17,6 +18,19 @@ import * as rmsnormOp from './ops/rmsnorm.ts';
 import * as rmsnormRef from './ref/rmsnorm.ts';
 import * as adamwOp from './ops/adamw.ts';
 import * as adamwRef from './ref/adamw.ts';
+import * as embeddingOp from './ops/embedding.ts';
+import * as embeddingRef from './ref/embedding.ts';
+import * as ropeOp from './ops/rope.ts';
+import * as ropeRef from './ref/rope.ts';
+import * as linearOp from './ops/linear.ts';
+import * as linearRef from './ref/linear.ts';
+import * as loraOp from './ops/lora.ts';
+import * as loraRef from './ref/lora.ts';
+import * as attentionOp from './ops/attention.ts';
+import * as attentionRef from './ref/attention.ts';
+import * as xentOp from './ops/xent.ts';
+import * as xentRef from './ref/xent.ts';
+import { dequantize, quantize, type QFormat } from './model/quant.ts';
 
 export interface Tol {
   atol: number;
@@ -76,6 +90,14 @@ class Scratch {
     return b;
   }
 
+  /** Quantize w (rows, cols) to `format`, upload it, and return it with the dequantized f32 the kernels see. */
+  weight(w: Float32Array, rows: number, cols: number, format: QFormat, label: string): { q: linearOp.QWeight; f32: Float32Array } {
+    const host = quantize(w, rows, cols, format);
+    const q = linearOp.uploadWeight(this.gpu, host, `selftest.${label}`);
+    this.bufs.push(q.buf);
+    return { q, f32: dequantize(host) };
+  }
+
   readF32(b: GPUBuffer, n: number): Promise<Float32Array> {
     return this.gpu.readF32(b, n);
   }
@@ -114,26 +136,31 @@ function register(op: string, shape: string, run: (t: Scratch) => Promise<Check[
   CASES.push({ op, shape, run });
 }
 
-// swiglu: elementwise, n odd and past one workgroup
-for (const n of [4099]) {
-  register('swiglu', `n=${n}`, async (t) => {
+// embedding: gather from a f32 / q8 / q4 table (dequantized in the kernel), scatter-add backward;
+// repeated ids and one out-of-range id (→ zero row, no gradient)
+for (const format of ['f32', 'q8', 'q4'] as const) {
+  const N = 33, C = 97, V = 50;
+  register('embedding', `N=${N} C=${C} V=${V} ${format}`, async (t) => {
     const { gpu } = t;
-    const gate = rand(n, 1, 4), up = rand(n, 2), dout = rand(n, 3);
-    const dg0 = rand(n, 4), du0 = rand(n, 5); // non-zero: backward must add
-    const out = new Float32Array(n);
-    swigluRef.swiglu_forward(out, gate, up, n);
-    const dg = dg0.slice(), du = du0.slice();
-    swigluRef.swiglu_backward(dg, du, dout, gate, up, n);
-    const bGate = t.f32(gate, 'gate'), bUp = t.f32(up, 'up'), bOut = t.f32(n, 'out');
-    const bDout = t.f32(dout, 'dout'), bDg = t.f32(dg0, 'dgate'), bDu = t.f32(du0, 'dup');
-    await gpu.scoped('selftest swiglu', () => {
-      swigluOp.swiglu_forward(gpu, bOut, bGate, bUp, n);
-      swigluOp.swiglu_backward(gpu, bDg, bDu, bDout, bGate, bUp, n);
+    const seed = 300 + V;
+    const { q: wte, f32: table } = t.weight(rand(V * C, seed, 2), V, C, format, 'wte');
+    const r = rng(seed + 1);
+    const ids = Uint32Array.from({ length: N }, () => Math.floor(r() * 17)); // repeats
+    ids[N - 2] = V + 3;
+    const dout = rand(N * C, seed + 2), d0 = rand(V * C, seed + 3);
+    const out = new Float32Array(N * C);
+    embeddingRef.embedding_forward(out, ids, table, N, C);
+    const dwte = d0.slice();
+    embeddingRef.embedding_backward(dwte, dout, ids, N, C, V);
+    const bIds = t.u32(ids, 'ids'), bOut = t.f32(rand(N * C, seed + 4), 'out'); // garbage: forward overwrites
+    const bDout = t.f32(dout, 'dout'), bD = t.f32(d0, 'dwte');
+    await gpu.scoped('selftest embedding', () => {
+      embeddingOp.embedding_forward(gpu, bOut, bIds, wte, N, C);
+      embeddingOp.embedding_backward(gpu, bD, bDout, bIds, N, C, V);
     });
     return [
-      { check: 'forward out', got: await t.readF32(bOut, n), ref: out, tol: TOL.f32 },
-      { check: 'backward dgate', got: await t.readF32(bDg, n), ref: dg, tol: TOL.f32 },
-      { check: 'backward dup', got: await t.readF32(bDu, n), ref: du, tol: TOL.f32 },
+      { check: 'forward out', got: await t.readF32(bOut, N * C), ref: out, tol: TOL.f32 },
+      { check: 'backward dwte', got: await t.readF32(bD, V * C), ref: dwte, tol: TOL.f32 },
     ];
   });
 }
@@ -158,6 +185,181 @@ for (const [N, C] of [[7, 97], [3, 300]] as const) {
     return [
       { check: 'forward rstd', got: await t.readF32(bR, N), ref: rstd, tol: TOL.f32sum },
       { check: 'forward out', got: await t.readF32(bOut, N * C), ref: out, tol: TOL.f32sum },
+      { check: 'backward dinp', got: await t.readF32(bD, N * C), ref: dinp, tol: TOL.f32sum },
+    ];
+  });
+}
+
+// rope: both pairings (HF rotate-half, GGUF adjacent pairs), positions up to 8191, Llama-3 scaling on one
+for (const style of ['half', 'pairs'] as const) {
+  const N = 13, H = 3, HS = 64;
+  register('rope', `N=${N} H=${H} HS=${HS} ${style}${style === 'half' ? ' llama3' : ''}`, async (t) => {
+    const { gpu } = t;
+    const scaling = style === 'half'
+      ? { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 }
+      : null;
+    const invFreq = ropeRef.rope_inv_freq(HS, style === 'half' ? 500000 : 10000, scaling);
+    const r = rng(400);
+    const pos = Uint32Array.from({ length: N }, (_, n) => (n < 4 ? n : n === N - 1 ? 8191 : Math.floor(r() * 2000)));
+    const x = rand(N * H * HS, 401), dx = rand(N * H * HS, 402);
+    const y = x.slice(), dy = dx.slice();
+    ropeRef.rope_forward(y, pos, invFreq, N, H, HS, style);
+    ropeRef.rope_backward(dy, pos, invFreq, N, H, HS, style);
+    const bX = t.f32(x, 'x'), bDx = t.f32(dx, 'dx'), bPos = t.u32(pos, 'pos'), bF = t.f32(invFreq, 'invfreq');
+    await gpu.scoped('selftest rope', () => {
+      ropeOp.rope_forward(gpu, bX, bPos, bF, N, H, HS, style);
+      ropeOp.rope_backward(gpu, bDx, bPos, bF, N, H, HS, style);
+    });
+    return [
+      { check: 'forward x', got: await t.readF32(bX, N * H * HS), ref: y, tol: TOL.f32 },
+      { check: 'backward dx', got: await t.readF32(bDx, N * H * HS), ref: dy, tol: TOL.f32 },
+    ];
+  });
+}
+
+// linear: f32 / q8 / q4 weights dequantized in the kernel; bias; a row slice (rowOffset) of a taller W
+for (const { format, bias, rows, off } of [
+  { format: 'f32', bias: true, rows: 65, off: 0 },
+  { format: 'q8', bias: true, rows: 65, off: 0 },
+  { format: 'q4', bias: false, rows: 150, off: 51 },
+] as const) {
+  const N = 17, IC = 100, OC = 65;
+  register('linear', `N=${N} IC=${IC} OC=${OC} ${format}${bias ? ' +bias' : ''}${off ? ` rows ${off}..${off + OC}` : ''}`, async (t) => {
+    const { gpu } = t;
+    const seed = 500 + rows + off;
+    const { q: w, f32: wdq } = t.weight(rand(rows * IC, seed, 0.5), rows, IC, format, 'w');
+    const inp = rand(N * IC, seed + 1), dout = rand(N * OC, seed + 2), d0 = rand(N * IC, seed + 4);
+    const b = bias ? rand(OC, seed + 3) : null;
+    const out = new Float32Array(N * OC);
+    linearRef.linear_forward(out, inp, wdq, b, N, IC, OC, off);
+    const dinp = d0.slice();
+    linearRef.linear_backward(dinp, dout, wdq, N, IC, OC, off);
+    const bInp = t.f32(inp, 'inp'), bOut = t.f32(rand(N * OC, seed + 5), 'out'), bB = b ? t.f32(b, 'bias') : null;
+    const bDout = t.f32(dout, 'dout'), bD = t.f32(d0, 'dinp');
+    await gpu.scoped('selftest linear', () => {
+      linearOp.linear_forward(gpu, bOut, bInp, w, bB, N, IC, OC, off);
+      linearOp.linear_backward(gpu, bD, bDout, w, N, IC, OC, off);
+    });
+    return [
+      { check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum },
+      { check: 'backward dinp', got: await t.readF32(bD, N * IC), ref: dinp, tol: TOL.f32sum },
+    ];
+  });
+}
+
+// lora: dropout on the input (exact integer hash shared with the twin), all four gradients
+{
+  const N = 17, IC = 100, OC = 65, R = 8, scale = 2, p = 0.1, seed = 7;
+  register('lora', `N=${N} IC=${IC} OC=${OC} R=${R} dropout ${p}`, async (t) => {
+    const { gpu } = t;
+    const inp = rand(N * IC, 600), A = loraRef.lora_init_A(R, IC, 601), B = rand(OC * R, 602, 0.1); // B ≠ 0: exercise dA, dinp
+    const out0 = rand(N * OC, 603), dout = rand(N * OC, 604);
+    const dinp0 = rand(N * IC, 605), dA0 = rand(R * IC, 606), dB0 = rand(OC * R, 607);
+    const out = out0.slice(), h = new Float32Array(N * R), dh = new Float32Array(N * R);
+    loraRef.lora_forward(out, h, inp, A, B, N, IC, OC, R, scale, p, seed);
+    const dinp = dinp0.slice(), dA = dA0.slice(), dB = dB0.slice();
+    loraRef.lora_backward(dinp, dA, dB, dh, dout, inp, A, B, h, N, IC, OC, R, scale, p, seed);
+    const bInp = t.f32(inp, 'inp'), bA = t.f32(A, 'A'), bB = t.f32(B, 'B'), bOut = t.f32(out0, 'out'), bH = t.f32(N * R, 'h');
+    const bDout = t.f32(dout, 'dout'), bDinp = t.f32(dinp0, 'dinp'), bDA = t.f32(dA0, 'dA'), bDB = t.f32(dB0, 'dB'), bDh = t.f32(N * R, 'dh');
+    await gpu.scoped('selftest lora', () => {
+      loraOp.lora_forward(gpu, bOut, bH, bInp, bA, bB, N, IC, OC, R, scale, p, seed);
+      loraOp.lora_backward(gpu, bDinp, bDA, bDB, bDh, bDout, bInp, bA, bB, bH, N, IC, OC, R, scale, p, seed);
+    });
+    return [
+      { check: 'forward h', got: await t.readF32(bH, N * R), ref: h, tol: TOL.f32sum },
+      { check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum },
+      { check: 'backward dA', got: await t.readF32(bDA, R * IC), ref: dA, tol: TOL.f32sum },
+      { check: 'backward dB', got: await t.readF32(bDB, OC * R), ref: dB, tol: TOL.f32sum },
+      { check: 'backward dinp', got: await t.readF32(bDinp, N * IC), ref: dinp, tol: TOL.f32sum },
+    ];
+  });
+}
+
+// attention: grouped-query (NH = 2·NKV), causal, padding on both sides of the batch rows (a query
+// whose visible keys are all padding gets 0), T past one tile
+{
+  const B = 2, T = 21, NH = 4, NKV = 2, HS = 32;
+  register('attention', `B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} padded`, async (t) => {
+    const { gpu } = t;
+    const N = B * T, nq = N * NH * HS, nk = N * NKV * HS, nl = B * NH * T;
+    const valid = new Uint32Array(N).fill(1);
+    for (let s = 0; s < 3; s++) valid[s] = 0; // row 0: left padding
+    for (let s = T - 5; s < T; s++) valid[T + s] = 0; // row 1: right padding
+    const q = rand(nq, 700, 1.5), k = rand(nk, 701, 1.5), v = rand(nk, 702), dout = rand(nq, 703);
+    const dq0 = rand(nq, 704), dk0 = rand(nk, 705), dv0 = rand(nk, 706);
+    const out = new Float32Array(nq), lse = new Float32Array(nl);
+    attentionRef.attention_forward(out, lse, q, k, v, valid, B, T, NH, NKV, HS);
+    const dq = dq0.slice(), dk = dk0.slice(), dv = dv0.slice();
+    attentionRef.attention_backward(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS);
+    const bQ = t.f32(q, 'q'), bK = t.f32(k, 'k'), bV = t.f32(v, 'v'), bValid = t.u32(valid, 'valid');
+    const bOut = t.f32(rand(nq, 707), 'out'), bLse = t.f32(nl, 'lse'), bDout = t.f32(dout, 'dout');
+    const bDq = t.f32(dq0, 'dq'), bDk = t.f32(dk0, 'dk'), bDv = t.f32(dv0, 'dv');
+    await gpu.scoped('selftest attention', () => {
+      attentionOp.attention_forward(gpu, bOut, bLse, bQ, bK, bV, bValid, B, T, NH, NKV, HS);
+      attentionOp.attention_backward(gpu, bDq, bDk, bDv, bDout, bQ, bK, bV, bOut, bLse, bValid, B, T, NH, NKV, HS);
+    });
+    return [
+      { check: 'forward out', got: await t.readF32(bOut, nq), ref: out, tol: TOL.f32sum },
+      { check: 'forward lse', got: await t.readF32(bLse, nl), ref: lse, tol: TOL.f32sum },
+      { check: 'backward dq', got: await t.readF32(bDq, nq), ref: dq, tol: TOL.f32sum },
+      { check: 'backward dk', got: await t.readF32(bDk, nk), ref: dk, tol: TOL.f32sum },
+      { check: 'backward dv', got: await t.readF32(bDv, nk), ref: dv, tol: TOL.f32sum },
+    ];
+  });
+}
+
+// swiglu: elementwise, n odd and past one workgroup
+for (const n of [4099]) {
+  register('swiglu', `n=${n}`, async (t) => {
+    const { gpu } = t;
+    const gate = rand(n, 1, 4), up = rand(n, 2), dout = rand(n, 3);
+    const dg0 = rand(n, 4), du0 = rand(n, 5); // non-zero: backward must add
+    const out = new Float32Array(n);
+    swigluRef.swiglu_forward(out, gate, up, n);
+    const dg = dg0.slice(), du = du0.slice();
+    swigluRef.swiglu_backward(dg, du, dout, gate, up, n);
+    const bGate = t.f32(gate, 'gate'), bUp = t.f32(up, 'up'), bOut = t.f32(n, 'out');
+    const bDout = t.f32(dout, 'dout'), bDg = t.f32(dg0, 'dgate'), bDu = t.f32(du0, 'dup');
+    await gpu.scoped('selftest swiglu', () => {
+      swigluOp.swiglu_forward(gpu, bOut, bGate, bUp, n);
+      swigluOp.swiglu_backward(gpu, bDg, bDu, bDout, bGate, bUp, n);
+    });
+    return [
+      { check: 'forward out', got: await t.readF32(bOut, n), ref: out, tol: TOL.f32 },
+      { check: 'backward dgate', got: await t.readF32(bDg, n), ref: dg, tol: TOL.f32 },
+      { check: 'backward dup', got: await t.readF32(bDu, n), ref: du, tol: TOL.f32 },
+    ];
+  });
+}
+
+// xent: cross-entropy fused with a q8 lm_head in vocab chunks (a partial last chunk), one ignored
+// target, some targets at the argmax (correct = 1)
+{
+  const N = 13, C = 64, V = 1000, chunk = 256;
+  register('xent', `N=${N} C=${C} V=${V} chunk=${chunk} q8`, async (t) => {
+    const { gpu } = t;
+    const inp = rand(N * C, 800);
+    const { q: w, f32: wd } = t.weight(rand(V * C, 801, 0.5), V, C, 'q8', 'lm_head');
+    const targets = new Uint32Array(N);
+    const r = rng(802);
+    for (let n = 0; n < N; n++) targets[n] = Math.floor(r() * V);
+    for (let n = 0; n < N; n += 3) targets[n] = argmaxRow(inp, wd, n, C, V); // hits
+    targets[2] = xentRef.XENT_IGNORE;
+    const dloss = rand(N, 803), d0 = rand(N * C, 804);
+    const losses = new Float32Array(N), lse = new Float32Array(N), correct = new Float32Array(N);
+    xentRef.xent_forward(losses, lse, correct, inp, wd, targets, N, C, V, chunk);
+    const dinp = d0.slice();
+    xentRef.xent_backward(dinp, inp, wd, targets, lse, dloss, N, C, V, chunk);
+    const bInp = t.f32(inp, 'inp'), bT = t.u32(targets, 'targets'), bDl = t.f32(dloss, 'dloss');
+    const bL = t.f32(N, 'losses'), bLse = t.f32(N, 'lse'), bC = t.f32(N, 'correct'), bD = t.f32(d0, 'dinp');
+    await gpu.scoped('selftest xent', () => {
+      xentOp.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk);
+      xentOp.xent_backward(gpu, bD, bInp, w, bT, bLse, bDl, N, C, V, chunk);
+    });
+    return [
+      { check: 'forward losses', got: await t.readF32(bL, N), ref: losses, tol: TOL.f32sum },
+      { check: 'forward lse', got: await t.readF32(bLse, N), ref: lse, tol: TOL.f32sum },
+      { check: 'forward correct', got: await t.readF32(bC, N), ref: correct, tol: { atol: 0, rtol: 0 } },
       { check: 'backward dinp', got: await t.readF32(bD, N * C), ref: dinp, tol: TOL.f32sum },
     ];
   });
@@ -191,6 +393,20 @@ for (const n of [4099]) {
     );
     return checks;
   });
+}
+
+/** argmax over v of inp[n]·w[v] (f64). */
+function argmaxRow(inp: Float32Array, w: Float32Array, n: number, C: number, V: number): number {
+  let best = -Infinity, a = 0;
+  for (let v = 0; v < V; v++) {
+    let s = 0;
+    for (let c = 0; c < C; c++) s += inp[n * C + c] * w[v * C + c];
+    if (s > best) {
+      best = s;
+      a = v;
+    }
+  }
+  return a;
 }
 
 // ---- running --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-// The shape of one `whittle` command module (src/cli/<name>.ts exports `command`).
+// The shape of one `whittle` command module (src/cli/<name>.ts exports `command`; its one-line
+// summary lives in the COMMANDS table of ./main.ts).
 
 export interface Io {
   /** one line (or block) to stdout */
@@ -9,8 +10,6 @@ export interface Io {
 
 export interface Command {
   name: string;
-  /** one line for `whittle --help` */
-  summary: string;
   /** the full text for `whittle <name> --help` */
   usage: string;
   /** returns the process exit code: 0 ok, 1 failure, 2 usage error */

@@ -1,18 +1,19 @@
 // `whittle <command>`: the engine headless in Node (Dawn through npm `webgpu`). bin/whittle.mjs
 // calls main(argv). Each command is its own module in src/cli/, loaded only when run, exporting
-// `command: Command` (see ./command.ts). To add one: write src/cli/<name>.ts and list it below.
+// `command: Command` (see ./command.ts). To add one: write src/cli/<name>.ts and list it below
+// with a one-line summary (kept here so `whittle --help` loads no command module).
 // It is not: an argument-parsing framework; commands parse their own flags with ./args.ts.
 import type { Command } from './command.ts';
 import { UsageError } from './args.ts';
 
-/** name → loader; the order is the order of `whittle --help`. */
-const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
-  selftest: () => import('./selftest.ts'),
+/** name → summary and loader; the order is the order of `whittle --help`. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  selftest: { summary: 'check every GPU kernel against its CPU twin on this adapter', load: () => import('./selftest.ts') },
 };
 
 const VERSION = '0.1.0';
 
-async function help(out: (s: string) => void): Promise<void> {
+function help(out: (s: string) => void): void {
   const lines = [
     'whittle: LoRA fine-tuning of small language models on WebGPU, headless in Node',
     '',
@@ -20,9 +21,8 @@ async function help(out: (s: string) => void): Promise<void> {
     '',
     'commands:',
   ];
-  const cmds = await Promise.all(Object.values(COMMANDS).map((load) => load().then((m) => m.command)));
-  const width = Math.max(...cmds.map((c) => c.name.length));
-  for (const c of cmds) lines.push(`  ${c.name.padEnd(width)}  ${c.summary}`);
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}  ${c.summary}`);
   lines.push(
     '',
     'Run `whittle <command> --help` for its options.',
@@ -39,19 +39,19 @@ export async function main(argv: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s + '\n');
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    await help(out);
+    help(out);
     return name ? 0 : 2;
   }
   if (name === '--version' || name === '-v') {
     out(VERSION);
     return 0;
   }
-  const load = COMMANDS[name];
-  if (!load) {
+  const entry = COMMANDS[name];
+  if (!entry) {
     err(`whittle: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}. See \`whittle --help\`.`);
     return 2;
   }
-  const { command } = await load();
+  const { command } = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     out(command.usage);
     return 0;

@@ -2,7 +2,7 @@
 // adapter (src/selftest.ts). Prints the adapter, then one row per compared tensor as it finishes;
 // exit code 1 when any check fails (or no adapter can be had).
 import { acquireGpu, type GpuInfo } from '../gpu/device.ts';
-import { runSelftest, type SelftestResult } from '../selftest.ts';
+import { runSelftest, selftestPlan, type SelftestResult } from '../selftest.ts';
 import { parseArgs } from './args.ts';
 import type { Command } from './command.ts';
 
@@ -18,17 +18,16 @@ export interface SelftestReport {
   results: SelftestResult[];
 }
 
-const COLS = [
-  ['op', 10],
-  ['check', 18],
-  ['shape', 22],
-  ['max abs', 10],
-  ['max rel', 10],
-  ['pass', 4],
-] as const;
+const HEAD = ['op', 'check', 'shape', 'max abs', 'max rel', 'pass'];
 
-function row(cells: string[]): string {
-  return cells.map((c, i) => (i >= 3 && i <= 4 ? c.padStart(COLS[i][1]) : c.padEnd(COLS[i][1]))).join('  ').trimEnd();
+/** Column widths, fixed before the first row (rows stream): op and shape from the plan. */
+function widths(plan: Array<{ op: string; shape: string }>): number[] {
+  const w = (xs: string[], min: number) => Math.max(min, ...xs.map((x) => x.length));
+  return [w(plan.map((p) => p.op), 9), 16, w(plan.map((p) => p.shape), 5), 9, 9, 4];
+}
+
+function row(cells: string[], w: number[]): string {
+  return cells.map((c, i) => (i >= 3 && i <= 4 ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
 }
 
 const num = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : '—');
@@ -50,7 +49,6 @@ export function describeAdapter(info: GpuInfo): string[] {
 
 export const command: Command = {
   name: 'selftest',
-  summary: 'check every GPU kernel against its CPU twin on this adapter',
   usage: [
     'usage: whittle selftest [--json] [--filter OP]',
     '',
@@ -79,18 +77,19 @@ export const command: Command = {
       } else io.err(`whittle selftest: ${error}`);
       return 1;
     }
+    const w = widths(selftestPlan(filter));
     if (!json) {
       for (const l of describeAdapter(gpu.info)) io.out(l);
       io.out('');
-      io.out(row(COLS.map((c) => c[0])));
-      io.out(row(COLS.map((c) => '-'.repeat(c[1]))));
+      io.out(row(HEAD, w));
+      io.out(row(w.map((n) => '-'.repeat(n)), w));
     }
     const results = await runSelftest(
       gpu,
       json
         ? undefined
         : (r) => {
-            io.out(row([r.op, r.check, r.shape, num(r.maxAbs), num(r.maxRel), r.pass ? 'ok' : 'FAIL']));
+            io.out(row([r.op, r.check, r.shape, num(r.maxAbs), num(r.maxRel), r.pass ? 'ok' : 'FAIL'], w));
             if (r.error) io.out(`    error: ${r.error}`);
           },
       { filter },

@@ -411,7 +411,7 @@ export class Gpu {
 
   // ---- profiling (timestamp-query) -------------------------------------------------------
   /** Start recording per-dispatch GPU times (needs timestamp-query; each dispatch gets its own pass). */
-  startProfile(maxDispatches = 4096): boolean {
+  startProfile(maxDispatches = 2048): boolean {
     if (!this.info.features.timestamp) return false;
     this.submit();
     this.profiling = true;

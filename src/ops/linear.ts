@@ -19,7 +19,49 @@ export interface QWeight {
   buf: GPUBuffer;
 }
 
-const FMT: Record<QFormat, number> = { f32: 0, q8: 1, q4: 2 };
+/** Keep the lines of a `//#if FLAG` / `//#if !FLAG` / `//#else` / `//#endif` template whose flags hold. */
+export function preprocess(src: string, flags: Record<string, boolean>): string {
+  const out: string[] = [];
+  const stack: { on: boolean; parent: boolean }[] = [];
+  let on = true;
+  for (const line of src.split('\n')) {
+    const m = /^\s*\/\/#(if|else|endif)\b\s*(!?)(\w*)/.exec(line);
+    if (!m) {
+      if (on) out.push(line);
+      continue;
+    }
+    if (m[1] === 'if') {
+      stack.push({ on, parent: on });
+      on = on && (m[2] === '!' ? !flags[m[3]] : !!flags[m[3]]);
+      stack[stack.length - 1].on = on;
+    } else if (m[1] === 'else') {
+      const top = stack[stack.length - 1];
+      if (!top) throw new Error('preprocess: #else without #if');
+      on = top.parent && !top.on;
+    } else {
+      const top = stack.pop();
+      if (!top) throw new Error('preprocess: #endif without #if');
+      on = top.parent;
+    }
+  }
+  if (stack.length) throw new Error('preprocess: unterminated #if');
+  return out.join('\n');
+}
+
+/** Rows per thread of the register tile (TM×4). */
+const TM = +(process.env.LTM ?? 4);
+const variants = new Map<string, string>();
+/** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only). */
+function pipelineFor(gpu: Gpu, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean) {
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}_tm${TM}`;
+  let src = variants.get(name);
+  if (!src) {
+    const flags = { F32: format === 'f32', Q8: format === 'q8', Q4: format === 'q4', V4: v4, DV: dv };
+    src = preprocess(code, flags).replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${TM}u;`);
+    variants.set(name, src);
+  }
+  return gpu.pipeline(name, src, entry);
+}
 
 /** Upload a host weight (quantize() output) to a storage buffer labelled `label`. */
 export function uploadWeight(gpu: Gpu, host: QWeightHost, label: string): QWeight {
@@ -64,8 +106,8 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
-  const p = gpu.pipeline('linear', code, 'linear_forward', { FMT: FMT[w.format] });
-  gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / 32), Math.ceil(N / 32)]);
+  const p = pipelineFor(gpu, w.format, 'linear_forward', IC % 4 === 0, false);
+  gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / 32), Math.ceil(N / (8 * TM))]);
 }
 
 /** dinp (N,IC) += dout (N,OC) · W[rowOffset : rowOffset+OC] */
@@ -74,6 +116,6 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32']]);
-  const p = gpu.pipeline('linear', code, 'linear_backward', { FMT: FMT[w.format] });
-  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / 32), Math.ceil(N / 32)]);
+  const p = pipelineFor(gpu, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
+  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / 32), Math.ceil(N / (8 * TM))]);
 }

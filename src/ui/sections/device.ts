@@ -210,7 +210,7 @@ function resultRow(r: SelftestResult): DocumentFragment {
     h('td', { class: 'mono' }, r.shape),
     h('td', { class: 'num mono' }, fmt(r.maxAbs)),
     h('td', { class: 'num mono' }, fmt(r.maxRel)),
-    h('td', { class: 'num mono', title: 'atol + rtol·|ref|' }, r.error ? '—' : `${r.atol.toExponential(0)} + ${r.rtol.toExponential(0)}·|ref|`),
+    h('td', { class: 'num mono', title: 'atol + rtol·|ref|' }, r.error ? '—' : r.atol === 0 && r.rtol === 0 ? 'exact' : `${r.atol.toExponential(0)} + ${r.rtol.toExponential(0)}·|ref|`),
     h('td', null, h('span', { class: `verdict ${r.pass ? 'good' : 'bad'}` }, h('span', { 'aria-hidden': 'true' }, r.pass ? '✓ ' : '✗ '), r.pass ? 'pass' : 'fail')),
   );
   const rows = document.createDocumentFragment();

@@ -1,0 +1,278 @@
+// Formatting + tokenization + loss mask: turns one validated Example into token ids and a
+// per-token `trained` flag (1 = a token the model learns to produce), and back into a preview
+// the UI can show. Chat lines use the model's chat template when one is given (assistant spans
+// found by rendering message prefixes incrementally), else the documented plain fallback:
+//
+//   <BOS>System: {system}\nUser: {user}\nAssistant: {assistant}<EOS>User: {user}\nAssistant: …<EOS>
+//
+// prompt/completion lines are `<BOS>{prompt}{completion}<EOS>` (plain concatenation, as the
+// OpenAI legacy format), text lines `<BOS>{text}<EOS>`. <BOS> is tokenizer.bos (skipped when
+// null), <EOS> is tokenizer.eos[0]; both are inserted as ids, the text between them is encoded
+// as one string with `addBos: false`. A templated conversation gets no extra BOS/EOS: the template
+// writes its own (e.g. `{{ bos_token }}`, `<|im_end|>`).
+// It is not: validation of the JSON structure (validate.ts), nor truncation (dataset.ts).
+import type { ChatMessage, ChatRenderer, Example, TemplateMessage, Tokenizer, TrainOn } from './types.ts';
+
+export interface FormatOptions {
+  /** the model's chat template as a render function; absent/null: the plain fallback */
+  chatTemplate?: ChatRenderer | null;
+  /** 'assistant' (default): train on assistant messages / completions; 'all': every token */
+  trainOn?: TrainOn;
+  /** passed to tokenizer.encode when set (SentencePiece leading "▁"); default: the tokenizer's */
+  prefixSpace?: boolean;
+}
+
+export interface Formatted {
+  ids: number[];
+  /** trained[t] = 1 when token t is learned (predicted from position t-1); trained[0] = 0 */
+  trained: Uint8Array;
+}
+
+/** A formatting failure tied to one example: becomes a line-precise issue. */
+export class FormatError extends Error {
+  constructor(public code: 'template_error' | 'mask_not_found', message: string, public path?: string) {
+    super(message);
+    this.name = 'FormatError';
+  }
+}
+
+/** The tokenizer with encode bound to this layer's options: never an implicit BOS. */
+function bound(tok: Tokenizer, o: { prefixSpace?: boolean }): Tokenizer {
+  const eo = o.prefixSpace === undefined ? { addBos: false } : { addBos: false, prefixSpace: o.prefixSpace };
+  return { encode: (text) => tok.encode(text, eo), decode: (ids) => tok.decode(ids), bos: tok.bos, eos: tok.eos, vocabSize: tok.vocabSize };
+}
+
+/** Length of the longest common prefix of two id sequences. */
+function lcp(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Maps a character position of `text` to a token boundary of `ids = encode(text)`: the number of
+ * leading tokens of encode(text[0:c]) that agree with `ids`. When a token straddles c (a merge
+ * across the boundary) it counts as after c.
+ */
+function tokenIndexer(tok: Tokenizer, text: string, ids: number[]): (c: number) => number {
+  const memo = new Map<number, number>();
+  return (c) => {
+    if (c <= 0) return 0;
+    if (c >= text.length) return ids.length;
+    let v = memo.get(c);
+    if (v === undefined) { v = lcp(tok.encode(text.slice(0, c)), ids); memo.set(c, v); }
+    return v;
+  };
+}
+
+interface Span { start: number; contentEnd: number; end: number; weight: 0 | 1 }
+
+/** Token span trained for one assistant turn: its content, then through the end-of-turn token. */
+function trainedTokenSpan(ids: number[], eos: number[], ts: number, tc: number, te: number): [number, number] {
+  for (let k = tc; k < te; k++) if (eos.includes(ids[k])) return [ts, k + 1];
+  if (tc < te) return [ts, tc + 1]; // the token right after the content ends the turn
+  if (te < ids.length && eos.includes(ids[te])) return [ts, te + 1];
+  return [ts, tc];
+}
+
+function applyMask(n: number, spans: { from: number; to: number; weight: 0 | 1 }[], trainOn: TrainOn): Uint8Array {
+  const trained = new Uint8Array(n);
+  if (trainOn === 'all') {
+    trained.fill(1);
+    for (const s of spans) if (!s.weight) trained.fill(0, s.from, s.to); // weight 0 is honored in 'all' too
+  } else {
+    for (const s of spans) if (s.weight) trained.fill(1, s.from, s.to);
+  }
+  if (n) trained[0] = 0; // nothing predicts the first token
+  return trained;
+}
+
+function toTemplate(ms: ChatMessage[]): TemplateMessage[] {
+  return ms.map((m) => ({ role: m.role, content: m.content }));
+}
+
+/** Templated chat: render, tokenize, locate each assistant turn by rendering prefixes. */
+function formatTemplated(messages: ChatMessage[], render: ChatRenderer, tok: Tokenizer, trainOn: TrainOn): Formatted {
+  const tm = toTemplate(messages);
+  const memo = new Map<string, string>();
+  const r = (k: number, gen: boolean): string => {
+    const key = `${k}:${gen}`;
+    let s = memo.get(key);
+    if (s === undefined) {
+      try {
+        s = render(tm.slice(0, k), { addGenerationPrompt: gen });
+      } catch (e) {
+        const what = k === tm.length && !gen ? 'the conversation' : `messages[0..${k - 1}]${gen ? ' + generation prompt' : ''}`;
+        throw new FormatError('template_error', `chat template failed on ${what}: ${(e as Error)?.message ?? e}`);
+      }
+      if (typeof s !== 'string') throw new FormatError('template_error', `chat template returned ${typeof s}, not a string`);
+      memo.set(key, s);
+    }
+    return s;
+  };
+  const full = r(tm.length, false);
+  const spans: Span[] = [];
+  let cursor = 0;
+  for (let i = 0; i < tm.length; i++) {
+    if (tm[i].role !== 'assistant') continue;
+    let lo = cursor, prevOk = i === 0, prevLen = 0;
+    if (i > 0) {
+      const prev = r(i, false);
+      if (full.startsWith(prev) && prev.length >= cursor) { lo = prev.length; prevOk = true; prevLen = prev.length; }
+    }
+    let start = -1;
+    if (prevOk) {
+      let gen = '';
+      try { gen = r(i, true); } catch { gen = ''; } // a template may refuse an empty prefix
+      if (gen.length > prevLen && full.startsWith(gen)) start = gen.length;
+    }
+    const cur = i === tm.length - 1 ? full : r(i + 1, false);
+    const hiOk = full.startsWith(cur) && cur.length > lo;
+    const hi = hiOk ? cur.length : full.length;
+    const c = tm[i].content.trim();
+    const k = full.indexOf(c, start >= 0 ? start : lo);
+    let contentEnd: number;
+    if (k >= 0 && k + c.length <= hi) contentEnd = k + c.length;
+    else if (start >= 0 && hiOk) contentEnd = hi; // the template rewrote the content: train its whole turn
+    else {
+      throw new FormatError('mask_not_found',
+        `cannot locate messages[${i}] (assistant) in the rendered conversation: the chat template neither renders ` +
+          'message prefixes as prefixes of the whole nor contains the content verbatim', `messages[${i}]`);
+    }
+    if (start < 0) start = k >= 0 ? k : lo;
+    spans.push({ start, contentEnd, end: hi, weight: messages[i].weight });
+    cursor = contentEnd;
+  }
+  const ids = tok.encode(full);
+  const at = tokenIndexer(tok, full, ids);
+  const tokSpans = spans.map((s) => {
+    const [from, to] = trainedTokenSpan(ids, tok.eos, at(s.start), at(s.contentEnd), at(s.end));
+    return { from, to, weight: s.weight };
+  });
+  return { ids, trained: applyMask(ids.length, tokSpans, trainOn) };
+}
+
+/** Text of one fallback chunk before an assistant answer (also the inference prompt). */
+const LABEL: Record<'system' | 'user', string> = { system: 'System', user: 'User' };
+
+interface Chunk { text: string; spans: { start: number; weight: 0 | 1 }[]; eos: boolean }
+
+/** Splits a conversation into fallback chunks; each assistant answer ends its chunk (then EOS). */
+type FallbackMessage = TemplateMessage & { weight?: 0 | 1 };
+
+function fallbackChunks(messages: FallbackMessage[], generationPrompt: boolean): Chunk[] {
+  const chunks: Chunk[] = [];
+  let cur: Chunk = { text: '', spans: [], eos: false };
+  for (const m of messages) {
+    if (m.role === 'assistant') {
+      cur.text += 'Assistant:';
+      cur.spans.push({ start: cur.text.length, weight: m.weight ?? 1 });
+      cur.text += ' ' + m.content;
+      cur.eos = true;
+      chunks.push(cur);
+      cur = { text: '', spans: [], eos: false };
+    } else cur.text += `${LABEL[m.role as 'system' | 'user'] ?? m.role}: ${m.content}\n`;
+  }
+  if (generationPrompt) cur.text += 'Assistant:';
+  if (cur.text) chunks.push(cur);
+  return chunks;
+}
+
+function bosIds(tok: Tokenizer): number[] {
+  return tok.bos === null || tok.bos === undefined ? [] : [tok.bos];
+}
+
+/** Encodes chunks: [BOS] encode(chunk) [EOS] encode(chunk) [EOS] …; spans as token ranges. */
+function encodeChunks(chunks: Chunk[], tok: Tokenizer): { ids: number[]; spans: { from: number; to: number; weight: 0 | 1 }[] } {
+  const ids = bosIds(tok);
+  const spans: { from: number; to: number; weight: 0 | 1 }[] = [];
+  const eos = tok.eos.length ? tok.eos[0] : null;
+  for (const ch of chunks) {
+    const part = tok.encode(ch.text);
+    const at = tokenIndexer(tok, ch.text, part);
+    const base = ids.length;
+    ids.push(...part);
+    const spanEnd = ids.length;
+    if (ch.eos && eos !== null) ids.push(eos);
+    // the answer runs to the end of its chunk (answers end chunks), plus the EOS
+    for (const s of ch.spans) spans.push({ from: base + at(s.start), to: ch.eos ? ids.length : spanEnd, weight: s.weight });
+  }
+  return { ids, spans };
+}
+
+/** Formats and tokenizes one example. Throws FormatError (template problems) only. */
+export function formatExample(ex: Example, tokenizer: Tokenizer, opts: FormatOptions = {}): Formatted {
+  const tok = bound(tokenizer, opts);
+  const trainOn = opts.trainOn ?? 'assistant';
+  switch (ex.format) {
+    case 'chat': {
+      if (opts.chatTemplate) return formatTemplated(ex.messages, opts.chatTemplate, tok, trainOn);
+      const { ids, spans } = encodeChunks(fallbackChunks(ex.messages, false), tok);
+      return { ids, trained: applyMask(ids.length, spans, trainOn) };
+    }
+    case 'prompt_completion': {
+      const ch: Chunk = { text: ex.prompt + ex.completion, spans: [{ start: ex.prompt.length, weight: 1 }], eos: true };
+      const { ids, spans } = encodeChunks([ch], tok);
+      return { ids, trained: applyMask(ids.length, spans, trainOn) };
+    }
+    case 'text': {
+      const { ids } = encodeChunks([{ text: ex.text, spans: [], eos: true }], tok);
+      return { ids, trained: applyMask(ids.length, [], 'all') };
+    }
+  }
+}
+
+/**
+ * The ids to feed for generation, formatted exactly like training: with a template, the rendered
+ * conversation plus the generation prompt; without, the fallback ending in `Assistant:`.
+ */
+export function encodeChatPrompt(
+  messages: TemplateMessage[], tokenizer: Tokenizer, opts: { chatTemplate?: ChatRenderer | null; prefixSpace?: boolean } = {},
+): number[] {
+  const tok = bound(tokenizer, opts);
+  if (opts.chatTemplate) return tok.encode(opts.chatTemplate(messages, { addGenerationPrompt: true }));
+  return encodeChunks(fallbackChunks(messages, true), tok).ids;
+}
+
+/** The ids to feed for a prompt/completion model: [BOS] prompt (the completion is generated). */
+export function encodeCompletionPrompt(prompt: string, tokenizer: Tokenizer, opts: { prefixSpace?: boolean } = {}): number[] {
+  return [...bosIds(tokenizer), ...bound(tokenizer, opts).encode(prompt)];
+}
+
+export interface PreviewToken {
+  id: number;
+  /** the text this token adds (incremental decode), `<bos>`/`<eos>` for specials that decode to '' */
+  text: string;
+  /** the model learns to produce this token */
+  trained: boolean;
+  /** beyond maxSeqLen: removed by truncation */
+  cut: boolean;
+}
+
+/** Token-by-token view of a formatted sequence: exactly what is learned (trained) and what is cut. */
+export function previewTokens(ids: ArrayLike<number>, trained: ArrayLike<number>, tok: Tokenizer, opts: { maxSeqLen?: number } = {}): PreviewToken[] {
+  const W = 6;
+  const arr = Array.from(ids);
+  const out: PreviewToken[] = [];
+  for (let t = 0; t < arr.length; t++) {
+    const w0 = Math.max(0, t - W);
+    const before = tok.decode(arr.slice(w0, t));
+    const after = tok.decode(arr.slice(w0, t + 1));
+    let text = after.startsWith(before) ? after.slice(before.length) : tok.decode([arr[t]]);
+    if (text === '') {
+      const alone = tok.decode([arr[t]]);
+      if (alone) text = alone;
+      else if (arr[t] === tok.bos) text = '<bos>';
+      else if (tok.eos.includes(arr[t])) text = '<eos>';
+    }
+    out.push({ id: arr[t], text, trained: trained[t] === 1, cut: opts.maxSeqLen !== undefined && t >= opts.maxSeqLen });
+  }
+  return out;
+}
+
+/** Formats one example and previews it (full length; tokens past maxSeqLen are marked `cut`). */
+export function previewExample(ex: Example, tok: Tokenizer, opts: FormatOptions & { maxSeqLen?: number } = {}): PreviewToken[] {
+  const f = formatExample(ex, tok, opts);
+  return previewTokens(f.ids, f.trained, tok, opts);
+}

@@ -1,0 +1,95 @@
+// attention: reference backward vs central finite differences (f64); GPU forward/backward vs the
+// reference on odd shapes with right-, left- and full padding, several lane/tile configurations.
+// Legend: B batch, T time, NH heads, NKV kv heads, HS head size.
+import assert from 'node:assert/strict';
+import { test } from '../harness.ts';
+import * as ref from '../../src/ref/attention.ts';
+import * as op from '../../src/ops/attention.ts';
+import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
+
+/** valid (B*T) from per-sequence masks given as strings of '1'/'0', or lengths (right padding). */
+function mask(T: number, rows: Array<number | string>): Uint32Array {
+  const m = new Uint32Array(rows.length * T);
+  rows.forEach((r, b) => {
+    for (let t = 0; t < T; t++) m[b * T + t] = typeof r === 'number' ? +(t < r) : +(r[t] === '1');
+  });
+  return m;
+}
+
+test('ref attention_backward matches finite differences (f64)', () => {
+  const B = 2, T = 5, NH = 4, NKV = 2, HS = 3;
+  const N = B * T;
+  // batch 0: key 3 padded; batch 1: key 0 padded (so query 0 of batch 1 sees nothing)
+  const valid = mask(T, ['11101', '01111']);
+  const q = to64(randn32(N * NH * HS, 1, 2)), k = to64(randn32(N * NKV * HS, 2, 2)), v = to64(randn32(N * NKV * HS, 3));
+  const w = to64(randn32(N * NH * HS, 4));
+  const out = new Float64Array(N * NH * HS), lse = new Float64Array(B * NH * T);
+  const loss = () => {
+    const o = new Float64Array(N * NH * HS), l = new Float64Array(B * NH * T);
+    ref.attention_forward(o, l, q, k, v, valid, B, T, NH, NKV, HS);
+    return project(o, w);
+  };
+  ref.attention_forward(out, lse, q, k, v, valid, B, T, NH, NKV, HS);
+  // the empty query row is 0 and finite
+  for (let h = 0; h < NH; h++) for (let d = 0; d < HS; d++) assert.equal(out[(1 * T + 0) * NH * HS + h * HS + d], 0);
+  const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
+  ref.attention_backward(dq, dk, dv, w, q, k, v, out, lse, valid, B, T, NH, NKV, HS);
+  for (const [name, x, g] of [['dq', q, dq], ['dk', k, dk], ['dv', v, dv]] as const) {
+    const [idx, num] = finiteDiff(loss, x, 200);
+    assertClose(`attention fd ${name}`, idx.map((i) => g[i]), num, TOL.fd);
+  }
+  // padded keys get no gradient
+  for (const s of [3, T + 0]) for (let e = 0; e < NKV * HS; e++) {
+    assert.equal(dk[s * NKV * HS + e], 0);
+    assert.equal(dv[s * NKV * HS + e], 0);
+  }
+});
+
+interface Shape { B: number; T: number; NH: number; NKV: number; HS: number; rows: Array<number | string>; bk?: number }
+const shapes: Shape[] = [
+  { B: 1, T: 1, NH: 1, NKV: 1, HS: 4, rows: [1] },
+  { B: 2, T: 1, NH: 2, NKV: 1, HS: 5, rows: [1, 0] },
+  { B: 2, T: 5, NH: 4, NKV: 2, HS: 3, rows: ['11101', '01111'] },
+  { B: 2, T: 7, NH: 4, NKV: 2, HS: 8, rows: [7, 4] },
+  { B: 3, T: 33, NH: 6, NKV: 2, HS: 16, rows: [33, 20, 0] },
+  { B: 1, T: 64, NH: 9, NKV: 3, HS: 64, rows: [57] },
+  { B: 2, T: 20, NH: 2, NKV: 1, HS: 128, rows: [20, 13] }, // 8 lanes per row
+  { B: 2, T: 19, NH: 3, NKV: 3, HS: 24, rows: ['0001111111111111111', 19] }, // 2 lanes, left padding
+  { B: 3, T: 33, NH: 6, NKV: 2, HS: 16, rows: [33, 20, 0], bk: 3 }, // tiles not dividing T
+  { B: 1, T: 21, NH: 4, NKV: 1, HS: 40, rows: [18], bk: 1 },
+  { B: 2, T: 70, NH: 2, NKV: 2, HS: 64, rows: [70, 0], bk: 7 },
+];
+
+for (const s of shapes) {
+  const { B, T, NH, NKV, HS, rows } = s;
+  test(`gpu attention B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} valid=[${rows}]${s.bk ? ` bk=${s.bk}` : ''}`, async () => {
+    const gpu = await testGpu();
+    const N = B * T, nq = N * NH * HS, nk = N * NKV * HS, nl = B * NH * T;
+    const valid = mask(T, rows);
+    const q = randn32(nq, 11, 2), k = randn32(nk, 12, 2), v = randn32(nk, 13), dout = randn32(nq, 14);
+    const dq0 = randn32(nq, 15), dk0 = randn32(nk, 16), dv0 = randn32(nk, 17); // non-zero: backward adds
+    // reference in f64 from the same f32 inputs
+    const out = new Float64Array(nq), lse = new Float64Array(nl);
+    ref.attention_forward(out, lse, to64(q), to64(k), to64(v), valid, B, T, NH, NKV, HS);
+    const dq = to64(dq0), dk = to64(dk0), dv = to64(dv0);
+    ref.attention_backward(dq, dk, dv, to64(dout), to64(q), to64(k), to64(v), out, lse, valid, B, T, NH, NKV, HS);
+
+    const bQ = gpu.f32(q, 't.q'), bK = gpu.f32(k, 't.k'), bV = gpu.f32(v, 't.v'), bValid = gpu.u32(valid, 't.valid');
+    const bOut = gpu.f32(randn32(nq, 18), 't.out'), bLse = gpu.f32(randn32(nl, 19), 't.lse'); // garbage: forward overwrites
+    const bDout = gpu.f32(dout, 't.dout'), bDq = gpu.f32(dq0, 't.dq'), bDk = gpu.f32(dk0, 't.dk'), bDv = gpu.f32(dv0, 't.dv');
+    op.attentionTuning.bk = s.bk ?? 0;
+    try {
+      await gpu.scoped('attention', () => {
+        op.attention_forward(gpu, bOut, bLse, bQ, bK, bV, bValid, B, T, NH, NKV, HS);
+        op.attention_backward(gpu, bDq, bDk, bDv, bDout, bQ, bK, bV, bOut, bLse, bValid, B, T, NH, NKV, HS);
+      });
+    } finally {
+      op.attentionTuning.bk = 0;
+    }
+    assertClose('attention out', await gpu.readF32(bOut, nq), out, TOL.f32sum);
+    assertClose('attention lse', await gpu.readF32(bLse, nl), lse, TOL.f32sum);
+    assertClose('attention dq', await gpu.readF32(bDq, nq), dq, TOL.f32sum);
+    assertClose('attention dk', await gpu.readF32(bDk, nk), dk, TOL.f32sum);
+    assertClose('attention dv', await gpu.readF32(bDv, nk), dv, TOL.f32sum);
+  });
+}
