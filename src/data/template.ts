@@ -7,5 +7,5 @@ import type { ChatRenderer } from './types.ts';
 
 export function chatRenderer(template: string, tok: { bosToken: string | null; eosToken: string | null }): ChatRenderer {
   return (messages, { addGenerationPrompt }) =>
-    applyChatTemplate(template, messages, { addGenerationPrompt, bosToken: tok.bosToken, eosToken: tok.eosToken });
+    applyChatTemplate(template, messages.map((m) => ({ role: m.role, content: m.content })), { addGenerationPrompt, bosToken: tok.bosToken, eosToken: tok.eosToken });
 }

@@ -26,7 +26,7 @@ import { type LayerWeights, type LlamaConfig, type LlamaWeights, type LoraConfig
 import { initLora, type LoraLayout, type LoraParams, type LoraSlot, loraKey, loraLayout, loraSeed } from './lora.ts';
 import { Arena, elems, tableBytes, type TensorSpec } from './memory.ts';
 import { dequantize, type QFormat, quantize } from './quant.ts';
-import { residual_add } from './residual.ts';
+import { residual_forward } from '../ops/residual.ts';
 
 export interface ModelOptions {
   /** storage format of the frozen linear weights and the embedding / lm_head */
@@ -509,13 +509,13 @@ export class LlamaModel {
     rope_forward(g, la.k, pos, this.invFreq, N, NKV, HS, cfg.ropeStyle);
     attention_forward(g, la.att, la.lse, la.q, la.k, la.v, this.io.get('valid'), this.opts.batch, this.opts.seq, NH, NKV, HS);
     this.proj(l, 'o', la, proj, la.att);
-    residual_add(g, la.x2, x, proj, N * C);
+    residual_forward(g, la.x2, x, proj, N * C);
     rmsnorm_forward(g, la.h2, la.rstd2, la.x2, L.ffnNorm, N, C, cfg.eps);
     this.proj(l, 'gate', la, la.gate, la.h2);
     this.proj(l, 'up', la, la.up, la.h2);
     swiglu_forward(g, la.s, la.gate, la.up, N * F);
     this.proj(l, 'down', la, proj, la.s);
-    if (!recompute) residual_add(g, A.get(`x.${l + 1}`), la.x2, proj, N * C);
+    if (!recompute) residual_forward(g, A.get(`x.${l + 1}`), la.x2, proj, N * C);
   }
 
   /** dx (N,C): ∂loss/∂x.(l+1) in, ∂loss/∂x.l out (in place); LoRA grads of layer l accumulated. */

@@ -4,6 +4,7 @@
 // gradients flow through it to the LoRA A/B of every adapted (layer, target), nothing else.
 // Legend: B batch, T time, N = B*T rows, C hidden, V vocab, L layers, NH heads, NKV kv heads,
 // HS head size, R LoRA rank, F ffn size; QD = NH*HS, KVD = NKV*HS.
+import { residual_forward } from './residual.ts';
 import type { LayerWeights, LlamaConfig, LlamaWeights, LoraConfig, LoraTarget } from '../model/config.ts';
 import { loraScale } from '../model/config.ts';
 import { type LoraPair, type LoraParams, loraKey, loraLayout, loraSeed } from '../model/lora.ts';
@@ -133,7 +134,7 @@ function projBack(ctx: Ctx, layer: number, target: LoraTarget, grads: LoraParams
 
 function add(ctx: Ctx, a: Vec, b: Vec): Vec {
   const out = ctx.alloc(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
+  residual_forward(out, a, b, a.length);
   return out;
 }
 

@@ -6,7 +6,7 @@
 // An adapter fits any base model with the same shape signature (modelShapeSignature), not only
 // the exact model id it was trained on.
 import type { LlamaConfig } from '../model/config.ts';
-import { type Versioned, type StoredTensor, type TensorInput, kind, stamp, decode, decodeRequired, tx, req, prefixRange, StoreError, checkId, newId, normTensors } from './core.ts';
+import { type Versioned, type ListOptions, decodeAll, whereOfId, type StoredTensor, type TensorInput, kind, stamp, decode, decodeRequired, tx, req, prefixRange, StoreError, checkId, newId, normTensors } from './core.ts';
 
 export interface BaseModelRef {
   id: string;
@@ -108,10 +108,9 @@ export async function getAdapter(id: string): Promise<Adapter | undefined> {
 }
 
 /** Every adapter's metadata, oldest first; `shape` keeps only those that fit a base model shape. */
-export async function listAdapters(opts: { shape?: string } = {}): Promise<AdapterMeta[]> {
+export async function listAdapters(opts: ListOptions & { shape?: string } = {}): Promise<AdapterMeta[]> {
   const raws = await tx('adapters', 'readonly', (s) => req(s.getAll(prefixRange(['meta']))));
-  return raws
-    .map((r) => decodeRequired(ADAPTER_META, r, where(String((r as { id?: unknown })?.id ?? '?'))))
+  return decodeAll(ADAPTER_META, raws, whereOfId('adapters'), opts.onUnreadable)
     .filter((m) => opts.shape === undefined || m.baseModel.shape === opts.shape)
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }

@@ -28,7 +28,12 @@ export type StoreErrorCode =
   | 'quota';
 
 export class StoreError extends Error {
-  constructor(public readonly code: StoreErrorCode, message: string) {
+  constructor(
+    public readonly code: StoreErrorCode,
+    message: string,
+    /** The record it is about, as `<db>/<id>[/part]` (set for unreadable records), so a UI can offer to delete it. */
+    public readonly record?: string,
+  ) {
     super(message);
     this.name = 'StoreError';
   }
@@ -139,25 +144,54 @@ export function decode<T extends Versioned>(k: RecordKind<T>, raw: unknown, wher
   const r = raw as Partial<Versioned> | null;
   if (!r || typeof r !== 'object' || r.magic !== k.magic) {
     const got = r && typeof r === 'object' && 'magic' in r ? `magic '${String(r.magic)}'` : 'no magic';
-    throw new StoreError('bad-magic', `record ${where} is not a whittle ${k.label} (expected magic '${k.magic}', found ${got}); it is corrupt or was written by something else — delete it.`);
+    throw new StoreError('bad-magic', `record ${where} is not a whittle ${k.label} (expected magic '${k.magic}', found ${got}); it is corrupt or was written by something else — delete it.`, where);
   }
   let v = r.v;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new StoreError('bad-magic', `record ${where} (${k.label}) has no valid schema version (v=${String(v)}); it is corrupt — delete it.`);
+    throw new StoreError('bad-magic', `record ${where} (${k.label}) has no valid schema version (v=${String(v)}); it is corrupt — delete it.`, where);
   }
   if (v > k.version) {
-    throw new StoreError('version-newer', `record ${where} was written by a newer whittle (${k.label} v${v}); this build reads v${k.version} — update the app or delete it.`);
+    throw new StoreError('version-newer', `record ${where} was written by a newer whittle (${k.label} v${v}); this build reads v${k.version} — update the app or delete it.`, where);
   }
   let out: any = r;
   while (v < k.version) {
     const up = k.migrate?.[v];
     if (!up) {
-      throw new StoreError('version-older', `record ${where} was written by an older whittle (${k.label} v${v}); this build reads v${k.version} and cannot upgrade it — delete it (and re-create it).`);
+      throw new StoreError('version-older', `record ${where} was written by an older whittle (${k.label} v${v}); this build reads v${k.version} and cannot upgrade it — delete it (and re-create it).`, where);
     }
     out = { ...up(out), magic: k.magic, v: v + 1 };
     v++;
   }
   return out as T;
+}
+
+/**
+ * Decode the records of a listing. By default one unreadable record fails the whole listing
+ * (loudly); with `onUnreadable` it is reported there and skipped, so a UI can still show the
+ * rest and offer to delete it (the error's `record` names it).
+ */
+export function decodeAll<T extends Versioned>(k: RecordKind<T>, raws: unknown[], whereOf: (raw: unknown) => string, onUnreadable?: (e: StoreError) => void): T[] {
+  const out: T[] = [];
+  for (const raw of raws) {
+    try {
+      out.push(decodeRequired(k, raw, whereOf(raw)));
+    } catch (e) {
+      if (!onUnreadable || !(e instanceof StoreError)) throw e;
+      onUnreadable(e);
+    }
+  }
+  return out;
+}
+
+/** Options of the list* functions. */
+export interface ListOptions {
+  /** Report unreadable records (newer / older schema, foreign) here and skip them, instead of throwing. */
+  onUnreadable?: (e: StoreError) => void;
+}
+
+/** `<db>/<id>` of a raw record that has an `id` field, for messages. */
+export function whereOfId(db: string): (raw: unknown) => string {
+  return (raw) => `${db}/${String((raw as { id?: unknown } | null)?.id ?? '?')}`;
 }
 
 /** decode() that throws StoreError 'not-found' for a missing record. */

@@ -2,7 +2,7 @@
 //   ['meta', id]   DatasetMeta (versioned): name, format, sizes, report summary, excluded lines
 //   ['text', id]   DatasetText (versioned): the raw JSONL text, kept apart so listing never loads it
 // Both records of a dataset are written and deleted in one transaction.
-import { type Versioned, kind, stamp, decode, decodeRequired, tx, req, prefixRange, StoreError, checkId, newId } from './core.ts';
+import { type Versioned, type ListOptions, kind, decodeAll, whereOfId, stamp, decode, decodeRequired, tx, req, prefixRange, StoreError, checkId, newId } from './core.ts';
 
 /** Summary of the validation report (the full report is recomputed from the text when needed). */
 export interface DatasetReportSummary {
@@ -115,10 +115,9 @@ export async function getDataset(id: string): Promise<Dataset | undefined> {
 }
 
 /** Every dataset's metadata (never the text), oldest first. */
-export async function listDatasets(): Promise<DatasetMeta[]> {
+export async function listDatasets(opts: ListOptions = {}): Promise<DatasetMeta[]> {
   const raws = await tx('datasets', 'readonly', (s) => req(s.getAll(prefixRange(['meta']))));
-  return raws
-    .map((r) => decodeRequired(DATASET_META, r, where(String((r as { id?: unknown })?.id ?? '?'))))
+  return decodeAll(DATASET_META, raws, whereOfId('datasets'), opts.onUnreadable)
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
 

@@ -6,7 +6,7 @@
 // transaction, so logging a metric every step stays O(page) instead of rewriting the whole history,
 // and the job record itself is not rewritten. Status changes validate the transition, stamp
 // startedAt / finishedAt and append a 'status' event in the same transaction.
-import { type Versioned, kind, stamp, decode, decodeRequired, tx, req, prefixRange, deletePrefix, StoreError, checkId, newId } from './core.ts';
+import { type Versioned, type ListOptions, kind, decodeAll, whereOfId, stamp, decode, decodeRequired, tx, req, prefixRange, deletePrefix, StoreError, checkId, newId } from './core.ts';
 
 export type JobStatus = 'validating_files' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -125,10 +125,9 @@ export async function getJobWithLogs(id: string): Promise<Job | undefined> {
 }
 
 /** Every job record, oldest first. */
-export async function listJobs(): Promise<JobRecord[]> {
+export async function listJobs(opts: ListOptions = {}): Promise<JobRecord[]> {
   const raws = await tx('jobs', 'readonly', (s) => req(s.getAll(prefixRange(['job']))));
-  return raws
-    .map((r) => decodeRequired(JOB, r, where(String((r as { id?: unknown })?.id ?? '?'))))
+  return decodeAll(JOB, raws, whereOfId('jobs'), opts.onUnreadable)
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
 

@@ -10,7 +10,7 @@
 // incomplete models unless asked (allowIncomplete). Chunks are bare bytes; their layout is governed
 // by the manifest's schema version.
 import type { ModelSource } from '../model/source.ts';
-import { type Versioned, kind, stamp, decode, decodeRequired, tx, req, prefixRange, deletePrefix, StoreError, checkId, toArrayBuffer } from './core.ts';
+import { type Versioned, type ListOptions, kind, decodeAll, whereOfId, stamp, decode, decodeRequired, tx, req, prefixRange, deletePrefix, StoreError, checkId, toArrayBuffer } from './core.ts';
 import { Sha256 } from './sha256.ts';
 
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
@@ -380,7 +380,7 @@ export async function completeModel(id: string, opts: { verify?: boolean; onProg
 }
 
 /** Every stored model (complete or not, unless completeOnly) with total and stored byte counts, oldest first. */
-export async function listModels(opts: { completeOnly?: boolean } = {}): Promise<ModelListing[]> {
+export async function listModels(opts: ListOptions & { completeOnly?: boolean } = {}): Promise<ModelListing[]> {
   const [raws, keys] = await tx('models', 'readonly', async (s) =>
     Promise.all([req(s.getAll(prefixRange(['manifest']))), req(s.getAllKeys(prefixRange(['chunk'])))]),
   );
@@ -392,8 +392,7 @@ export async function listModels(opts: { completeOnly?: boolean } = {}): Promise
     a.push(k);
   }
   const out: ModelListing[] = [];
-  for (const raw of raws) {
-    const m = decodeRequired(MODEL_MANIFEST, raw, where(String((raw as { id?: unknown })?.id ?? '?')));
+  for (const m of decodeAll(MODEL_MANIFEST, raws, whereOfId('models'), opts.onUnreadable)) {
     if (opts.completeOnly && !m.complete) continue;
     const st = statusFrom(m, byModel.get(m.id) ?? []);
     out.push({

@@ -8,10 +8,10 @@ import { set } from 'idb-keyval';
 import { kind, decode, tx, req, storeFor, StoreError, normTensors, toArrayBuffer, clearAllStores, type Versioned } from '../../src/store/core.ts';
 import { Sha256, sha256Hex } from '../../src/store/sha256.ts';
 import { storageInfo, requestPersistence, ensureSpace } from '../../src/store/storage.ts';
-import { getModel, beginModel } from '../../src/store/models.ts';
-import { getDataset, listDatasets } from '../../src/store/datasets.ts';
-import { getJob } from '../../src/store/jobs.ts';
-import { getAdapterMeta } from '../../src/store/adapters.ts';
+import { getModel, beginModel, listModels } from '../../src/store/models.ts';
+import { getDataset, listDatasets, createDataset } from '../../src/store/datasets.ts';
+import { getJob, listJobs } from '../../src/store/jobs.ts';
+import { getAdapterMeta, listAdapters } from '../../src/store/adapters.ts';
 
 interface Thing extends Versioned { x: number; y?: number }
 
@@ -55,6 +55,20 @@ test('every record kind refuses a record from a newer whittle', async () => {
   await assert.rejects(listDatasets(), newer(/datasets\/d1/));
   await assert.rejects(getJob('j1'), newer(/jobs\/j1/));
   await assert.rejects(getAdapterMeta('a1'), newer(/adapters\/a1/));
+  // listings: loud by default, or skip-and-report so a UI can still show the rest
+  await createDataset({ id: 'd2', name: 'ok', format: 'text', text: 'x' });
+  const bad: StoreError[] = [];
+  const ok = await listDatasets({ onUnreadable: (e) => bad.push(e) });
+  assert.deepEqual(ok.map((d) => d.id), ['d2']);
+  assert.equal(bad.length, 1);
+  assert.equal(bad[0].record, 'datasets/d1');
+  assert.equal(bad[0].code, 'version-newer');
+  for (const list of [listModels, listJobs, listAdapters]) {
+    await assert.rejects(list(), (e: unknown) => code(e) === 'version-newer');
+    const seen: string[] = [];
+    assert.deepEqual(await list({ onUnreadable: (e) => seen.push(e.record!) }), []);
+    assert.equal(seen.length, 1);
+  }
   await clearAllStores();
 });
 
