@@ -323,7 +323,8 @@ function validateChat(v: Record<string, unknown>, add: Add): ChatMessage[] | nul
     if (roles.every((r) => r !== null)) add('no_assistant', 'no assistant message: there is nothing to learn from this example', 'messages');
     ok = false;
   } else if (lastAssistant < roles.length - 1 && roles.slice(lastAssistant + 1).every((r) => r !== null)) {
-    add('trailing_messages', `messages after the last assistant message (messages[${lastAssistant + 1}..${roles.length - 1}]) are not trained on`, `messages[${lastAssistant + 1}]`);
+    const k = lastAssistant + 1, n = roles.length - 1;
+    add('trailing_messages', `${k === n ? `messages[${k}] comes` : `messages[${k}..${n}] come`} after the last assistant message and ${k === n ? 'is' : 'are'} not trained on`, `messages[${k}]`);
   }
   roles.forEach((r, i) => {
     if (r === 'system' && i > 0) add('system_not_first', 'system message is not the first message; many chat templates reject or move it', `messages[${i}].role`);
@@ -350,6 +351,86 @@ function validateText(v: Record<string, unknown>, add: Add): string | null {
   if (typeof v.text !== 'string') { add('wrong_type', `"text" must be a string (found ${kind(v.text)})`, 'text'); return null; }
   if (v.text.trim() === '') { add('empty_content', '"text" is empty', 'text'); return null; }
   return v.text;
+}
+
+/**
+ * Offset of the first JSON syntax error in s (for a column number: engines' messages do not
+ * always carry a position), or -1 when s is valid JSON.
+ */
+export function jsonErrorOffset(s: string): number {
+  let i = 0;
+  class Fail { constructor(public at: number) {} }
+  const fail = (at = i): never => { throw new Fail(at); };
+  const ws = () => { while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++; };
+  const lit = (w: string) => { for (let k = 0; k < w.length; k++, i++) if (s[i] !== w[k]) fail(); };
+  const str = () => {
+    i++; // opening quote
+    for (;;) {
+      if (i >= s.length) fail();
+      const c = s.charCodeAt(i);
+      if (c === 0x22) { i++; return; }
+      if (c < 0x20) fail();
+      if (c === 0x5c) {
+        i++;
+        const e = s[i];
+        if (e === 'u') { for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(s[i + k] ?? '')) fail(i + k); i += 5; }
+        else if ('"\\/bfnrt'.includes(e ?? 'x') && e !== undefined) i++;
+        else fail();
+      } else i++;
+    }
+  };
+  const num = () => {
+    if (s[i] === '-') i++;
+    if (s[i] === '0') i++;
+    else if (/[1-9]/.test(s[i] ?? '')) while (/[0-9]/.test(s[i] ?? '')) i++;
+    else fail();
+    if (s[i] === '.') { i++; if (!/[0-9]/.test(s[i] ?? '')) fail(); while (/[0-9]/.test(s[i] ?? '')) i++; }
+    if (s[i] === 'e' || s[i] === 'E') {
+      i++;
+      if (s[i] === '+' || s[i] === '-') i++;
+      if (!/[0-9]/.test(s[i] ?? '')) fail();
+      while (/[0-9]/.test(s[i] ?? '')) i++;
+    }
+  };
+  const value = (): void => {
+    ws();
+    const c = s[i];
+    if (c === '{') {
+      i++; ws();
+      if (s[i] === '}') { i++; return; }
+      for (;;) {
+        ws();
+        if (s[i] !== '"') fail();
+        str(); ws();
+        if (s[i] !== ':') fail();
+        i++; value(); ws();
+        if (s[i] === ',') { i++; continue; }
+        if (s[i] === '}') { i++; return; }
+        fail();
+      }
+    } else if (c === '[') {
+      i++; ws();
+      if (s[i] === ']') { i++; return; }
+      for (;;) {
+        value(); ws();
+        if (s[i] === ',') { i++; continue; }
+        if (s[i] === ']') { i++; return; }
+        fail();
+      }
+    } else if (c === '"') str();
+    else if (c === 't') lit('true');
+    else if (c === 'f') lit('false');
+    else if (c === 'n') lit('null');
+    else num();
+  };
+  try {
+    value(); ws();
+    if (i < s.length) fail();
+    return -1;
+  } catch (e) {
+    if (e instanceof Fail) return Math.min(e.at, s.length);
+    throw e;
+  }
 }
 
 function jsonHint(s: string): string {
@@ -412,9 +493,9 @@ export function parseDataset(input: Uint8Array | ArrayBuffer | string, opts: Par
       v = JSON.parse(s);
     } catch (e) {
       const msg = (e as Error).message;
-      const m = /position (\d+)/.exec(msg);
-      const column = m ? Number(m[1]) + 1 : undefined;
-      lineIssues.push(issue('invalid_json', `not valid JSON: ${msg}${jsonHint(s)}`, { line, column }));
+      const off = jsonErrorOffset(s);
+      const column = off >= 0 ? off + 1 : undefined;
+      lineIssues.push(issue('invalid_json', `not valid JSON${column ? ` at column ${column}` : ''}: ${msg}${jsonHint(s)}`, { line, column }));
       continue;
     }
     if (!isObject(v)) {

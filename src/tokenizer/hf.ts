@@ -5,6 +5,9 @@
 // encode() never runs the post-processor: BOS is prepended here (addBos), so every tokenizer
 // behaves alike; `prefixSpace: false` uses a copy of tokenizer.json without the Prepend
 // normalizer / Metaspace prefix (tinystories-656k quirk, see ../../../shared/models).
+// Special added tokens are matched in the raw text (as if `normalized: false`): tokenizers.js
+// matches `normalized: true` tokens against their *normalized* content, so with a Prepend
+// normalizer "<|end_story|>" would only be found after a space ("▁<|end_story|>").
 import { Tokenizer as HfCore } from '@huggingface/tokenizers';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from './types.ts';
 
@@ -73,6 +76,12 @@ export class HfTokenizer implements Tokenizer {
     }
     this.kind = kind;
     this.config = (opts.config ?? {}) as Json;
+    if (Array.isArray(tokenizerJson.added_tokens)) {
+      tokenizerJson = {
+        ...tokenizerJson,
+        added_tokens: (tokenizerJson.added_tokens as Json[]).map((t) => (t.special ? { ...t, normalized: false } : t)),
+      };
+    }
     try {
       this.core = new HfCore(tokenizerJson, this.config);
     } catch (e) {

@@ -24,6 +24,15 @@ ready.then(
   },
 );
 
+engine.on((m) => {
+  if (m.type === 'device-lost') {
+    badge.classList.remove('ok');
+    badge.classList.add('warn');
+    badge.title = `The GPU device was lost (${m.reason}). Reload the page to start again.`;
+    replace(badge, h('span', { class: 'dot', 'aria-hidden': 'true' }), 'GPU lost: reload');
+  }
+});
+
 const links = sections.map((s) => h('a', { href: `#${s.id}`, 'data-section': s.id }, s.title));
 const main = h('main', { id: 'main', tabindex: -1 });
 

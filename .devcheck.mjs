@@ -1,0 +1,15 @@
+import { createServer } from 'vite';
+import { chromium } from 'playwright-core';
+const server = await createServer({ server: { host: '127.0.0.1', port: 0 }, logLevel: 'info' });
+await server.listen();
+const url = server.resolvedUrls.local[0];
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox','--enable-unsafe-webgpu','--enable-features=Vulkan','--use-vulkan=swiftshader','--use-webgpu-adapter=swiftshader','--disable-vulkan-surface'] });
+const p = await b.newPage();
+p.on('console', m => console.log('console', m.type(), m.text()));
+p.on('pageerror', e => console.log('pageerror', e.message));
+await p.goto(url);
+await p.waitForSelector('#adapter-info, #webgpu-missing', { timeout: 60000 });
+await p.click('#run-selftest');
+await p.waitForSelector('#selftest-table[data-state="done"], #selftest-table[data-state="error"]', { timeout: 120000 });
+console.log(await p.locator('#selftest-status').innerText());
+await b.close(); await server.close();
