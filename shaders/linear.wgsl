@@ -18,7 +18,7 @@
 // are read 4 at a time (a q8 word = 4 values, half a q4 word = 4 values) and scaled by the block's
 // f32 scale d, loaded once per block per row in the forward.
 
-const TM: u32 = 4u; // rows per thread (replaced by the launcher)
+const TM: u32 = 8u; // rows per thread (set by the launcher)
 
 struct Params { N: u32, IC: u32, OC: u32, wbase: u32, rowWords: u32, hasBias: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> P: Params;

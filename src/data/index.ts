@@ -1,7 +1,7 @@
 // The dataset layer's public API (src/data): validate a JSONL training file, format and tokenize
 // it with a loss mask, compute statistics, and batch it deterministically. See src/data/README.md.
 export * from './types.ts';
-export { parseDataset, formatIssue, formatReport, firstInvalidUtf8, DEFAULT_MAX_BYTES, DEFAULT_MIN_EXAMPLES, type ParseOptions, type ParseResult } from './validate.ts';
+export { parseDataset, formatIssue, formatReport, firstInvalidUtf8, jsonErrorOffset, DEFAULT_MAX_BYTES, DEFAULT_MIN_EXAMPLES, type ParseOptions, type ParseResult } from './validate.ts';
 export {
   formatExample, encodeChatPrompt, encodeCompletionPrompt, previewTokens, previewExample, FormatError,
   type FormatOptions, type Formatted, type PreviewToken,

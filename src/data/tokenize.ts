@@ -66,12 +66,18 @@ function tokenIndexer(tok: Tokenizer, text: string, ids: number[]): (c: number) 
   };
 }
 
-interface Span { start: number; contentEnd: number; end: number; weight: 0 | 1 }
+/** Character span of one assistant turn; contentEnd null when the template rewrote the content. */
+interface Span { start: number; contentEnd: number | null; end: number; weight: 0 | 1 }
 
-/** Token span trained for one assistant turn: its content, then through the end-of-turn token. */
-function trainedTokenSpan(ids: number[], eos: number[], ts: number, tc: number, te: number): [number, number] {
-  for (let k = tc; k < te; k++) if (eos.includes(ids[k])) return [ts, k + 1];
-  if (tc < te) return [ts, tc + 1]; // the token right after the content ends the turn
+/**
+ * Token span trained for one assistant turn [ts, te) whose content ends at token tc (null:
+ * unknown): the content, then through the first EOS id after it; without an EOS id in the turn,
+ * the one token right after the content (the template's end-of-turn marker).
+ */
+function trainedTokenSpan(ids: number[], eos: number[], ts: number, tc: number | null, te: number): [number, number] {
+  for (let k = tc ?? ts; k < te; k++) if (eos.includes(ids[k])) return [ts, k + 1];
+  if (tc === null) return [ts, te];
+  if (tc < te) return [ts, tc + 1];
   if (te < ids.length && eos.includes(ids[te])) return [ts, te + 1];
   return [ts, tc];
 }
@@ -132,9 +138,9 @@ function formatTemplated(messages: ChatMessage[], render: ChatRenderer, tok: Tok
     const hi = hiOk ? cur.length : full.length;
     const c = tm[i].content.trim();
     const k = full.indexOf(c, start >= 0 ? start : lo);
-    let contentEnd: number;
+    let contentEnd: number | null;
     if (k >= 0 && k + c.length <= hi) contentEnd = k + c.length;
-    else if (start >= 0 && hiOk) contentEnd = hi; // the template rewrote the content: train its whole turn
+    else if (start >= 0 && hiOk) contentEnd = null; // the template rewrote the content: train its turn
     else {
       throw new FormatError('mask_not_found',
         `cannot locate messages[${i}] (assistant) in the rendered conversation: the chat template neither renders ` +
@@ -142,12 +148,12 @@ function formatTemplated(messages: ChatMessage[], render: ChatRenderer, tok: Tok
     }
     if (start < 0) start = k >= 0 ? k : lo;
     spans.push({ start, contentEnd, end: hi, weight: messages[i].weight });
-    cursor = contentEnd;
+    cursor = contentEnd ?? hi;
   }
   const ids = tok.encode(full);
   const at = tokenIndexer(tok, full, ids);
   const tokSpans = spans.map((s) => {
-    const [from, to] = trainedTokenSpan(ids, tok.eos, at(s.start), at(s.contentEnd), at(s.end));
+    const [from, to] = trainedTokenSpan(ids, tok.eos, at(s.start), s.contentEnd === null ? null : at(s.contentEnd), at(s.end));
     return { from, to, weight: s.weight };
   });
   return { ids, trained: applyMask(ids.length, tokSpans, trainOn) };

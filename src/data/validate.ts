@@ -355,7 +355,7 @@ function validateText(v: Record<string, unknown>, add: Add): string | null {
 
 /**
  * Offset of the first JSON syntax error in s (for a column number: engines' messages do not
- * always carry a position), or -1 when s is valid JSON.
+ * always carry a position), or -1 when s is valid JSON (or too deeply nested to scan).
  */
 export function jsonErrorOffset(s: string): number {
   let i = 0;
@@ -429,7 +429,7 @@ export function jsonErrorOffset(s: string): number {
     return -1;
   } catch (e) {
     if (e instanceof Fail) return Math.min(e.at, s.length);
-    throw e;
+    return -1; // e.g. nesting too deep for this scanner: no column then
   }
 }
 

@@ -402,6 +402,15 @@ export class LlamaModel {
     return this.readFlat(this.grads);
   }
 
+  /**
+   * The flat LoRA buffers (layout.floats f32 each, tensors at the layout's offsets): params, grads
+   * of the last backward, AdamW first / second moments. For the training layer (src/train:
+   * gradient accumulation, checkpoint save / restore); touch them only between steps.
+   */
+  flatBuffers(): { params: GPUBuffer; grads: GPUBuffer; m: GPUBuffer; v: GPUBuffer } {
+    return { params: this.params, grads: this.grads, m: this.m, v: this.v };
+  }
+
   /** Write LoRA parameters (every adapter present in `p` is written; others are left). */
   setLora(p: LoraParams<Vec>): void {
     for (const [key, pair] of p) {

@@ -14,6 +14,9 @@
 // `lm_head.weight`, with `__metadata__` {"model.embed_tokens.weight": "lm_head.weight"}); the one
 // stored becomes `embed` and lmHead is null. GGUF: no `output.weight`, or one byte-identical to
 // `token_embd.weight` (stories260K), means tied.
+// config.bos is the BOS id model inputs start with (the tokenizer's, when it adds one by default),
+// else null — e.g. Qwen2 lists bos_token_id in config.json but never prepends it. config.eos is
+// every id that ends generation (config.json, generation_config.json, tokenizer EOS/EOT/EOM).
 // Every unsupported or inconsistent input is a clear Error naming the source/file and the reason.
 // No DOM, no node:* (Node paths: ./source-node.ts).
 import type { LayerWeights, LlamaConfig, LlamaWeights, RopeScaling } from './config.ts';
@@ -338,7 +341,7 @@ interface WeightResult {
   notes: string[];
 }
 
-async function loadWeights(store: TensorStore, cfg: LlamaConfig, N: Names, opts: LoadOptions, sameBytes?: (a: string, b: string) => Promise<boolean>): Promise<WeightResult> {
+async function loadWeights(store: TensorStore, cfg: LlamaConfig, N: Names, opts: LoadOptions): Promise<WeightResult> {
   const where = store.label;
   const C = cfg.hidden, Q = cfg.heads * cfg.headDim, KV = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
   const notes: string[] = [];
@@ -366,17 +369,13 @@ async function loadWeights(store: TensorStore, cfg: LlamaConfig, N: Names, opts:
   if (alias.has(N.embed)) notes.push(`${N.embed} is stored as '${alias.get(N.embed)}' (safetensors __metadata__ alias)`);
   let headName: string | null = null;
   if (!tied) {
-    if (hasHead) {
-      if (sameBytes && (await sameBytes(resolve(N.embed), resolve(N.head)))) {
-        tied = true;
-        notes.push(`${N.head} is a byte-identical copy of ${N.embed}: treated as tied`);
-      } else headName = N.head;
-    } else {
+    if (hasHead) headName = N.head;
+    else {
       tied = true;
       notes.push(`${N.head} is missing: the output head is tied to the embedding`);
     }
   } else if (hasEmbed && hasHead && resolve(N.embed) !== resolve(N.head)) {
-    notes.push(`tie_word_embeddings: the stored ${N.head} is ignored (tied to ${N.embed})`);
+    notes.push(`tied embeddings: the stored ${N.head} is not used (the head is ${N.embed})`);
   }
   want(embedName, [V, C]);
   if (headName) want(headName, [V, C]);
@@ -476,6 +475,7 @@ async function loadHF(src: ModelSource, files: string[], opts: LoadOptions): Pro
     label: `${src.name}/tokenizer.json`,
   });
   for (const e of tokenizer.eos) if (!config.eos.includes(e)) config.eos.push(e);
+  config.bos = tokenizer.addBosDefault ? tokenizer.bos : null;
   if (tokenizer.vocabSize > config.vocab) {
     err(src.name, `tokenizer.json has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocab}`);
   }
@@ -519,30 +519,43 @@ async function loadHF(src: ModelSource, files: string[], opts: LoadOptions): Pro
   };
 }
 
-async function loadGGUF(src: ModelSource, file: string, opts: LoadOptions): Promise<LoadedModel> {
-  const f = await openFile(src, file);
-  const g = await readGGUFHeader(f);
+/** The full config of a GGUF file: metadata, llama3 scaling from rope_freqs, tied detection by bytes. */
+async function ggufConfig(store: ReturnType<typeof ggufStore>, notes: string[]): Promise<LlamaConfig> {
+  const g = store.gguf;
   const config = configFromGGUF(g);
-  const tokenizer = tokenizerFromGGUF(g);
-  for (const e of tokenizer.eos) if (!config.eos.includes(e)) config.eos.push(e);
-  if (tokenizer.vocabSize > config.vocab) err(f.label, `the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${config.vocab} rows`);
-  const store = ggufStore(f, g);
-  const notes: string[] = [];
   if (config.ropeStyle === 'pairs') notes.push('q/k weights kept as stored by llama.cpp (permuted for adjacent-pair RoPE): ropeStyle pairs');
   if (g.tensors.has('rope_freqs.weight')) {
     const ff = await store.read('rope_freqs.weight');
-    if (ff.length !== config.headDim / 2) err(f.label, `rope_freqs.weight has ${ff.length} values, expected head size / 2 = ${config.headDim / 2}`);
-    config.ropeScaling = llama3FromRopeFreqs(f.label, ff, config.headDim, config.ropeTheta);
-    notes.push(`llama3 rope scaling recovered from rope_freqs.weight: factor ${config.ropeScaling.factor}, low ${config.ropeScaling.lowFreqFactor}, high ${config.ropeScaling.highFreqFactor}, original context ${config.ropeScaling.originalMaxPositionEmbeddings}`);
+    if (ff.length !== config.headDim / 2) err(g.file, `rope_freqs.weight has ${ff.length} values, expected head size / 2 = ${config.headDim / 2}`);
+    config.ropeScaling = llama3FromRopeFreqs(g.file, ff, config.headDim, config.ropeTheta);
+    const rs = config.ropeScaling;
+    notes.push(`llama3 rope scaling recovered from rope_freqs.weight: factor ${rs.factor}, low ${rs.lowFreqFactor}, high ${rs.highFreqFactor}, original context ${rs.originalMaxPositionEmbeddings}`);
   }
-  const sameBytes = async (a: string, b: string) => {
-    const ta = g.tensors.get(a), tb = g.tensors.get(b);
-    if (!ta || !tb || ta.type !== tb.type || ta.end - ta.begin !== tb.end - tb.begin) return false;
-    const [x, y] = await Promise.all([store.readRaw(a), store.readRaw(b)]);
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-    return true;
-  };
-  const w = await loadWeights(store, config, GGUF_NAMES, opts, sameBytes);
+  // an output.weight that is a byte-identical copy of token_embd.weight is a tied head
+  const te = g.tensors.get('token_embd.weight'), out = g.tensors.get('output.weight');
+  if (te && out && te.type === out.type && te.end - te.begin === out.end - out.begin) {
+    const [x, y] = await Promise.all([store.readRaw(te.name), store.readRaw(out.name)]);
+    let same = true;
+    for (let i = 0; i < x.length && same; i++) same = x[i] === y[i];
+    if (same) {
+      config.tiedEmbeddings = true;
+      notes.push('output.weight is a byte-identical copy of token_embd.weight: treated as tied');
+    }
+  }
+  return config;
+}
+
+async function loadGGUF(src: ModelSource, file: string, opts: LoadOptions): Promise<LoadedModel> {
+  const f = await openFile(src, file);
+  const g = await readGGUFHeader(f);
+  const store = ggufStore(f, g);
+  const notes: string[] = [];
+  const config = await ggufConfig(store, notes);
+  const tokenizer = tokenizerFromGGUF(g);
+  for (const e of tokenizer.eos) if (!config.eos.includes(e)) config.eos.push(e);
+  config.bos = tokenizer.addBosDefault ? tokenizer.bos : null;
+  if (tokenizer.vocabSize > config.vocab) err(f.label, `the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${config.vocab} rows`);
+  const w = await loadWeights(store, config, GGUF_NAMES, opts);
   config.tiedEmbeddings = w.tiedEmbeddings;
   const name = g.metadata.get('general.name');
   return {
@@ -577,6 +590,7 @@ export async function loadModelConfig(src: ModelSource, opts: Omit<LoadOptions, 
     const generation = files.includes('generation_config.json') ? await readJson<Json>(src, 'generation_config.json') : null;
     return configFromHF(await readJson<Json>(src, 'config.json'), `${src.name}/config.json`, generation);
   }
-  return configFromGGUF(await readGGUFHeader(await openFile(src, gguf!)));
+  const f = await openFile(src, gguf!);
+  return ggufConfig(ggufStore(f, await readGGUFHeader(f)), []);
 }
 

@@ -49,7 +49,7 @@ export function preprocess(src: string, flags: Record<string, boolean>): string 
 }
 
 /** Rows per thread of the register tile (TM×4). */
-const TM = +(process.env.LTM ?? 4);
+const TM = 8;
 const variants = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only). */
 function pipelineFor(gpu: Gpu, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean) {

@@ -83,8 +83,8 @@ test('structural errors: line numbers, field paths, messages', () => {
     return i;
   };
   const j = bad('invalid_json', 2);
-  assert.match(j.message, /^not valid JSON at column 48: Unexpected token/);
-  assert.equal(j.column, 48);
+  assert.match(j.message, /^not valid JSON at column 49: Unexpected token/);
+  assert.equal(j.column, 49);
   assert.match(bad('not_object', 3).message, /found an array.*JSON array instead of JSON Lines/);
   assert.match(bad('not_object', 4).message, /found a number/);
   assert.match(bad('unknown_format', 5).message, /found "input", "output"/);
@@ -297,4 +297,44 @@ test('tokenizer-stage checks: too long (tokens cut, trained cut), nothing left t
   assert.match(find(r2.report, 'template_error', 1).message, /chat template failed on the conversation: Conversation roles must alternate/);
   find(r2.report, 'template_error', 2);
   assert.equal(r2.dataset, null);
+});
+
+test('jsonErrorOffset agrees with JSON.parse (mutation fuzz) and firstInvalidUtf8 with TextDecoder', async () => {
+  const { jsonErrorOffset, firstInvalidUtf8, mulberry32 } = await import('../../src/data/index.ts');
+  const seeds = [
+    '{"messages": [{"role": "user", "content": "h\\u00e9 \\"q\\"\\n"}, {"role": "assistant", "content": "ok", "weight": 0}]}',
+    '{"prompt": "a", "completion": " -1.5e+3 b", "n": [1, -0, 2.5E-2, true, false, null, {}, []]}',
+    '{"text": "x"}', '[]', '"s"', '0', '-12.5',
+  ];
+  const alphabet = '{}[]":,\\ -+.eE0123456789abtrufnl\t';
+  const r = mulberry32(7);
+  let checked = 0;
+  for (const s0 of seeds) {
+    assert.equal(jsonErrorOffset(s0), -1, s0);
+    for (let k = 0; k < 400; k++) {
+      let s = s0;
+      const edits = 1 + Math.floor(r() * 3);
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(r() * (s.length + 1));
+        const op = r();
+        const ch = alphabet[Math.floor(r() * alphabet.length)];
+        s = op < 0.4 ? s.slice(0, at) + s.slice(at + 1) : op < 0.7 ? s.slice(0, at) + ch + s.slice(at) : s.slice(0, at) + ch + s.slice(at + 1);
+      }
+      let parses = true;
+      try { JSON.parse(s); } catch { parses = false; }
+      const off = jsonErrorOffset(s);
+      assert.equal(off === -1, parses, `${JSON.stringify(s)}: offset ${off}, JSON.parse ${parses ? 'accepts' : 'rejects'}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, seeds.length * 400);
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+  for (let k = 0; k < 3000; k++) {
+    const n = 1 + Math.floor(r() * 6);
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = r() < 0.5 ? 0x80 + Math.floor(r() * 0x80) : Math.floor(r() * 256);
+    let ok = true;
+    try { fatal.decode(b); } catch { ok = false; }
+    assert.equal(firstInvalidUtf8(b) === -1, ok, `bytes ${Array.from(b).map((x) => x.toString(16)).join(' ')}`);
+  }
 });

@@ -54,6 +54,8 @@ for (const format of ['f32', 'q8', 'q4'] as const) {
     await runCase(format, { N: 3, IC: 64, OC: 1, rows: 9, off: 8, bias: true }, 3);
     await runCase(format, { N: 70, IC: 130, OC: 99, rows: 150, off: 51, bias: true }, 4);
     await runCase(format, { N: 64, IC: 256, OC: 128 }, 5);
+    await runCase(format, { N: 9, IC: 96, OC: 20, rows: 50, off: 13 }, 6); // vec4 dout path with a slice
+    await runCase(format, { N: 33, IC: 100, OC: 36, rows: 37, off: 1, bias: true }, 7);
   });
 }
 

@@ -101,7 +101,12 @@ export function deviceSection(engine: Engine, ready: Promise<Ready>): Section {
     },
     (e: Error) => {
       adapterCard.removeAttribute('aria-busy');
-      replace(adapterBody, unavailableView(e.message, null));
+      replace(adapterBody, h('div', { class: 'unavailable', id: 'engine-failed', role: 'alert' },
+        h('p', { class: 'adapter-name' }, 'The engine did not start'),
+        h('p', null, 'whittle runs its GPU engine in a Web Worker, and that worker failed before it could ask for a GPU. ' +
+          'This is a bug or an unsupported browser, not a WebGPU problem; the details below help a bug report.'),
+        h('pre', null, e.message),
+      ));
       adapterCard.classList.add('card-warn');
       status.textContent = 'The self-test needs the engine worker.';
     },
@@ -183,14 +188,14 @@ function adapterView(g: GpuInfo, context: string): Node[] {
   ];
 }
 
-function unavailableView(reason: string, workerHasGpu: boolean | null): HTMLElement {
+function unavailableView(reason: string, workerHasGpu: boolean): HTMLElement {
   const tips: string[] = [];
   const pageHasGpu = 'gpu' in navigator;
   if (!window.isSecureContext) {
     tips.push('This page is not a secure context. WebGPU only exists on https:// pages and on http://localhost or 127.0.0.1; open it that way.');
   } else if (!pageHasGpu) {
     tips.push('This browser does not offer WebGPU. Use a current Chrome or Edge (113 or later) on desktop; in Chromium on Linux, start it with --enable-unsafe-webgpu.');
-  } else if (workerHasGpu === false) {
+  } else if (!workerHasGpu) {
     tips.push('This browser offers WebGPU to pages but not to Web Workers, and whittle runs its engine in a worker. Use a current Chrome or Edge.');
   } else {
     tips.push('WebGPU exists here but no adapter was granted: the GPU may be blocklisted or hardware acceleration turned off. In Chrome, see chrome://gpu.');
