@@ -7,9 +7,11 @@
 //
 // prompt/completion lines are `<BOS>{prompt}{completion}<EOS>` (plain concatenation, as the
 // OpenAI legacy format), text lines `<BOS>{text}<EOS>`. <BOS> is tokenizer.bos (skipped when
-// null), <EOS> is tokenizer.eos[0]; both are inserted as ids, the text between them is encoded
-// as one string with `addBos: false`. A templated conversation gets no extra BOS/EOS: the template
-// writes its own (e.g. `{{ bos_token }}`, `<|im_end|>`).
+// null), <EOS> is tokenizer.eos[0]; both are inserted as ids. In these plain formats each prompt
+// and each answer are encoded separately (`addBos: false`; the answer without the SentencePiece
+// leading "▁"), so training sees exactly the prompt tokens generation will be fed. A templated
+// conversation is encoded as one string and gets no extra BOS/EOS: the template writes its own
+// (e.g. `{{ bos_token }}`, `<|im_end|>`); a token straddling a mask boundary counts as trained.
 // It is not: validation of the JSON structure (validate.ts), nor truncation (dataset.ts).
 import type { ChatMessage, ChatRenderer, Example, TemplateMessage, Tokenizer, TrainOn } from './types.ts';
 
@@ -36,10 +38,26 @@ export class FormatError extends Error {
   }
 }
 
-/** The tokenizer with encode bound to this layer's options: never an implicit BOS. */
-function bound(tok: Tokenizer, o: { prefixSpace?: boolean }): Tokenizer {
+/**
+ * The tokenizer with encode bound to this layer's options: never an implicit BOS. `encodeCont`
+ * encodes text that continues earlier text (an answer after its prompt): without the
+ * SentencePiece leading "▁", which belongs only at the start of a text.
+ */
+interface BoundTokenizer extends Tokenizer {
+  encodeCont(text: string): number[];
+}
+
+function bound(tok: Tokenizer, o: { prefixSpace?: boolean }): BoundTokenizer {
   const eo = o.prefixSpace === undefined ? { addBos: false } : { addBos: false, prefixSpace: o.prefixSpace };
-  return { encode: (text) => tok.encode(text, eo), decode: (ids) => tok.decode(ids), bos: tok.bos, eos: tok.eos, vocabSize: tok.vocabSize };
+  const co = { addBos: false, prefixSpace: false };
+  return {
+    encode: (text) => tok.encode(text, eo),
+    encodeCont: (text) => tok.encode(text, co),
+    decode: (ids) => tok.decode(ids),
+    bos: tok.bos,
+    eos: tok.eos,
+    vocabSize: tok.vocabSize,
+  };
 }
 
 /** Length of the longest common prefix of two id sequences. */
@@ -159,29 +177,30 @@ function formatTemplated(messages: ChatMessage[], render: ChatRenderer, tok: Tok
   return { ids, trained: applyMask(ids.length, tokSpans, trainOn) };
 }
 
-/** Text of one fallback chunk before an assistant answer (also the inference prompt). */
 const LABEL: Record<'system' | 'user', string> = { system: 'System', user: 'User' };
 
-interface Chunk { text: string; spans: { start: number; weight: 0 | 1 }[]; eos: boolean }
+/**
+ * A piece of a plain-format sequence: prompt text, then optionally an answer (trained) and an
+ * EOS. The prompt and the answer are encoded separately, so the prompt tokens are exactly those
+ * generation is fed (encodeChatPrompt / encodeCompletionPrompt) even when the tokenizer would
+ * merge across the boundary (e.g. ":" + " Hello" → ":▁" in tinystories-656k).
+ */
+interface Chunk { prompt: string; answer: { text: string; weight: 0 | 1 } | null; eos: boolean }
 
-/** Splits a conversation into fallback chunks; each assistant answer ends its chunk (then EOS). */
 type FallbackMessage = TemplateMessage & { weight?: 0 | 1 };
 
+/** The fallback chat layout; each assistant answer ends its chunk (then EOS). */
 function fallbackChunks(messages: FallbackMessage[], generationPrompt: boolean): Chunk[] {
   const chunks: Chunk[] = [];
-  let cur: Chunk = { text: '', spans: [], eos: false };
+  let prompt = '';
   for (const m of messages) {
     if (m.role === 'assistant') {
-      cur.text += 'Assistant:';
-      cur.spans.push({ start: cur.text.length, weight: m.weight ?? 1 });
-      cur.text += ' ' + m.content;
-      cur.eos = true;
-      chunks.push(cur);
-      cur = { text: '', spans: [], eos: false };
-    } else cur.text += `${LABEL[m.role as 'system' | 'user'] ?? m.role}: ${m.content}\n`;
+      chunks.push({ prompt: prompt + 'Assistant:', answer: { text: ' ' + m.content, weight: m.weight ?? 1 }, eos: true });
+      prompt = '';
+    } else prompt += `${LABEL[m.role as 'system' | 'user'] ?? m.role}: ${m.content}\n`;
   }
-  if (generationPrompt) cur.text += 'Assistant:';
-  if (cur.text) chunks.push(cur);
+  if (generationPrompt) prompt += 'Assistant:';
+  if (prompt) chunks.push({ prompt, answer: null, eos: false });
   return chunks;
 }
 
@@ -189,20 +208,17 @@ function bosIds(tok: Tokenizer): number[] {
   return tok.bos === null || tok.bos === undefined ? [] : [tok.bos];
 }
 
-/** Encodes chunks: [BOS] encode(chunk) [EOS] encode(chunk) [EOS] …; spans as token ranges. */
-function encodeChunks(chunks: Chunk[], tok: Tokenizer): { ids: number[]; spans: { from: number; to: number; weight: 0 | 1 }[] } {
+/** [BOS] prompt answer [EOS] prompt answer [EOS] …; answer (+ its EOS) spans as token ranges. */
+function encodeChunks(chunks: Chunk[], tok: BoundTokenizer): { ids: number[]; spans: { from: number; to: number; weight: 0 | 1 }[] } {
   const ids = bosIds(tok);
   const spans: { from: number; to: number; weight: 0 | 1 }[] = [];
   const eos = tok.eos.length ? tok.eos[0] : null;
   for (const ch of chunks) {
-    const part = tok.encode(ch.text);
-    const at = tokenIndexer(tok, ch.text, part);
-    const base = ids.length;
-    ids.push(...part);
-    const spanEnd = ids.length;
+    if (ch.prompt) ids.push(...tok.encode(ch.prompt));
+    const from = ids.length;
+    if (ch.answer) ids.push(...(ch.prompt ? tok.encodeCont(ch.answer.text) : tok.encode(ch.answer.text)));
     if (ch.eos && eos !== null) ids.push(eos);
-    // the answer runs to the end of its chunk (answers end chunks), plus the EOS
-    for (const s of ch.spans) spans.push({ from: base + at(s.start), to: ch.eos ? ids.length : spanEnd, weight: s.weight });
+    if (ch.answer) spans.push({ from, to: ids.length, weight: ch.answer.weight });
   }
   return { ids, spans };
 }
@@ -218,12 +234,12 @@ export function formatExample(ex: Example, tokenizer: Tokenizer, opts: FormatOpt
       return { ids, trained: applyMask(ids.length, spans, trainOn) };
     }
     case 'prompt_completion': {
-      const ch: Chunk = { text: ex.prompt + ex.completion, spans: [{ start: ex.prompt.length, weight: 1 }], eos: true };
+      const ch: Chunk = { prompt: ex.prompt, answer: { text: ex.completion, weight: 1 }, eos: true };
       const { ids, spans } = encodeChunks([ch], tok);
       return { ids, trained: applyMask(ids.length, spans, trainOn) };
     }
     case 'text': {
-      const { ids } = encodeChunks([{ text: ex.text, spans: [], eos: true }], tok);
+      const { ids } = encodeChunks([{ prompt: ex.text, answer: null, eos: true }], tok);
       return { ids, trained: applyMask(ids.length, [], 'all') };
     }
   }
@@ -263,7 +279,7 @@ export function previewTokens(ids: ArrayLike<number>, trained: ArrayLike<number>
   const out: PreviewToken[] = [];
   for (let t = 0; t < arr.length; t++) {
     const w0 = Math.max(0, t - W);
-    const before = tok.decode(arr.slice(w0, t));
+    const before = t > w0 ? tok.decode(arr.slice(w0, t)) : ''; // some decoders refuse []
     const after = tok.decode(arr.slice(w0, t + 1));
     let text = after.startsWith(before) ? after.slice(before.length) : tok.decode([arr[t]]);
     if (text === '') {

@@ -498,6 +498,10 @@ async function loadHF(src: ModelSource, files: string[], opts: LoadOptions): Pro
 
   const store = await openSafetensorsStore(src, files);
   const w = await loadWeights(store, config, HF_NAMES, opts);
+  const sw = cfgJson.sliding_window;
+  if (typeof sw === 'number' && sw < config.maxPos && cfgJson.use_sliding_window !== false) {
+    w.notes.push(`sliding_window ${sw} is not applied (full causal attention): exact for sequences up to ${sw} tokens`);
+  }
   config.tiedEmbeddings = w.tiedEmbeddings;
   const shardFiles = has(SAFETENSORS_INDEX)
     ? [SAFETENSORS_INDEX, ...new Set(store.names().map((n) => store.info(n)!.file.slice(src.name.length + 1)))]

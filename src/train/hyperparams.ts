@@ -6,7 +6,7 @@
 // No DOM, no node:*.
 import { LORA_TARGETS, type LlamaConfig, type LoraConfig, type LoraTarget, targetShape } from '../model/config.ts';
 import type { QFormat } from '../model/quant.ts';
-import { type AdapterLimits, DEFAULT_LIMITS, fitMemory, type MemoryPlan, planMemory } from './memory.ts';
+import { type AdapterLimits, DEFAULT_LIMITS, fitMemory, type MemoryPlan, mib, planMemory } from './memory.ts';
 
 export type Schedule = 'constant' | 'linear' | 'cosine';
 export const SCHEDULES: readonly Schedule[] = ['constant', 'linear', 'cosine'];
@@ -335,7 +335,6 @@ function probeHp(_cfg: LlamaConfig, seqLen: number) {
   return { rank: 1, alpha: 1, dropout: 0, targets: [] as LoraTarget[], batchSize: 1, seqLen, checkpointing: true, gradAccum: 1 };
 }
 
-const mib = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
 
 /** The LoRA config of a resolved set (for LlamaModel). */
 export function loraConfigOf(hp: Pick<Hyperparameters, 'rank' | 'alpha' | 'dropout' | 'targets'>): LoraConfig {

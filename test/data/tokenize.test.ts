@@ -153,12 +153,19 @@ test('templates that ignore the generation prompt, are not incremental, rewrite 
   assert.match(err.message, /System role not supported/);
 });
 
-test('a token merged across the prompt/answer boundary is trained (the model must produce it)', () => {
-  const tok = greedyTokenizer([': H', 'Assistant', 'User', 'ello']);
-  const f = formatExample(chat(msg('user', 'hi'), msg('assistant', 'Hello')), tok);
-  const pieces = f.ids.map((i) => tok.decode([i]));
-  assert.deepEqual(pieces, ['<s>', 'User', ':', ' ', 'h', 'i', '\n', 'Assistant', ': H', 'ello', '</s>']);
-  assert.deepEqual(trainedRuns(tok, f.ids, f.trained), [': Hello</s>']);
+test('token merges across the prompt/answer boundary: plain formats split there, templates train the merged token', () => {
+  const tok = greedyTokenizer([': H', 'Assistant', 'User', 'ello', 't\nH'], { specials: ['<s>', '</s>', '<|im_start|>', '<|im_end|>'], eos: ['<|im_end|>', '</s>'] });
+  const ex = chat(msg('user', 'hi'), msg('assistant', 'Hello'));
+  // fallback: the prompt is encoded alone, so ":" stays ":" as generation will see it
+  const f = formatExample(ex, tok);
+  assert.deepEqual(f.ids.map((i) => tok.decode([i])), ['<s>', 'User', ':', ' ', 'h', 'i', '\n', 'Assistant', ':', ' ', 'H', 'ello', '<|im_end|>']);
+  assert.deepEqual(trainedRuns(tok, f.ids, f.trained), [' Hello<|im_end|>']);
+  assert.ok(ex.format === 'chat');
+  const prompt = encodeChatPrompt(ex.messages.slice(0, 1), tok);
+  assert.deepEqual(f.ids.slice(0, prompt.length), prompt);
+  // template: one string; "assistant\n" + "Hello" merges into "t\nH", which is trained
+  const g = formatExample(ex, tok, { chatTemplate: jinja(CHATML) });
+  assert.deepEqual(trainedRuns(tok, g.ids, g.trained), ['t\nHello<|im_end|>']);
 });
 
 test('preview: text pieces, trained flags and truncation marks', () => {

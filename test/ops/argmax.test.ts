@@ -1,0 +1,30 @@
+// argmax (greedy decoding on the GPU): GPU vs reference, exact — ties to the lowest index, NaN never
+// wins, all-NaN rows give 0, rows longer than the workgroup and many rows.
+import assert from 'node:assert/strict';
+import { test } from '../harness.ts';
+import * as ref from '../../src/ref/argmax.ts';
+import * as op from '../../src/ops/argmax.ts';
+import { randn32, testGpu } from '../util.ts';
+
+test('ref argmax: ties, NaN, -Infinity', () => {
+  const out = new Uint32Array(4);
+  ref.argmax_forward(out, [1, 3, 3, 2, NaN, -Infinity, NaN, -Infinity, NaN, NaN, NaN, NaN, 0, 5, NaN, 5], 4, 4);
+  assert.deepEqual([...out], [1, 1, 0, 1]);
+});
+
+for (const [N, V] of [[1, 1], [1, 5], [3, 256], [2, 1000], [5, 32001], [70, 300]]) {
+  test(`gpu argmax N=${N} V=${V}`, async () => {
+    const gpu = await testGpu();
+    const x = randn32(N * V, N + V);
+    if (V > 10) {
+      // row 0: a tie between two far-apart maxima; row 1 (if any): NaN everywhere but one value
+      x[3] = x[V - 2] = 7;
+      if (N > 1) { x.fill(NaN, V, 2 * V); x[V + V - 1] = -1; }
+    }
+    const want = new Uint32Array(N);
+    ref.argmax_forward(want, x, N, V);
+    const out = gpu.buffer(4 * N, 't.out');
+    await gpu.scoped('argmax', () => op.argmax_forward(gpu, out, gpu.f32(x, 't.x'), N, V));
+    assert.deepEqual([...(await gpu.readU32(out, N))], [...want]);
+  });
+}
