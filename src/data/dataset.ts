@@ -19,6 +19,8 @@ export interface PrepareOptions extends FormatOptions {
   source?: string;
   /** bins of the length histogram (default 20) */
   histogramBins?: number;
+  /** called every 256 examples and at the end while tokenizing (for a progress bar) */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface LoadResult {
@@ -49,7 +51,11 @@ export function prepareDataset(parsed: ParseResult, opts: PrepareOptions): LoadR
   const kept: TokenizedExample[] = [];
   const keptExamples: Example[] = [];
   const formats: Record<DataFormat, number> = { chat: 0, prompt_completion: 0, text: 0 };
+  const total = parsed.examples.length;
+  let done = 0;
   for (const ex of parsed.examples) {
+    if (opts.onProgress && done % 256 === 0) opts.onProgress(done, total);
+    done++;
     const line = ex.line;
     let f;
     try {
@@ -99,6 +105,7 @@ export function prepareDataset(parsed: ParseResult, opts: PrepareOptions): LoadR
     keptExamples.push(ex);
     formats[ex.format]++;
   }
+  opts.onProgress?.(total, total);
   const report = makeReport(issues, {
     lines: parsed.report.lines,
     examples: kept.length,

@@ -85,7 +85,7 @@ function tokenIndexer(tok: Tokenizer, text: string, ids: number[]): (c: number) 
 }
 
 /** Character span of one assistant turn; contentEnd null when the template rewrote the content. */
-interface Span { start: number; contentEnd: number | null; end: number; weight: 0 | 1 }
+interface Span { start: number; contentEnd: number | null; end: number; weight: 0 | 1; content: string }
 
 /**
  * Token span trained for one assistant turn [ts, te) whose content ends at token tc (null:
@@ -155,7 +155,10 @@ function formatTemplated(messages: ChatMessage[], render: ChatRenderer, tok: Tok
     const hiOk = full.startsWith(cur) && cur.length > lo;
     const hi = hiOk ? cur.length : full.length;
     const c = tm[i].content.trim();
-    const k = full.indexOf(c, start >= 0 ? start : lo);
+    // where the content starts: right after the generation prompt when there is one; else the
+    // last occurrence inside the turn (headers before the content often contain "assistant")
+    let k = start >= 0 ? full.indexOf(c, start) : hiOk ? full.lastIndexOf(c, hi - c.length) : full.indexOf(c, lo);
+    if (start < 0 && k < lo) k = -1;
     let contentEnd: number | null;
     if (k >= 0 && k + c.length <= hi) contentEnd = k + c.length;
     else if (start >= 0 && hiOk) contentEnd = null; // the template rewrote the content: train its turn
@@ -165,13 +168,20 @@ function formatTemplated(messages: ChatMessage[], render: ChatRenderer, tok: Tok
           'message prefixes as prefixes of the whole nor contains the content verbatim', `messages[${i}]`);
     }
     if (start < 0) start = k >= 0 ? k : lo;
-    spans.push({ start, contentEnd, end: hi, weight: messages[i].weight });
+    spans.push({ start, contentEnd, end: hi, weight: messages[i].weight, content: tm[i].content });
     cursor = contentEnd ?? hi;
   }
   const ids = tok.encode(full);
   const at = tokenIndexer(tok, full, ids);
+  // An EOS id inside the turn ends it; the content's token end (another prefix encode) is only
+  // needed when there is none, or when the content itself contains EOS text.
+  const eosText = tok.eos.map((id) => tok.decode([id])).filter((x) => x !== '');
   const tokSpans = spans.map((s) => {
-    const [from, to] = trainedTokenSpan(ids, tok.eos, at(s.start), s.contentEnd === null ? null : at(s.contentEnd), at(s.end));
+    const ts = at(s.start), te = at(s.end);
+    let k = ts;
+    while (k < te && !tok.eos.includes(ids[k])) k++;
+    if (k < te && !eosText.some((x) => s.content.includes(x))) return { from: ts, to: k + 1, weight: s.weight };
+    const [from, to] = trainedTokenSpan(ids, tok.eos, ts, s.contentEnd === null ? null : at(s.contentEnd), te);
     return { from, to, weight: s.weight };
   });
   return { ids, trained: applyMask(ids.length, tokSpans, trainOn) };

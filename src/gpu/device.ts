@@ -349,7 +349,6 @@ export class Gpu {
   private flushEncoder(): void {
     if (!this.encoder) return;
     this.endPass();
-    if (this.profiling) this.resolveProfile();
     if (this.uniformUsed > 0) this.device.queue.writeBuffer(this.uniformBuf!, 0, this.uniformCpu, 0, this.uniformUsed);
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
@@ -443,15 +442,6 @@ export class Gpu {
     this.endPass();
   }
 
-  private resolvedCount = 0;
-  private resolveProfile(): void {
-    const n = this.profileEntries.length;
-    if (n > this.resolvedCount && this.encoder) {
-      this.encoder.resolveQuerySet(this.querySet!, 2 * this.resolvedCount, 2 * (n - this.resolvedCount), this.queryBuf!, 16 * this.resolvedCount);
-      this.resolvedCount = n;
-    }
-  }
-
   /** Stop profiling and return GPU milliseconds per kernel name (summed), plus dispatch counts. */
   async stopProfile(): Promise<Map<string, { ms: number; count: number }>> {
     const result = new Map<string, { ms: number; count: number }>();
@@ -459,9 +449,11 @@ export class Gpu {
     this.submit();
     this.profiling = false;
     const n = this.profileEntries.length;
-    this.resolvedCount = 0;
     if (n === 0) return result;
+    // Resolve all queries once here: resolve offsets must be 256-aligned, so per-submit resolves
+    // of a running count would be invalid.
     const enc = this.device.createCommandEncoder();
+    enc.resolveQuerySet(this.querySet!, 0, 2 * n, this.queryBuf!, 0);
     enc.copyBufferToBuffer(this.queryBuf!, 0, this.queryRead!, 0, 16 * n);
     this.device.queue.submit([enc.finish()]);
     await this.queryRead!.mapAsync(GPUMapMode.READ);

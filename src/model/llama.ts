@@ -92,11 +92,20 @@ export function dequantizedWeights(cfg: LlamaConfig, w: LlamaWeights, format: QF
   };
 }
 
-interface GpuLayer {
+export interface GpuLayer {
   attnNorm: GPUBuffer; // (C)
   ffnNorm: GPUBuffer; // (C)
   w: Record<LoraTarget, QWeight>; // q (QD,C) k,v (KVD,C) o (C,QD) gate,up (F,C) down (C,F)
   bias: Record<LoraTarget, GPUBuffer | null>; // q/k/v bias when cfg.attnBias
+}
+
+/** The frozen base on the GPU, as LlamaModel uploads it (shared read-only by src/model/generate.ts). */
+export interface GpuBaseWeights {
+  embed: QWeight; // (V,C)
+  lmHead: QWeight; // (V,C), the embed when tied
+  norm: GPUBuffer; // (C)
+  invFreq: GPUBuffer; // (HS/2)
+  layers: GpuLayer[];
 }
 
 /** Activations of one layer (a layer's own set, or the shared recompute set when checkpointing). */
@@ -420,6 +429,17 @@ export class LlamaModel {
       this.gpu.write(this.params, Float32Array.from(pair.A), a.slot.a * 4);
       this.gpu.write(this.params, Float32Array.from(pair.B), a.slot.b * 4);
     }
+  }
+
+  /**
+   * The frozen base and the live LoRA parameter buffer, shared (not copied): inference on the model
+   * being trained (src/model/generate.ts InferenceModel.fromModel). Do not destroy them.
+   */
+  gpuWeights(): { base: GpuBaseWeights; lora: { layout: LoraLayout; params: GPUBuffer; scale: number } } {
+    return {
+      base: { embed: this.embed, lmHead: this.lmHead, norm: this.norm, invFreq: this.invFreq, layers: this.layers },
+      lora: { layout: this.layout, params: this.params, scale: loraScale(this.opts.lora) },
+    };
   }
 
   memoryReport(): MemoryReport {

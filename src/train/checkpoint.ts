@@ -24,7 +24,7 @@ export type { CheckpointInput, DataPosition, JobMetric, TensorInput };
 export const CHECKPOINT_FORMAT = 'whittle.train-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 
-export interface CheckpointExtra {
+export interface CheckpointExtra extends Record<string, unknown> {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
   /** micro-batches done (the dropout stream position) */
@@ -42,7 +42,7 @@ export interface CheckpointExtra {
 
 /** A checkpoint as saved / loaded (tensor data as ArrayBuffer or a typed array). */
 export interface Checkpoint extends CheckpointInput {
-  extra: CheckpointExtra & Record<string, unknown>;
+  extra: CheckpointExtra;
 }
 
 /** Where checkpoints go. save replaces the job's previous checkpoint (atomically, where the sink can). */

@@ -130,6 +130,8 @@ test('templates that ignore the generation prompt, are not incremental, rewrite 
   const noGen = jinja(`{% for m in messages %}{{ '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' }}{% endfor %}`);
   let f = formatExample(CONVO, tok, { chatTemplate: noGen });
   assert.deepEqual(trainedRuns(tok, f.ids, f.trained), ['Hello!<|im_end|>', 'See you.<|im_end|>']);
+  f = formatExample(chat(msg('user', 'a'), msg('assistant', 'a'), msg('user', 't'), msg('assistant', 't')), tok, { chatTemplate: noGen });
+  assert.deepEqual(trainedRuns(tok, f.ids, f.trained), ['a<|im_end|>', 't<|im_end|>'], 'content that also occurs in the header');
   // not incremental: a header that depends on the whole conversation
   const counted = jinja(`{{ messages | length }} turns\n{% for m in messages %}{{ '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}`);
   f = formatExample(CONVO, tok, { chatTemplate: counted });

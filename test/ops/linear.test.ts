@@ -56,6 +56,19 @@ for (const format of ['f32', 'q8', 'q4'] as const) {
     await runCase(format, { N: 64, IC: 256, OC: 128 }, 5);
     await runCase(format, { N: 9, IC: 96, OC: 20, rows: 50, off: 13 }, 6); // vec4 dout path with a slice
     await runCase(format, { N: 33, IC: 100, OC: 36, rows: 37, off: 1, bias: true }, 7);
+    await runCase(format, { N: 6, IC: 33, OC: 8, rows: 10, off: 2 }, 8); // scalar inp, vec4 dout
+  });
+  test(`gpu linear ${format} weight larger than the binding limit is bound by row slices`, async () => {
+    const gpu = await testGpu();
+    const lim = gpu.info.limits, saved = lim.maxStorageBufferBindingSize;
+    lim.maxStorageBufferBindingSize = 4096; // pretend: the 300-row weights below exceed it
+    try {
+      await runCase(format, { N: 5, IC: 33, OC: 20, rows: 300, off: 123, bias: true }, 9);
+      await runCase(format, { N: 7, IC: 32, OC: 24, rows: 300, off: 275 }, 10);
+      await runCase(format, { N: 3, IC: 36, OC: 1, rows: 300, off: 299 }, 11);
+    } finally {
+      lim.maxStorageBufferBindingSize = saved;
+    }
   });
 }
 

@@ -1,0 +1,649 @@
+// Inference on the GPU: prefill + decode with a KV cache, and text generation on top of it
+// (sampling, EOS, stop strings, streaming, cancellation).
+//
+// InferenceModel holds the frozen base (its own upload, or LlamaModel's buffers shared through
+// gpuWeights()), the LoRA adapter (unmerged: the LoRA kernels with dropout 0; merged: folded into
+// the base on the host by src/model/merge.ts, then quantized), a per-layer KV cache and activation
+// scratch for `prefillChunk` rows. Everything is allocated once; a step allocates nothing on the
+// GPU except the readback staging buffer.
+// - prefill(ids): the ids are appended to the cache in chunks of ≤ prefillChunk rows, one pass
+//   through every layer per chunk; each layer appends its (rope'd) k and v to the cache
+//   (kv_append) and attends the cache (attention_decode). Returns the last position's logits (V).
+// - decode(id) = prefill([id]): one row through all layers attending the cache.
+// - prefillArgmax / decodeArgmaxChained: greedy on the GPU (src/ops/argmax.ts): one u32 comes back
+//   per step, and the chosen token never leaves the GPU before the next step reads it, so several
+//   steps can be in flight (generate's `lookahead`).
+// Only the last position's logits are computed (V floats read back per host-sampled step);
+// logitsAll() computes every position's (the `whittle logits` command).
+//
+// generate(): an async generator of streamed tokens (id + text delta), returning a GenerateResult.
+// Greedy without a repetition penalty runs argmax on the GPU; everything else samples on the host
+// (src/model/sample.ts). Stops at EOS (not emitted), a stop string (the text is cut before it),
+// maxTokens, a full cache, or the AbortSignal (finishReason 'abort'; no throw). A new prompt that
+// extends the cached tokens reuses the cache (only the new suffix is prefilled).
+//
+// Legend: C hidden, V vocab, L layers, NH heads, NKV kv heads, HS head size, F ffn size, R LoRA rank,
+// QD = NH*HS, KVD = NKV*HS, Pc = prefillChunk rows, maxT = maxSeq cache positions.
+import type { Buf, Gpu } from '../gpu/device.ts';
+import { argmax_forward } from '../ops/argmax.ts';
+import { attention_decode_forward } from '../ops/attention_decode.ts';
+import { embedding_forward } from '../ops/embedding.ts';
+import { kv_append_forward } from '../ops/kv_append.ts';
+import { linear_forward, rowWords, uploadWeight } from '../ops/linear.ts';
+import { lora_forward } from '../ops/lora.ts';
+import { residual_forward } from '../ops/residual.ts';
+import { rmsnorm_forward } from '../ops/rmsnorm.ts';
+import { rope_forward } from '../ops/rope.ts';
+import { swiglu_forward } from '../ops/swiglu.ts';
+import { need } from '../ops/util.ts';
+import { rope_inv_freq } from '../ref/rope.ts';
+import type { Vec } from '../ref/types.ts';
+import type { Tokenizer } from '../tokenizer/types.ts';
+import { type LayerWeights, type LlamaConfig, type LlamaWeights, type LoraConfig, type LoraTarget, loraScale } from './config.ts';
+import type { GpuBaseWeights, GpuLayer, LlamaModel } from './llama.ts';
+import { loraKey, type LoraLayout, loraLayout, type LoraParams } from './lora.ts';
+import { Arena } from './memory.ts';
+import { mergeLora } from './merge.ts';
+import { type QFormat, quantize } from './quant.ts';
+import { isGreedy, Rng, type SamplingOptions, sampleToken } from './sample.ts';
+
+/** A LoRA adapter on the host: its config and A (R,IC) / B (OC,R) per loraKey(layer, target). */
+export interface LoraWeights {
+  config: LoraConfig;
+  params: LoraParams<Vec>;
+}
+
+export interface InferenceOptions {
+  /** maxT: KV-cache positions (prompt + generated); default min(cfg.maxPos, 2048) */
+  maxSeq?: number;
+  /** Pc: rows per prefill pass (activation scratch); default min(maxSeq, 128) */
+  prefillChunk?: number;
+}
+
+export interface CreateOptions extends InferenceOptions {
+  /** storage format of the frozen linears, embedding and lm_head (default 'f32') */
+  quant?: QFormat;
+  /** adapter to apply (default none) */
+  lora?: LoraWeights | null;
+  /** merge the adapter into the base on the host (W + scale·B·A), then quantize; default false (unmerged) */
+  merge?: boolean;
+}
+
+/** How the adapter (if any) is applied. */
+export type LoraMode = 'none' | 'unmerged' | 'merged' | 'shared';
+
+interface GpuLora {
+  layout: LoraLayout;
+  params: GPUBuffer;
+  scale: number;
+  slots: Map<string, { A: Buf; B: Buf }>; // A (R,IC), B (OC,R) ranges of params
+}
+
+/** Upload the frozen base exactly as LlamaModel does (labels `infer.base.*`). */
+export function uploadBase(gpu: Gpu, cfg: LlamaConfig, w: LlamaWeights, quant: QFormat): GpuBaseWeights {
+  const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
+  need(w.layers.length === cfg.layers, `inference: ${w.layers.length} layers of weights for cfg.layers = ${cfg.layers}`);
+  const up = (a: Float32Array, rows: number, cols: number, label: string) => uploadWeight(gpu, quantize(a, rows, cols, quant), label);
+  const bias = (b: Float32Array | null, label: string) => (cfg.attnBias && b ? gpu.f32(b, label) : null);
+  const embed = up(w.embed, V, C, 'infer.base.embed');
+  return {
+    embed,
+    lmHead: w.lmHead ? up(w.lmHead, V, C, 'infer.base.lmHead') : embed,
+    norm: gpu.f32(w.norm, 'infer.base.norm'),
+    invFreq: gpu.f32(rope_inv_freq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling), 'infer.base.invFreq'),
+    layers: w.layers.map((lw: LayerWeights, l): GpuLayer => ({
+      attnNorm: gpu.f32(lw.attnNorm, `infer.base.l${l}.attnNorm`),
+      ffnNorm: gpu.f32(lw.ffnNorm, `infer.base.l${l}.ffnNorm`),
+      w: {
+        q: up(lw.wq, QD, C, `infer.base.l${l}.wq`), k: up(lw.wk, KVD, C, `infer.base.l${l}.wk`), v: up(lw.wv, KVD, C, `infer.base.l${l}.wv`),
+        o: up(lw.wo, C, QD, `infer.base.l${l}.wo`), gate: up(lw.wGate, F, C, `infer.base.l${l}.wGate`),
+        up: up(lw.wUp, F, C, `infer.base.l${l}.wUp`), down: up(lw.wDown, C, F, `infer.base.l${l}.wDown`),
+      },
+      bias: {
+        q: bias(lw.bq, `infer.base.l${l}.bq`), k: bias(lw.bk, `infer.base.l${l}.bk`), v: bias(lw.bv, `infer.base.l${l}.bv`),
+        o: null, gate: null, up: null, down: null,
+      },
+    })),
+  };
+}
+
+function loraBindings(layout: LoraLayout, params: GPUBuffer): GpuLora['slots'] {
+  const R = layout.rank, slots: GpuLora['slots'] = new Map();
+  for (const s of layout.slots) {
+    slots.set(s.key, { A: { buffer: params, offset: s.a * 4, size: R * s.in * 4 }, B: { buffer: params, offset: s.b * 4, size: s.out * R * 4 } });
+  }
+  return slots;
+}
+
+export class InferenceModel {
+  readonly gpu: Gpu;
+  readonly cfg: LlamaConfig;
+  /** maxT: cache positions */
+  readonly maxSeq: number;
+  /** Pc: rows per prefill pass */
+  readonly prefillChunk: number;
+  readonly quant: QFormat;
+  readonly loraMode: LoraMode;
+  private base: GpuBaseWeights;
+  private ownsBase: boolean;
+  private lora: GpuLora | null;
+  private ownsLora: boolean;
+  private acts: Arena; // activation scratch (Pc rows) and the last-row / logits buffers
+  private kc: GPUBuffer[]; // per layer (maxT, KVD)
+  private vc: GPUBuffer[]; // per layer (maxT, KVD)
+  private lmChunk: number; // lm_head rows per linear dispatch (V unless the weight exceeds a binding)
+  private allLogits: GPUBuffer | null = null; // (Pc, chunk) scratch of logitsAll
+  /** token ids whose k/v are in the cache (−1: fed from the GPU, not yet known on the host) */
+  private cached: number[] = [];
+
+  private constructor(gpu: Gpu, cfg: LlamaConfig, base: GpuBaseWeights, ownsBase: boolean, lora: GpuLora | null, ownsLora: boolean,
+    quant: QFormat, mode: LoraMode, opts: InferenceOptions) {
+    this.gpu = gpu;
+    this.cfg = cfg;
+    this.base = base;
+    this.ownsBase = ownsBase;
+    this.lora = lora;
+    this.ownsLora = ownsLora;
+    this.quant = quant;
+    this.loraMode = mode;
+    const maxSeq = opts.maxSeq ?? Math.min(cfg.maxPos || 2048, 2048);
+    const Pc = Math.min(opts.prefillChunk ?? 128, maxSeq);
+    need(Number.isInteger(maxSeq) && maxSeq >= 1, `inference: maxSeq (${maxSeq}) ≥ 1`);
+    need(Number.isInteger(Pc) && Pc >= 1, `inference: prefillChunk (${Pc}) ≥ 1`);
+    this.maxSeq = maxSeq;
+    this.prefillChunk = Pc;
+    const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
+    const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20;
+    need(maxSeq * KVD * 4 <= maxBind, `inference: one layer's KV cache (${maxSeq}·${KVD} floats) must fit maxStorageBufferBindingSize ${maxBind} — use a smaller maxSeq`);
+    this.acts = new Arena(gpu, 'infer', [
+      { name: 'ids', shape: [Pc] }, { name: 'pos', shape: [Pc] }, { name: 'tok', shape: [1] },
+      { name: 'xa', shape: [Pc, C] }, { name: 'xb', shape: [Pc, C] }, { name: 'h', shape: [Pc, C] }, { name: 'rstd', shape: [Pc] },
+      { name: 'q', shape: [Pc, QD] }, { name: 'k', shape: [Pc, KVD] }, { name: 'v', shape: [Pc, KVD] }, { name: 'att', shape: [Pc, QD] },
+      { name: 'proj', shape: [Pc, C] }, { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }, { name: 's', shape: [Pc, F] },
+      ...(lora ? [{ name: 'lh', shape: [Pc, lora.layout.rank] }] : []),
+      { name: 'xl', shape: [1, C] }, { name: 'hl', shape: [1, C] }, { name: 'rstdl', shape: [1] }, { name: 'logits', shape: [V] },
+    ]);
+    this.kc = Array.from({ length: cfg.layers }, (_, l) => gpu.f32(maxSeq * KVD, `kv.k.l${l}`));
+    this.vc = Array.from({ length: cfg.layers }, (_, l) => gpu.f32(maxSeq * KVD, `kv.v.l${l}`));
+    const lm = base.lmHead;
+    if (lm.buf.size <= maxBind) this.lmChunk = V;
+    else {
+      const alignF = gpu.alignment / 4; // output offsets r0·4 must be binding-aligned
+      this.lmChunk = Math.floor(Math.floor((maxBind - gpu.alignment) / (rowWords(lm) * 4)) / alignF) * alignF;
+      need(this.lmChunk >= 1, 'inference: lm_head rows too long for one binding');
+    }
+  }
+
+  /** Upload `weights` (quantized to opts.quant) and the adapter, unmerged or merged. */
+  static create(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeights, opts: CreateOptions = {}): InferenceModel {
+    const quant = opts.quant ?? 'f32';
+    const lw = opts.lora ?? null;
+    const merge = !!opts.merge && !!lw && lw.config.targets.length > 0;
+    const base = uploadBase(gpu, cfg, merge ? mergeLora(cfg, weights, lw!.config, lw!.params) : weights, quant);
+    let lora: GpuLora | null = null;
+    if (lw && !merge && lw.config.targets.length > 0) {
+      const layout = loraLayout(cfg, lw.config, gpu.alignment);
+      const flat = new Float32Array(layout.floats);
+      for (const s of layout.slots) {
+        const p = lw.params.get(s.key);
+        need(!!p, `inference: LoRA parameters for ${s.key} are missing`);
+        need(p.A.length === layout.rank * s.in && p.B.length === s.out * layout.rank, `inference: LoRA ${s.key} has the wrong shape`);
+        flat.set(p.A, s.a);
+        flat.set(p.B, s.b);
+      }
+      const params = gpu.f32(flat, 'infer.lora');
+      lora = { layout, params, scale: loraScale(lw.config), slots: loraBindings(layout, params) };
+    }
+    const mode: LoraMode = !lw || lw.config.targets.length === 0 ? 'none' : merge ? 'merged' : 'unmerged';
+    return new InferenceModel(gpu, cfg, base, true, lora, true, quant, mode, opts);
+  }
+
+  /**
+   * Inference on a training model's buffers (shared, not copied): its base and its live LoRA
+   * parameters, unmerged — generations follow the training as it goes. Destroy this before the model.
+   */
+  static fromModel(model: LlamaModel, opts: InferenceOptions = {}): InferenceModel {
+    const { base, lora } = model.gpuWeights();
+    const gl = lora.layout.slots.length ? { ...lora, slots: loraBindings(lora.layout, lora.params) } : null;
+    return new InferenceModel(model.gpu, model.cfg, base, false, gl, false, model.opts.quant, gl ? 'shared' : 'none', opts);
+  }
+
+  /** Token ids whose keys/values are in the cache (positions 0 .. length−1). */
+  get tokens(): readonly number[] {
+    return this.cached;
+  }
+
+  get length(): number {
+    return this.cached.length;
+  }
+
+  /** Forget the cache (the next prefill starts at position 0). */
+  reset(): void {
+    this.cached = [];
+  }
+
+  /** Keep only the first n cached positions. */
+  truncate(n: number): void {
+    need(Number.isInteger(n) && n >= 0 && n <= this.cached.length, `inference: truncate(${n}) within 0..${this.cached.length}`);
+    this.cached = this.cached.slice(0, n);
+  }
+
+  /**
+   * Declare which tokens the first ids.length cache positions hold (after GPU-chained greedy steps,
+   * whose ids the host learns later); positions past ids.length are dropped.
+   */
+  keep(ids: number[]): void {
+    need(ids.length <= this.cached.length, `inference: keep(${ids.length} ids) but only ${this.cached.length} positions are cached`);
+    ids.forEach((id, i) => need(this.cached[i] === -1 || this.cached[i] === id, `inference: keep: position ${i} holds ${this.cached[i]}, not ${id}`));
+    this.cached = ids.slice();
+  }
+
+  /** Append ids to the cache; the logits (V) of the last one. */
+  async prefill(ids: number[]): Promise<Float32Array> {
+    await this.run('prefill', () => {
+      this.recordChunks(ids);
+      this.recordLastLogits(ids.length);
+    });
+    return this.gpu.readF32(this.acts.get('logits'), this.cfg.vocab);
+  }
+
+  /** One decode step: feed `id` at the next position; its logits (V). */
+  decode(id: number): Promise<Float32Array> {
+    return this.prefill([id]);
+  }
+
+  /** Append ids and choose the next token on the GPU (argmax of the last logits; one u32 read back). */
+  async prefillArgmax(ids: number[]): Promise<number> {
+    await this.run('prefill', () => {
+      this.recordChunks(ids);
+      this.recordLastLogits(ids.length);
+      argmax_forward(this.gpu, this.acts.get('tok'), this.acts.get('logits'), 1, this.cfg.vocab);
+    });
+    return (await this.gpu.readU32(this.acts.get('tok'), 1))[0];
+  }
+
+  /**
+   * Record (and submit, without waiting) one greedy step that feeds the token chosen by the last
+   * prefillArgmax / decodeArgmaxChained — still on the GPU — at the next position. Resolves to the
+   * token this step chooses. Its cache position holds −1 until keep() names it.
+   */
+  decodeArgmaxChained(): Promise<number> {
+    const t0 = this.cached.length;
+    need(t0 >= 1 && t0 < this.maxSeq, `inference: a chained step needs 1 ≤ cached (${t0}) < maxSeq (${this.maxSeq})`);
+    const g = this.gpu, tok = this.acts.get('tok');
+    g.submit(); // recorded work must not see the new position
+    g.write(this.acts.get('pos'), Uint32Array.of(t0));
+    this.recordTrunk(1, t0, tok);
+    this.cached.push(-1);
+    this.recordLastLogits(1);
+    argmax_forward(g, tok, this.acts.get('logits'), 1, this.cfg.vocab);
+    return g.readU32(tok, 1).then((a) => a[0]);
+  }
+
+  /**
+   * Logits of every position (T, V) of `ids` from position 0 (the cache is reset and then holds
+   * ids). Computed chunk by chunk; for tests and `whittle logits`.
+   */
+  async logitsAll(ids: number[]): Promise<Float32Array> {
+    const { hidden: C, vocab: V } = this.cfg, Pc = this.prefillChunk, T = ids.length;
+    const maxBind = this.gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20;
+    const chunk = Math.max(1, Math.min(V, this.lmChunk, Math.floor(Math.min(16 << 20, maxBind) / (4 * Pc))));
+    if (!this.allLogits) this.allLogits = this.gpu.f32(Pc * chunk, 'infer.allLogits');
+    const out = new Float32Array(T * V);
+    this.reset();
+    await this.run('logitsAll', async () => {
+      for (let i = 0; i < T; i += Pc) {
+        const part = ids.slice(i, i + Pc), n = part.length;
+        this.recordChunks(part);
+        rmsnorm_forward(this.gpu, this.acts.get('h'), this.acts.get('rstd'), this.acts.get('xa'), this.base.norm, n, C, this.cfg.eps);
+        for (let r0 = 0; r0 < V; r0 += chunk) {
+          const len = Math.min(chunk, V - r0);
+          linear_forward(this.gpu, this.allLogits!, this.acts.get('h'), this.base.lmHead, null, n, C, len, r0);
+          const z = await this.gpu.readF32(this.allLogits!, n * len);
+          for (let t = 0; t < n; t++) out.set(z.subarray(t * len, (t + 1) * len), (i + t) * V + r0);
+        }
+      }
+    });
+    return out;
+  }
+
+  /** Bytes of this model's own GPU buffers (shared training buffers not counted). */
+  get bytes(): number {
+    let b = this.acts.bytes + this.kc.reduce((a, x) => a + x.size, 0) * 2 + (this.allLogits?.size ?? 0);
+    if (this.ownsLora && this.lora) b += this.lora.params.size;
+    if (this.ownsBase) {
+      for (const x of this.baseBuffers()) b += x.size;
+    }
+    return b;
+  }
+
+  /** Free this model's buffers (not the shared ones of fromModel). */
+  destroy(): void {
+    const g = this.gpu;
+    this.acts.destroy();
+    for (const b of [...this.kc, ...this.vc]) g.destroy(b);
+    if (this.allLogits) g.destroy(this.allLogits);
+    if (this.ownsLora && this.lora) g.destroy(this.lora.params);
+    if (this.ownsBase) for (const b of this.baseBuffers()) g.destroy(b);
+  }
+
+  // ---- recording -----------------------------------------------------------------------------
+
+  private baseBuffers(): Set<GPUBuffer> {
+    const b = this.base, s = new Set<GPUBuffer>([b.embed.buf, b.lmHead.buf, b.norm, b.invFreq]);
+    for (const l of b.layers) {
+      s.add(l.attnNorm).add(l.ffnNorm);
+      for (const t of Object.keys(l.w) as LoraTarget[]) {
+        s.add(l.w[t].buf);
+        const bias = l.bias[t];
+        if (bias) s.add(bias);
+      }
+    }
+    return s;
+  }
+
+  /** Run fn in a validation scope; on failure the cache is dropped (its content is unknown). */
+  private async run(what: string, fn: () => void | Promise<void>): Promise<void> {
+    try {
+      await this.gpu.scoped(what, fn);
+    } catch (e) {
+      this.cached = [];
+      throw e;
+    }
+  }
+
+  /** Append ids to the cache in chunks of ≤ Pc rows (each chunk submitted before the next is written). */
+  private recordChunks(ids: number[]): void {
+    const V = this.cfg.vocab, Pc = this.prefillChunk;
+    need(ids.length >= 1, 'inference: at least one token to prefill');
+    need(this.cached.length + ids.length <= this.maxSeq, `inference: ${this.cached.length} cached + ${ids.length} new tokens exceed maxSeq ${this.maxSeq}`);
+    for (const id of ids) need(Number.isInteger(id) && id >= 0 && id < V, `inference: token id ${id} outside the vocabulary 0..${V - 1}`);
+    const g = this.gpu;
+    for (let i = 0; i < ids.length; i += Pc) {
+      const part = ids.slice(i, i + Pc), n = part.length, t0 = this.cached.length;
+      g.submit(); // recorded work must not see this chunk's ids / positions
+      g.write(this.acts.get('ids'), Uint32Array.from(part));
+      g.write(this.acts.get('pos'), Uint32Array.from({ length: n }, (_, j) => t0 + j));
+      this.recordTrunk(n, t0, this.acts.get('ids'));
+      this.cached.push(...part);
+    }
+  }
+
+  /** Embedding and every layer of n rows at positions t0 .. t0+n−1: the residual stream ends in xa. */
+  private recordTrunk(n: number, t0: number, ids: Buf): void {
+    embedding_forward(this.gpu, this.acts.get('xa'), ids, this.base.embed, n, this.cfg.hidden);
+    for (let l = 0; l < this.cfg.layers; l++) this.layer(l, n, t0);
+  }
+
+  /** Final norm of the last of n rows of xa and its logits (V) into `logits`. */
+  private recordLastLogits(n: number): void {
+    const g = this.gpu, C = this.cfg.hidden, V = this.cfg.vocab, A = this.acts;
+    g.copy(A.get('xa'), (n - 1) * C * 4, A.get('xl'), 0, C * 4);
+    rmsnorm_forward(g, A.get('hl'), A.get('rstdl'), A.get('xl'), this.base.norm, 1, C, this.cfg.eps);
+    const logits = A.get('logits');
+    for (let r0 = 0; r0 < V; r0 += this.lmChunk) {
+      const len = Math.min(this.lmChunk, V - r0);
+      const out: Buf = len === V ? logits : { buffer: logits, offset: r0 * 4, size: len * 4 };
+      linear_forward(g, out, A.get('hl'), this.base.lmHead, null, 1, C, len, r0);
+    }
+  }
+
+  /** out (n,OC) = inp·Wᵀ (+bias) + LoRA(inp) (dropout 0). */
+  private proj(l: number, t: LoraTarget, out: Buf, inp: Buf, n: number): void {
+    const L = this.base.layers[l], w = L.w[t];
+    linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows);
+    const a = this.lora?.slots.get(loraKey(l, t));
+    if (a) lora_forward(this.gpu, out, this.acts.get('lh'), inp, a.A, a.B, n, w.cols, w.rows, this.lora!.layout.rank, this.lora!.scale, 0, 0);
+  }
+
+  /** Layer l on n rows at positions t0..: xa → xb (attention) → xa (MLP); k/v appended to the cache. */
+  private layer(l: number, n: number, t0: number): void {
+    const g = this.gpu, cfg = this.cfg, A = this.acts, L = this.base.layers[l];
+    const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads, NKV = cfg.kvHeads, F = cfg.ffn;
+    const xa = A.get('xa'), xb = A.get('xb'), h = A.get('h'), rstd = A.get('rstd'), proj = A.get('proj');
+    const q = A.get('q'), k = A.get('k'), v = A.get('v'), att = A.get('att'), pos = A.get('pos');
+    rmsnorm_forward(g, h, rstd, xa, L.attnNorm, n, C, cfg.eps);
+    this.proj(l, 'q', q, h, n);
+    this.proj(l, 'k', k, h, n);
+    this.proj(l, 'v', v, h, n);
+    rope_forward(g, q, pos, this.base.invFreq, n, NH, HS, cfg.ropeStyle);
+    rope_forward(g, k, pos, this.base.invFreq, n, NKV, HS, cfg.ropeStyle);
+    kv_append_forward(g, this.kc[l], this.vc[l], k, v, n, t0, NKV * HS);
+    attention_decode_forward(g, att, q, this.kc[l], this.vc[l], n, t0, NH, NKV, HS);
+    this.proj(l, 'o', proj, att, n);
+    residual_forward(g, xb, xa, proj, n * C);
+    rmsnorm_forward(g, h, rstd, xb, L.ffnNorm, n, C, cfg.eps);
+    this.proj(l, 'gate', A.get('gate'), h, n);
+    this.proj(l, 'up', A.get('up'), h, n);
+    swiglu_forward(g, A.get('s'), A.get('gate'), A.get('up'), n * F);
+    this.proj(l, 'down', proj, A.get('s'), n);
+    residual_forward(g, xa, xb, proj, n * C);
+  }
+}
+
+// ---- generation ----------------------------------------------------------------------------------
+
+export interface GenerateOptions extends SamplingOptions {
+  /** most tokens to generate (EOS not counted); default 256 */
+  maxTokens?: number;
+  /** decodes the text (and is needed for stop strings); without it every text is '' */
+  tokenizer?: Tokenizer | null;
+  /** stop when the generated text contains one of these; the text ends before it */
+  stop?: string[];
+  /** ids that end generation (not emitted); default tokenizer.eos ∪ cfg.eos */
+  eos?: number[];
+  /** cancel: the generation ends with finishReason 'abort' at the next step */
+  signal?: AbortSignal;
+  /** reuse cached positions shared with the prompt (default true) */
+  reuseCache?: boolean;
+  /** greedy without a repetition penalty: argmax on the GPU (default true) */
+  gpuGreedy?: boolean;
+  /** GPU greedy: decode steps in flight beyond the one awaited (default 1; 0 = none) */
+  lookahead?: number;
+  /** host-sampled steps: called with each logits vector (V) before sampling (step 0 = after prefill) */
+  onLogits?: (logits: Float32Array, step: number) => void;
+}
+
+/** One streamed event: a new token (id) and the text it adds, or (id null) the held-back text at the end. */
+export interface GenToken {
+  id: number | null;
+  /** text added (may be '' while a possible stop string or an incomplete character is held back) */
+  text: string;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
+
+export interface GenerateResult {
+  /** generated token ids (no EOS); with a stop string, including the token that completed it */
+  ids: number[];
+  /** generated text (cut before a stop string); the concatenation of every event's text */
+  text: string;
+  finishReason: FinishReason;
+  /** the stop string that ended generation */
+  stop: string | null;
+  promptTokens: number;
+  /** prompt positions taken from the cache instead of prefilled */
+  reusedTokens: number;
+  prefillMs: number;
+  /** time from the end of prefill to the last token */
+  decodeMs: number;
+  /** decode steps run (tokens after the first) */
+  decodeTokens: number;
+  /** decodeTokens / decodeMs (0 when no decode step ran) */
+  tokensPerSecond: number;
+  /** whether argmax ran on the GPU */
+  gpuGreedy: boolean;
+}
+
+/** Incremental detokenization with stop strings and hold-back (prefixes of a stop string, U+FFFD). */
+class TextStream {
+  private ctxText: string;
+  emitted = 0;
+  constructor(private tok: Tokenizer | null, private ctx: number[], private stops: string[]) {
+    this.ctxText = tok ? tok.decode(ctx, { skipSpecial: true }) : '';
+  }
+
+  decode(ids: number[]): string {
+    if (!this.tok) return '';
+    const all = this.tok.decode(this.ctx.concat(ids), { skipSpecial: true });
+    return all.startsWith(this.ctxText) ? all.slice(this.ctxText.length) : this.tok.decode(ids, { skipSpecial: true });
+  }
+
+  /** Text so far: the new delta, and the stop string found (then `text` ends before it). */
+  update(ids: number[]): { delta: string; text: string; stop: string | null } {
+    const full = this.decode(ids);
+    let cut = -1, stop: string | null = null;
+    for (const s of this.stops) {
+      const i = full.indexOf(s);
+      if (i >= 0 && (cut < 0 || i < cut)) {
+        cut = i;
+        stop = s;
+      }
+    }
+    if (stop !== null) return { ...this.take(full.slice(0, cut), full.slice(0, cut).length), stop };
+    let safe = full.length;
+    while (safe > 0 && full[safe - 1] === '\uFFFD') safe--;
+    let hold = 0;
+    for (const s of this.stops) {
+      for (let k = Math.min(s.length - 1, safe); k > hold; k--) {
+        if (full.endsWith(s.slice(0, k)) || full.slice(0, safe).endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    return { ...this.take(full, safe - hold), stop: null };
+  }
+
+  private take(text: string, upto: number): { delta: string; text: string } {
+    const delta = upto > this.emitted ? text.slice(this.emitted, upto) : '';
+    this.emitted = Math.max(this.emitted, upto);
+    return { delta, text };
+  }
+
+  /** The rest of `text` not yet emitted. */
+  flush(text: string): string {
+    const rest = text.length > this.emitted ? text.slice(this.emitted) : '';
+    this.emitted = Math.max(this.emitted, text.length);
+    return rest;
+  }
+}
+
+/**
+ * Generate after `prompt` (token ids): yields each new token with its text delta as it comes;
+ * returns the GenerateResult. Breaking out of the loop (or opts.signal) stops it early.
+ */
+export async function* generate(model: InferenceModel, prompt: number[], opts: GenerateOptions = {}): AsyncGenerator<GenToken, GenerateResult, void> {
+  const maxTokens = opts.maxTokens ?? 256;
+  need(prompt.length >= 1, 'generate: the prompt has at least one token (e.g. BOS)');
+  need(Number.isInteger(maxTokens) && maxTokens >= 0, `generate: maxTokens (${maxTokens}) ≥ 0`);
+  const stops = (opts.stop ?? []).filter((s) => s.length > 0);
+  const tok = opts.tokenizer ?? null;
+  need(!stops.length || !!tok, 'generate: stop strings need a tokenizer');
+  need(prompt.length <= model.maxSeq, `generate: the prompt (${prompt.length} tokens) exceeds maxSeq ${model.maxSeq}`);
+  const eos = new Set(opts.eos ?? [...(tok?.eos ?? []), ...model.cfg.eos]);
+  const gpuGreedy = (opts.gpuGreedy ?? true) && isGreedy(opts) && (opts.repetitionPenalty ?? 1) === 1 && !opts.onLogits;
+  const lookahead = Math.max(0, opts.lookahead ?? 1);
+  const rng = new Rng(opts.seed ?? 0);
+  const text = new TextStream(tok, prompt.slice(-8), stops);
+
+  // reuse the cached prefix (at least one prompt token is prefilled: its logits are needed)
+  let reused = 0;
+  if (opts.reuseCache ?? true) {
+    const c = model.tokens, lim = Math.min(c.length, prompt.length - 1);
+    while (reused < lim && c[reused] === prompt[reused]) reused++;
+  }
+  model.truncate(Math.min(reused, model.length));
+
+  const gen: number[] = [];
+  const history = prompt.slice();
+  let finish: FinishReason = 'length', stop: string | null = null, finalText = '';
+  const inflight: Promise<number>[] = [];
+  const t0 = performance.now();
+  let tPrefill = t0, tLast = t0, steps = 0;
+  try {
+    if (maxTokens === 0) return result();
+    let logits: Float32Array | null = null;
+    if (gpuGreedy) inflight.push(model.prefillArgmax(prompt.slice(reused)));
+    else logits = await model.prefill(prompt.slice(reused));
+    let recorded = 1; // steps recorded (prefill = step 0)
+    for (;;) {
+      let id: number;
+      if (gpuGreedy) {
+        // keep `lookahead` chained steps in flight behind the one awaited
+        while (inflight.length <= lookahead && recorded < maxTokens && model.length < model.maxSeq) {
+          inflight.push(model.decodeArgmaxChained());
+          recorded++;
+        }
+        id = await inflight.shift()!;
+      } else {
+        opts.onLogits?.(logits!, gen.length);
+        id = sampleToken(logits!, opts, rng, history);
+      }
+      const now = performance.now();
+      if (gen.length === 0) tPrefill = now;
+      else steps++;
+      tLast = now;
+      if (opts.signal?.aborted) {
+        finish = 'abort';
+        break;
+      }
+      if (eos.has(id)) {
+        finish = 'eos';
+        break;
+      }
+      gen.push(id);
+      history.push(id);
+      const u = text.update(gen);
+      finalText = u.text;
+      if (u.stop !== null) {
+        finish = 'stop';
+        stop = u.stop;
+        yield { id, text: u.delta };
+        break;
+      }
+      const full = gen.length >= maxTokens || model.length >= model.maxSeq;
+      if (full) {
+        yield { id, text: u.delta + text.flush(finalText) };
+        finish = 'length';
+        break;
+      }
+      yield { id, text: u.delta };
+      if (opts.signal?.aborted) {
+        finish = 'abort';
+        break;
+      }
+      if (!gpuGreedy) logits = await model.decode(id);
+    }
+    const rest = text.flush(finalText);
+    if (rest) yield { id: null, text: rest };
+    return result();
+  } finally {
+    // settle chained steps still in flight, then record what the cache really holds:
+    // every emitted token but the last was fed; the last too when EOS followed it
+    if (!gen.length || finish !== 'eos') finish = finish; // (no-op: keeps the rule below readable)
+    for (const p of inflight.splice(0)) await p.catch(() => 0);
+    const fed = finish === 'eos' ? gen.length : Math.max(0, gen.length - 1);
+    const keep = prompt.concat(gen.slice(0, fed));
+    if (keep.length <= model.length) model.keep(keep);
+    else model.reset();
+  }
+
+  function result(): GenerateResult {
+    const decodeMs = steps ? tLast - tPrefill : 0;
+    return {
+      ids: gen.slice(), text: finalText, finishReason: finish, stop, promptTokens: prompt.length, reusedTokens: reused,
+      prefillMs: tPrefill - t0, decodeMs, decodeTokens: steps, tokensPerSecond: steps && decodeMs > 0 ? (steps / decodeMs) * 1000 : 0, gpuGreedy,
+    };
+  }
+}
+
+/** Run generate() to the end; onToken sees every streamed event. */
+export async function generateText(model: InferenceModel, prompt: number[], opts: GenerateOptions & { onToken?: (t: GenToken) => void } = {}): Promise<GenerateResult> {
+  const it = generate(model, prompt, opts);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+    opts.onToken?.(r.value);
+  }
+}
