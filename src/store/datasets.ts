@@ -23,7 +23,7 @@ export interface DatasetMeta extends Versioned {
   name: string;
   createdAt: number;
   updatedAt: number;
-  /** Detected layout of the JSONL, e.g. 'chat' (messages), 'prompt-completion', 'text'. */
+  /** Detected layout of the JSONL, e.g. 'chat' (messages), 'prompt_completion', 'text' (src/data's names). */
   format: string;
   /** UTF-16 length of the text and its number of lines, for listings. */
   chars: number;
