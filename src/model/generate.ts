@@ -24,7 +24,7 @@
 //
 // Legend: C hidden, V vocab, L layers, NH heads, NKV kv heads, HS head size, F ffn size, R LoRA rank,
 // QD = NH*HS, KVD = NKV*HS, Pc = prefillChunk rows, maxT = maxSeq cache positions.
-import type { Buf, Gpu } from '../gpu/device.ts';
+import { type Buf, type Gpu, GpuError } from '../gpu/device.ts';
 import { argmax_forward } from '../ops/argmax.ts';
 import { attention_decode_forward } from '../ops/attention_decode.ts';
 import { embedding_forward } from '../ops/embedding.ts';
@@ -239,12 +239,12 @@ export class InferenceModel {
   }
 
   /** Append ids to the cache; the logits (V) of the last one. */
-  async prefill(ids: number[]): Promise<Float32Array> {
-    await this.run('prefill', () => {
+  prefill(ids: number[]): Promise<Float32Array> {
+    return this.guarded('prefill', () => {
       this.recordChunks(ids);
-      this.recordLastLogits(ids.length);
+      this.recordLastLogits(this.lastChunkRows(ids.length));
+      return this.gpu.readF32(this.acts.get('logits'), this.cfg.vocab);
     });
-    return this.gpu.readF32(this.acts.get('logits'), this.cfg.vocab);
   }
 
   /** One decode step: feed `id` at the next position; its logits (V). */
@@ -252,14 +252,17 @@ export class InferenceModel {
     return this.prefill([id]);
   }
 
-  /** Append ids and choose the next token on the GPU (argmax of the last logits; one u32 read back). */
-  async prefillArgmax(ids: number[]): Promise<number> {
-    await this.run('prefill', () => {
+  /**
+   * Append ids and choose the next token on the GPU (argmax of the last logits; one u32 read back).
+   * Everything is recorded and submitted before this returns, so decodeArgmaxChained may follow at once.
+   */
+  prefillArgmax(ids: number[]): Promise<number> {
+    return this.guarded('prefill', () => {
       this.recordChunks(ids);
-      this.recordLastLogits(ids.length);
+      this.recordLastLogits(this.lastChunkRows(ids.length));
       argmax_forward(this.gpu, this.acts.get('tok'), this.acts.get('logits'), 1, this.cfg.vocab);
+      return this.gpu.readU32(this.acts.get('tok'), 1).then((a) => a[0]);
     });
-    return (await this.gpu.readU32(this.acts.get('tok'), 1))[0];
   }
 
   /**
@@ -270,14 +273,16 @@ export class InferenceModel {
   decodeArgmaxChained(): Promise<number> {
     const t0 = this.cached.length;
     need(t0 >= 1 && t0 < this.maxSeq, `inference: a chained step needs 1 ≤ cached (${t0}) < maxSeq (${this.maxSeq})`);
-    const g = this.gpu, tok = this.acts.get('tok');
-    g.submit(); // recorded work must not see the new position
-    g.write(this.acts.get('pos'), Uint32Array.of(t0));
-    this.recordTrunk(1, t0, tok);
-    this.cached.push(-1);
-    this.recordLastLogits(1);
-    argmax_forward(g, tok, this.acts.get('logits'), 1, this.cfg.vocab);
-    return g.readU32(tok, 1).then((a) => a[0]);
+    return this.guarded('decode', () => {
+      const g = this.gpu, tok = this.acts.get('tok');
+      g.submit(); // recorded work must not see the new position
+      g.write(this.acts.get('pos'), Uint32Array.of(t0));
+      this.recordTrunk(1, t0, tok);
+      this.cached.push(-1);
+      this.recordLastLogits(1);
+      argmax_forward(g, tok, this.acts.get('logits'), 1, this.cfg.vocab);
+      return g.readU32(tok, 1).then((a) => a[0]);
+    });
   }
 
   /**
@@ -291,7 +296,7 @@ export class InferenceModel {
     if (!this.allLogits) this.allLogits = this.gpu.f32(Pc * chunk, 'infer.allLogits');
     const out = new Float32Array(T * V);
     this.reset();
-    await this.run('logitsAll', async () => {
+    await this.gpu.scoped('logitsAll', async () => {
       for (let i = 0; i < T; i += Pc) {
         const part = ids.slice(i, i + Pc), n = part.length;
         this.recordChunks(part);
@@ -342,14 +347,37 @@ export class InferenceModel {
     return s;
   }
 
-  /** Run fn in a validation scope; on failure the cache is dropped (its content is unknown). */
-  private async run(what: string, fn: () => void | Promise<void>): Promise<void> {
+  /**
+   * Run `fn` — which records, submits and starts its readback synchronously, returning the readback
+   * promise — inside WebGPU error scopes pushed and popped before this returns (so later steps
+   * recorded while this one is in flight are outside them). On any error the cache is dropped.
+   */
+  private guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const dev = this.gpu.device;
+    dev.pushErrorScope('out-of-memory');
+    dev.pushErrorScope('validation');
+    let p: Promise<T>;
     try {
-      await this.gpu.scoped(what, fn);
+      p = fn();
+      this.gpu.submit();
     } catch (e) {
       this.cached = [];
-      throw e;
+      void dev.popErrorScope();
+      void dev.popErrorScope();
+      return Promise.reject(e);
     }
+    const v = dev.popErrorScope(), m = dev.popErrorScope();
+    return (async () => {
+      try {
+        const [r, ev, em] = await Promise.all([p, v, m]);
+        if (ev) throw new GpuError(`WebGPU validation error in ${what}: ${ev.message}`);
+        if (em) throw new GpuError(`GPU out of memory in ${what}: ${em.message}`);
+        return r;
+      } catch (e) {
+        this.cached = [];
+        throw e;
+      }
+    })();
   }
 
   /** Append ids to the cache in chunks of ≤ Pc rows (each chunk submitted before the next is written). */
@@ -373,6 +401,11 @@ export class InferenceModel {
   private recordTrunk(n: number, t0: number, ids: Buf): void {
     embedding_forward(this.gpu, this.acts.get('xa'), ids, this.base.embed, n, this.cfg.hidden);
     for (let l = 0; l < this.cfg.layers; l++) this.layer(l, n, t0);
+  }
+
+  /** Rows of the last prefill chunk of `count` ids. */
+  private lastChunkRows(count: number): number {
+    return ((count - 1) % this.prefillChunk) + 1;
   }
 
   /** Final norm of the last of n rows of xa and its logits (V) into `logits`. */
@@ -502,11 +535,12 @@ class TextStream {
     }
     if (stop !== null) return { ...this.take(full.slice(0, cut), full.slice(0, cut).length), stop };
     let safe = full.length;
-    while (safe > 0 && full[safe - 1] === '\uFFFD') safe--;
-    let hold = 0;
+    while (safe > 0 && full[safe - 1] === '\uFFFD') safe--; // an incomplete UTF-8 character
+    const t = full.slice(0, safe);
+    let hold = 0; // the longest end of t that begins a stop string
     for (const s of this.stops) {
-      for (let k = Math.min(s.length - 1, safe); k > hold; k--) {
-        if (full.endsWith(s.slice(0, k)) || full.slice(0, safe).endsWith(s.slice(0, k))) {
+      for (let k = Math.min(s.length - 1, t.length); k > hold; k--) {
+        if (t.endsWith(s.slice(0, k))) {
           hold = k;
           break;
         }
@@ -602,8 +636,9 @@ export async function* generate(model: InferenceModel, prompt: number[], opts: G
         yield { id, text: u.delta };
         break;
       }
-      const full = gen.length >= maxTokens || model.length >= model.maxSeq;
-      if (full) {
+      // GPU greedy: steps may already be in flight (the cache is ahead of the emitted tokens)
+      const more = gpuGreedy ? inflight.length > 0 || model.length < model.maxSeq : model.length < model.maxSeq;
+      if (gen.length >= maxTokens || !more) {
         yield { id, text: u.delta + text.flush(finalText) };
         finish = 'length';
         break;
@@ -621,12 +656,10 @@ export async function* generate(model: InferenceModel, prompt: number[], opts: G
   } finally {
     // settle chained steps still in flight, then record what the cache really holds:
     // every emitted token but the last was fed; the last too when EOS followed it
-    if (!gen.length || finish !== 'eos') finish = finish; // (no-op: keeps the rule below readable)
     for (const p of inflight.splice(0)) await p.catch(() => 0);
     const fed = finish === 'eos' ? gen.length : Math.max(0, gen.length - 1);
     const keep = prompt.concat(gen.slice(0, fed));
-    if (keep.length <= model.length) model.keep(keep);
-    else model.reset();
+    model.keep(keep.slice(0, Math.min(keep.length, model.length)));
   }
 
   function result(): GenerateResult {

@@ -13,9 +13,9 @@
 // Protocol of downloadModel():
 // 1. A complete stored model with this id is returned at once: no network access at all (offline).
 // 2. Resolve: the small JSON files are fetched whole (kept in memory); the weight files' sizes come
-//    from HEAD (x-linked-size / x-linked-etag of the Hub's LFS redirect when visible, which also
-//    gives a sha256 that completeModel verifies; else Content-Length; else a `Range: bytes=0-0`
-//    GET's Content-Range).
+//    from HEAD (x-linked-size / x-linked-etag of the Hub's LFS redirect when visible — Node sees
+//    it, browsers do not — which also gives a sha256 that completeModel verifies; else the
+//    followed HEAD's Content-Length; else a `Range: bytes=0-0` GET's Content-Range).
 // 3. ensureSpace() for the bytes still missing, then beginModel() (keeps a matching partial
 //    download; a partial download of a different layout, i.e. the repo changed, is replaced).
 // 4. Each file from its resumeOffset(): a `Range: bytes=<offset>-` GET whose streaming body goes
@@ -24,7 +24,8 @@
 // 5. completeModel() (checks every chunk, and sha256 where known) marks the model complete LAST.
 // A 404 on a required file, a connection cut mid-file, a bad checksum: a HubError naming the file
 // (and URL); what was stored stays, the manifest stays incomplete, and calling downloadModel again
-// resumes. Progress: bytes done / total over all files, percent, speed and ETA.
+// resumes. Progress: bytes done / total over all files, percent, speed and ETA. Concurrent calls
+// for the same id (in one JS context) share one download.
 // No DOM: fetch, ReadableStream and indexedDB only (Node ≥ 18 has fetch; tests use fake-indexeddb).
 import {
   type ModelManifest, type ModelOrigin, StoreError, beginModel, chunkStatus, completeModel, ensureSpace, getModel,
@@ -253,10 +254,9 @@ async function probe(c: Ctx, file: string): Promise<Probe | null> {
   if (r.ok) {
     const size = sizeHeader(r.headers.get('x-linked-size')) ?? (r.headers.get('content-encoding') ? null : sizeHeader(r.headers.get('content-length')));
     if (size !== null) return { size, sha256: linkedSha(r.headers.get('x-linked-etag')) };
-  } else if (r.status !== 405 && r.status !== 501) {
-    throw statusError(c, file, r);
   }
-  // 3. no usable HEAD: a one-byte ranged GET, whose Content-Range names the total
+  // 3. no usable HEAD (no size; 405; a CDN URL signed for GET only answers HEAD with 403): a
+  //    one-byte ranged GET, whose Content-Range names the total; its errors are the real ones
   r = await request(c, file, { headers: { Range: 'bytes=0-0', 'Accept-Encoding': 'identity' } });
   await r.body?.cancel().catch(() => {});
   if (r.status === 404) return null;
@@ -397,20 +397,22 @@ async function download(id: string, opts: HubDownloadOptions): Promise<HubDownlo
     for (const b of small.values()) fetchedBytes += b.length;
   }
   const verify = opts.verify !== false;
-  const files = [
+  const files: { name: string; size: number; sha256?: string }[] = [
     ...[...small].map(([name, b]) => ({ name, size: b.length })),
     ...[...big].map(([name, p]) => ({ name, size: p.size, ...(verify && p.sha256 ? { sha256: p.sha256 } : {}) })),
   ];
   const total = files.reduce((a, x) => a + x.size, 0);
 
   // 3. space, then the manifest (kept when it matches a partial download)
-  const init = { id, source, files, name: opts.name ?? (opts.file ? `${opts.repo}/${opts.file}` : opts.repo), chunkSize: opts.chunkSize };
+  // a partial download keeps its chunk size unless one is asked for
+  const chunkSize = opts.chunkSize ?? existing?.chunkSize;
+  const init = { id, source, files, name: opts.name ?? (opts.file ? `${opts.repo}/${opts.file}` : opts.repo), chunkSize };
   let stored = 0;
   if (existing) {
     try {
       const st = await chunkStatus(id);
-      const same = existing.files.length === files.length && (opts.chunkSize ?? existing.chunkSize) === existing.chunkSize &&
-        existing.files.every((x, i) => x.name === files[i].name && x.size === files[i].size);
+      const same = existing.files.length === files.length && chunkSize === existing.chunkSize &&
+        existing.files.every((x, i) => x.name === files[i].name && x.size === files[i].size && (x.sha256 ?? '') === (files[i].sha256 ?? ''));
       if (same) stored = st.reduce((a, x) => a + x.storedBytes, 0);
     } catch { /* an unreadable partial download is replaced below */ }
   }
@@ -448,7 +450,7 @@ async function download(id: string, opts: HubDownloadOptions): Promise<HubDownlo
   } catch (e) {
     if (e instanceof StoreError && e.code === 'checksum') {
       const file = manifest.files.find((x) => e.message.includes(`'${x.name}'`))?.name;
-      throw new HubError('checksum', `${label}${file ? `/${file}` : ''}: the downloaded bytes do not match the sha256 the Hub lists (${e.message}) — run the download again`, file, file && url(c, file));
+      throw new HubError('checksum', `${label}${file ? `/${file}` : ''}: the downloaded bytes do not match the sha256 the Hub lists — ${e.message}`, file, file && url(c, file));
     }
     throw e;
   }

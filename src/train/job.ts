@@ -153,7 +153,16 @@ export class TrainingJob {
   private emit(type: string, message: string, data?: unknown): void {
     const e: JobEvent = { time: Date.now(), type, message, ...(data === undefined ? {} : { data }) };
     this.events.push(e);
-    for (const l of this.listeners) l.event?.(e, this);
+    for (const l of this.listeners) this.safely(() => l.event?.(e, this));
+  }
+
+  /** A throwing listener (UI, logging) must not break training: its error is recorded, not raised. */
+  private safely(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.events.push({ time: Date.now(), type: 'warning', message: `a job listener threw: ${(err as Error)?.message ?? String(err)}` });
+    }
   }
 
   private setStatus(s: JobStatus, message?: string): void {
@@ -162,7 +171,7 @@ export class TrainingJob {
     const from = this.status;
     this.status = s;
     this.emit('status', message ?? s, { from, to: s });
-    for (const l of this.listeners) l.status?.(s, this);
+    for (const l of this.listeners) this.safely(() => l.status?.(s, this));
   }
 
   private finish(s: 'succeeded' | 'failed' | 'cancelled', message: string): void {
@@ -267,7 +276,7 @@ export class TrainingJob {
         }
         trainer.history.push(row);
         this.metrics.push(row);
-        for (const l of this.listeners) l.metric?.(row, this);
+        for (const l of this.listeners) this.safely(() => l.metric?.(row, this));
         if (m.epochEnd) this.emit('info', `epoch ${m.data.epoch} of ${hp.epochs} done at step ${m.step}`);
         const due = (hp.checkpointInterval > 0 && m.step % hp.checkpointInterval === 0) || m.epochEnd;
         if (sink && due && !last) {
