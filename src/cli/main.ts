@@ -9,6 +9,7 @@ import { UsageError } from './args.ts';
 /** name → summary and loader; the order is the order of `whittle --help`. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   selftest: { summary: 'check every GPU kernel against its CPU twin on this adapter', load: () => import('./selftest.ts') },
+  train: { summary: 'fine-tune a LoRA adapter on a JSONL dataset (headless, on the GPU)', load: () => import('./train.ts') },
 };
 
 const VERSION = '0.1.0';

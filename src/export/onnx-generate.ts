@@ -53,6 +53,12 @@ export interface OnnxGenerateResult {
   stopReason: 'stop' | 'length' | 'abort';
 }
 
+/** decode with special tokens skipped; '' when nothing is left (some decoders reject empty input) */
+function decodeText(tokenizer: Tokenizer, ids: number[]): string {
+  const keep = ids.filter((i) => !tokenizer.isSpecial(i));
+  return keep.length ? tokenizer.decode(keep, { skipSpecial: true }) : '';
+}
+
 /** [NKV, HS] of the cache, from the session's input metadata. */
 function cacheShape(session: ort.InferenceSession): [number, number] {
   const meta = session.inputMetadata?.find((m) => m.name === 'past_key_values.0.key');
@@ -80,8 +86,8 @@ export async function onnxGenerate(
   const [nkv, hs] = cacheShape(session);
   const hasPos = session.inputNames.includes('position_ids');
   const stop = new Set(opts.stopIds ?? tokenizer.eos);
-  const promptText = tokenizer.decode(promptIds, { skipSpecial: true });
-  const textOf = (ids: number[]) => tokenizer.decode([...promptIds, ...ids], { skipSpecial: true }).slice(promptText.length);
+  const promptText = decodeText(tokenizer, promptIds);
+  const textOf = (ids: number[]) => decodeText(tokenizer, [...promptIds, ...ids]).slice(promptText.length);
 
   const past: Record<string, ort.Tensor> = {};
   for (let l = 0; l < layers; l++) {

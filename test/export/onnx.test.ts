@@ -155,9 +155,19 @@ test('onnx: onnxGenerate greedy = reference continuations (stories260K, tinystor
   assert.equal(r.greedy_text.startsWith(r.prompt), true);
   assert.equal(r.prompt + g.text, r.greedy_text);
   // ids prompt; stopping via onToken
-  const g2 = await onnxGenerate(s, m.tokenizer, r.prompt_ids, 10, { onToken: (_id, text) => !text.includes('.') });
+  const texts: string[] = [];
+  const g2 = await onnxGenerate(s, m.tokenizer, r.prompt_ids, 10, { onToken: (_id, text) => { texts.push(text); return texts.length < 3; } });
   assert.equal(g2.stopReason, 'abort');
-  assert.deepEqual(g2.ids, r.greedy_continuation_ids.slice(0, g2.ids.length));
+  assert.deepEqual(g2.ids, r.greedy_continuation_ids.slice(0, 3));
+  assert.equal(texts[2], g2.text);
+  assert.equal(r.prompt + g2.text, m.tokenizer.decode([...r.prompt_ids, ...g2.ids], { skipSpecial: true }));
+  const ac = new AbortController();
+  ac.abort();
+  assert.equal((await onnxGenerate(s, m.tokenizer, r.prompt_ids, 10, { signal: ac.signal })).stopReason, 'abort');
+  // a stop id ends generation without being included
+  const g3 = await onnxGenerate(s, m.tokenizer, r.prompt_ids, 10, { stopIds: [r.greedy_continuation_ids[4]] });
+  assert.deepEqual(g3.ids, r.greedy_continuation_ids.slice(0, 4));
+  assert.equal(g3.stopReason, 'stop');
 
   const r6 = ref656k();
   const m6 = await model(TS656K);
