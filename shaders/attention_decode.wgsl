@@ -8,11 +8,13 @@
 //   (the cache already holds rows t0 .. t0+NQ−1 of this chunk: kv_append runs first).
 //
 // Work split: one workgroup of WG threads per (head h, query n) = (wid.x, wid.y). Keys go by in
-// tiles of WG: thread i scores key s0+i (an HS-long dot with q, which sits in workgroup memory);
-// workgroup max/sum reductions update the running max m and sum l (online softmax; every thread
-// holds the same m and l); then thread (g, d) (g < GR = WG/HS key groups, d < HS) adds
-// Σ_{i ≡ g mod GR} p_i·vc[s0+i, d] into its accumulator (loads coalesced over d). The GR partial
-// outputs are summed at the end. No atomics; every output element has one owner.
+// tiles of WG: thread i scores key s0+i (an HS-long dot with q, which sits in workgroup memory) and
+// publishes it; every thread then reads the whole tile to get the tile max (so all threads hold the
+// same running max m — no tree reductions: 3 barriers per tile, cheap on the CPU Vulkan drivers),
+// publishes its p = exp(score − m), and sums the tile's p into the running sum l (online softmax).
+// Thread (g, d) (g < GR = WG/HS key groups, d < HS) adds Σ_{i ≡ g mod GR} p_i·vc[s0+i, d] into its
+// accumulator (loads coalesced over d). The GR partial outputs are summed at the end. No atomics;
+// every output element has one owner.
 
 const WG: u32 = 128u;
 const MAX_HS: u32 = 128u;
@@ -28,33 +30,9 @@ struct Params { NQ: u32, t0: u32, NH: u32, NKV: u32, scale: f32, _p0: u32, _p1: 
 @group(0) @binding(4) var<storage, read> vc: array<f32>;         // (≥ t0+NQ, KVD)
 
 var<workgroup> qs: array<f32, MAX_HS>;  // q·scale of this (n, h)
-var<workgroup> pr: array<f32, WG>;      // probabilities of the current tile
-var<workgroup> red: array<f32, WG>;     // reduction scratch
+var<workgroup> sc: array<f32, WG>;      // scores of the current tile
+var<workgroup> pr: array<f32, WG>;      // probabilities of the current tile (against the running max)
 var<workgroup> part: array<f32, WG>;    // partial outputs (GR, HS)
-
-// Max / sum of `v` over the workgroup; every thread gets the result. Uniform control flow only.
-fn wg_max(v: f32, t: u32) -> f32 {
-  red[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] = max(red[t], red[t + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wg_sum(v: f32, t: u32) -> f32 {
-  red[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] += red[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
 // grid (NH, NQ)
 @compute @workgroup_size(WG)
@@ -76,28 +54,32 @@ fn attention_decode_forward(@builtin(local_invocation_index) t: u32, @builtin(wo
   let ntiles = pos / WG + 1u;
   for (var tile = 0u; tile < ntiles; tile++) {
     let s0 = tile * WG;
-    let s = s0 + t;
-    let live = s <= pos;
-    var sc = NEG;
+    let cnt = min(WG, pos + 1u - s0);  // visible keys of this tile: s0 .. s0+cnt−1
+    let live = t < cnt;
+    var x = NEG;
     if (live) {
-      let kb = s * KVD + kvoff;
-      var x = 0.0;
+      let kb = (s0 + t) * KVD + kvoff;
+      x = 0.0;
       for (var e = 0u; e < HS; e++) { x += qs[e] * kc[kb + e]; }
-      sc = x;
     }
-    let mn = max(m, wg_max(sc, t));
+    sc[t] = x;
+    workgroupBarrier();
+    var mt = NEG;
+    for (var i = 0u; i < cnt; i++) { mt = max(mt, sc[i]); }
+    let mn = max(m, mt);
     let alpha = exp(m - mn);
-    let p = select(0.0, exp(sc - mn), live);
-    pr[t] = p;
-    l = l * alpha + wg_sum(p, t);  // wg_sum's barriers also publish pr
+    pr[t] = select(0.0, exp(x - mn), live);
+    workgroupBarrier();
+    var lt = 0.0;
+    for (var i = 0u; i < cnt; i++) { lt += pr[i]; }
+    l = l * alpha + lt;
     m = mn;
     if (pv) {
       var a = acc * alpha;
-      let cnt = min(WG, pos + 1u - s0);
       for (var i = g; i < cnt; i += GR) { a += pr[i] * vc[(s0 + i) * KVD + kvoff + d]; }
       acc = a;
     }
-    workgroupBarrier();  // pr is rewritten by the next tile
+    workgroupBarrier();  // sc and pr are rewritten by the next tile
   }
   if (pv) { part[t] = acc; }  // t = g·HS + d
   workgroupBarrier();

@@ -1,16 +1,17 @@
-// Token embedding: gather rows of a frozen table (f32 / q8 / q4, dequantized here), and the
+// Token embedding: gather rows of a frozen table (f32 / f16 / q8 / q4, dequantized here), and the
 // deterministic scatter-add of its gradient (no atomics).
 // Legend: N rows (B*T), C hidden, V vocab.
 // embedding_forward:  out (N,C) = wte[ids[n]] (C)        — overwrites; an id ≥ V gives a zero row
 // embedding_backward: dwte (V,C) += Σ_{n: ids[n] = v} dout[n]  (ids ≥ V are skipped)
 // The table may be bound in row chunks [r0, r1) (bindings are size-limited); one dispatch per chunk,
 // each handling only the ids inside it. Row v of the chunk starts at word wbase + (v − r0)·rw.
-// Formats (docs/ENGINE.md): rw = C (f32 bits), nb·9 (q8) or nb·5 (q4) words, nb = ceil(C/32).
+// Formats (docs/ENGINE.md): rw = C (f32 bits), ceil(C/2) (f16 pairs, element 2w in the low half),
+// nb·9 (q8) or nb·5 (q4) words, nb = ceil(C/32).
 // One thread per (n, c), c fastest: consecutive threads read consecutive words (coalesced).
 // Grid folds into 2-D: i = gid.x + gid.y · nwg.x · WG.
 
 const WG: u32 = 256u;
-override FMT: u32 = 0u; // 0 = f32, 1 = q8, 2 = q4
+override FMT: u32 = 0u; // 0 = f32, 1 = q8, 2 = q4, 3 = f16
 
 struct Params { N: u32, C: u32, V: u32, r0: u32, r1: u32, wbase: u32, rw: u32, _p0: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -24,6 +25,7 @@ struct Params { N: u32, C: u32, V: u32, r0: u32, r1: u32, wbase: u32, rw: u32, _
 fn load(v: u32, c: u32) -> f32 {
   let rb = P.wbase + (v - P.r0) * P.rw;
   if (FMT == 0u) { return bitcast<f32>(wte[rb + c]); }
+  if (FMT == 3u) { return unpack2x16float(wte[rb + c / 2u])[c % 2u]; }
   let j = c % 32u;
   if (FMT == 1u) {
     let bw = rb + (c / 32u) * 9u;

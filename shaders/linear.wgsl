@@ -1,24 +1,46 @@
-// Linear layer with frozen weights dequantized in-kernel (f32 / q8 / q4, docs/ENGINE.md formats).
+// Linear layer with frozen weights dequantized in-kernel (f32 / f16 / q8 / q4, docs/ENGINE.md formats).
 // Legend: N rows (B*T), IC in features, OC out features (a row slice of W starting at word wbase).
 // linear_forward:  out (N,OC) = inp (N,IC) · W[slice] (OC,IC)ᵀ (+ bias (OC))        — overwrites
 // linear_backward: dinp (N,IC) += dout (N,OC) · W[slice] (OC,IC)                     — adds
-// Row o of the slice starts at u32 word wbase + o·rowWords (rowWords = IC for f32, nb·9 for q8,
-// nb·5 for q4, nb = ceil(IC/32)).
+// Row o of the slice starts at u32 word wbase + o·rowWords (rowWords = IC for f32, ceil(IC/2) for
+// f16, nb·9 for q8, nb·5 for q4, nb = ceil(IC/32)).
 //
 // This file is a template: src/ops/linear.ts keeps the lines of the variant it needs, by flags in
 // `//#if FLAG` / `//#if !FLAG` / `//#else` / `//#endif` lines (nestable), and sets TM:
-//   F32 | Q8 | Q4  the weight format (exactly one)
-//   V4             IC % 4 == 0: activations, f32 weights and dinp accessed as vec4
+//   F32 | F16 | Q8 | Q4  the weight format (exactly one); Q = Q8 or Q4 (32-value blocks with a scale)
+//   V4             IC % 4 == 0: activations, f32 weights and dinp accessed as vec4 (f16 weights as
+//                  vec2u = 4 halves; rowWords = IC/2 is even, so every row starts on a vec2u)
 //   DV             OC % 4 == 0: dout read as vec4 (backward)
+//   H              forward inner products in f16 (`enable f16;`, needs the adapter's shader-f16):
+//                  each 4-term dot x·w is computed in vec4<f16> and added into the f32 accumulators
+//                  (f32 accumulation per 4-wide k step). The backward entry point always computes in
+//                  f32: gradients are routinely below f16's normal range (6e-5) and there is no loss
+//                  scaling here.
 //
 // Strategy: register tiling, no shared memory (fastest on the CPU Vulkan drivers): each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
 // Out-of-range rows/cols are clamped on load and skipped on store; the IC tail is zero-masked on
 // the activation side (quantized rows are zero-padded to whole blocks anyway). Quantized weights
 // are read 4 at a time (a q8 word = 4 values, half a q4 word = 4 values) and scaled by the block's
-// f32 scale d, loaded once per block per row in the forward.
+// f32 scale d, loaded once per block per row in the forward. f16 weights (two halves per u32,
+// element 2w in the low half) are unpacked with unpack2x16float (core WGSL, no extension needed),
+// or reinterpreted with bitcast<vec4<f16>> in the H variant.
+//#if H
+enable f16;
+//#endif
 
 const TM: u32 = 8u; // rows per thread (set by the launcher)
+
+// VT: the forward's compute vector (4 consecutive k); cv converts an f32 quad to it.
+//#if H
+alias VT = vec4<f16>;
+alias VS = f16;
+fn cv(v: vec4f) -> VT { return vec4<f16>(v); }
+//#else
+alias VT = vec4f;
+alias VS = f32;
+fn cv(v: vec4f) -> VT { return v; }
+//#endif
 
 struct Params { N: u32, IC: u32, OC: u32, wbase: u32, rowWords: u32, hasBias: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -33,9 +55,35 @@ fn wq4(i: u32) -> vec4f { return bitcast<vec4f>(w[i >> 2u]); }
 fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
 fn wq4(i: u32) -> vec4f { return vec4f(wf(i), wf(i + 1u), wf(i + 2u), wf(i + 3u)); }
 //#endif
+// weights k..k+3 of the row starting at word rb (k % 4 == 0, k + 3 < IC)
+fn wquad(rb: u32, k: u32) -> VT { return cv(wq4(rb + k)); }
+//#endif
+//#if F16
+//#if V4
+@group(0) @binding(3) var<storage, read> w: array<vec2u>;
+// words i, i+1 (i even): halves 2i..2i+3 of the buffer
+fn wpair(i: u32) -> vec2u { return w[i >> 1u]; }
 //#else
 @group(0) @binding(3) var<storage, read> w: array<u32>;
+fn wpair(i: u32) -> vec2u { return vec2u(w[i], w[i + 1u]); }
+//#endif
+// 4 halves (element 2w in the low 16 bits of word w) as f32
+fn h4f(p: vec2u) -> vec4f { return vec4f(unpack2x16float(p.x), unpack2x16float(p.y)); }
+// ... as the compute vector (H: the bits as they are)
+fn h4(p: vec2u) -> VT {
+//#if H
+  return bitcast<vec4<f16>>(p);
+//#else
+  return h4f(p);
+//#endif
+}
+// weights k..k+3 of the row starting at word rb (k % 4 == 0, k + 3 < IC)
+fn wquad(rb: u32, k: u32) -> VT { return h4(wpair(rb + (k >> 1u))); }
+//#endif
+//#if Q
+@group(0) @binding(3) var<storage, read> w: array<u32>;
 fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
+//#endif
 //#if Q8
 const WB: u32 = 9u; // words per block
 // values 4t..4t+3 of the block at word bw, scale d (element 4w+j in bits 8j..8j+7 of word 1+w)
@@ -43,14 +91,14 @@ fn wquad_q(bw: u32, t: u32, d: f32) -> vec4f {
   let v = bitcast<i32>(w[bw + 1u + t]);
   return d * vec4f(f32((v << 24u) >> 24u), f32((v << 16u) >> 24u), f32((v << 8u) >> 24u), f32(v >> 24u));
 }
-//#else
+//#endif
+//#if Q4
 const WB: u32 = 5u;
 // values 4t..4t+3 of the block at word bw, scale d (element 8w+j in bits 4j..4j+3 of word 1+w, c − 8)
 fn wquad_q(bw: u32, t: u32, d: f32) -> vec4f {
   let v = w[bw + 1u + (t >> 1u)] >> (16u * (t & 1u));
   return d * (vec4f(f32(v & 15u), f32((v >> 4u) & 15u), f32((v >> 8u) & 15u), f32((v >> 12u) & 15u)) - vec4f(8.0));
 }
-//#endif
 //#endif
 
 // ---------------------------------------------------------------------------------------------
@@ -69,30 +117,38 @@ var<private> acc: array<vec4f, TM>; // forward: acc[i][j] = out[n0+i][o0+j]; bac
 var<private> xrow: array<u32, TM>;  // forward: element index of inp row n0+i (clamped); backward: of dout row
 var<private> wrow: array<u32, 4>;   // forward: word index of W row o0+j (clamped)
 
-// acc += X[n0.., k..k+3] · [w0 w1 w2 w3] (wj = W[o0+j][k..k+3])
-fn step4(k: u32, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
+// acc += X[n0.., k..k+3] · [w0 w1 w2 w3] (wj = W[o0+j][k..k+3]); H: each dot in f16, summed in f32
+fn step4(k: u32, w0: VT, w1: VT, w2: VT, w3: VT) {
   for (var i = 0u; i < TM; i++) {
-    let x = ldx(xrow[i] + k);
-    acc[i] += vec4f(dot(x, w0), dot(x, w1), dot(x, w2), dot(x, w3));
+    let x = cv(ldx(xrow[i] + k));
+    acc[i] += vec4f(vec4<VS>(dot(x, w0), dot(x, w1), dot(x, w2), dot(x, w3)));
   }
 }
 //#if !V4
 // the last partial quad: columns ≥ IC contribute 0 (x masked, indices clamped)
-fn step4_tail(k: u32, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
+fn step4_tail(k: u32, w0: VT, w1: VT, w2: VT, w3: VT) {
   let last = P.IC - 1u;
   let m = vec4f(vec4<bool>(k < P.IC, k + 1u < P.IC, k + 2u < P.IC, k + 3u < P.IC));
   for (var i = 0u; i < TM; i++) {
     let b = xrow[i];
-    let x = m * vec4f(inp[b + min(k, last)], inp[b + min(k + 1u, last)], inp[b + min(k + 2u, last)], inp[b + min(k + 3u, last)]);
-    acc[i] += vec4f(dot(x, w0), dot(x, w1), dot(x, w2), dot(x, w3));
+    let x = cv(m * vec4f(inp[b + min(k, last)], inp[b + min(k + 1u, last)], inp[b + min(k + 2u, last)], inp[b + min(k + 3u, last)]));
+    acc[i] += vec4f(vec4<VS>(dot(x, w0), dot(x, w1), dot(x, w2), dot(x, w3)));
   }
 }
 //#endif
-//#if F32
 //#if !V4
-fn wquad_f32_tail(rb: u32, k: u32) -> vec4f {
+//#if F32
+// weights k..k+3 of the row at word rb, past-the-end columns clamped to the last one (x masks them)
+fn wquad_tail(rb: u32, k: u32) -> VT {
   let last = P.IC - 1u;
-  return vec4f(wf(rb + min(k, last)), wf(rb + min(k + 1u, last)), wf(rb + min(k + 2u, last)), wf(rb + min(k + 3u, last)));
+  return cv(vec4f(wf(rb + min(k, last)), wf(rb + min(k + 1u, last)), wf(rb + min(k + 2u, last)), wf(rb + min(k + 3u, last))));
+}
+//#endif
+//#if F16
+// the row's last 1..3 halves (k % 4 == 0): the second word is clamped into the row (x masks it)
+fn wquad_tail(rb: u32, k: u32) -> VT {
+  let i = k >> 1u;
+  return h4(vec2u(w[rb + i], w[rb + min(i + 1u, P.rowWords - 1u)]));
 }
 //#endif
 //#endif
@@ -109,14 +165,14 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
     acc[i] = vec4f(0.0);
   }
   for (var j = 0u; j < 4u; j++) { wrow[j] = P.wbase + min(o0 + j, P.OC - 1u) * P.rowWords; }
-//#if F32
+//#if !Q
   let k4 = IC & ~3u;
   for (var k = 0u; k < k4; k += 4u) {
-    step4(k, wq4(wrow[0] + k), wq4(wrow[1] + k), wq4(wrow[2] + k), wq4(wrow[3] + k));
+    step4(k, wquad(wrow[0], k), wquad(wrow[1], k), wquad(wrow[2], k), wquad(wrow[3], k));
   }
 //#if !V4
   if (k4 < IC) {
-    step4_tail(k4, wquad_f32_tail(wrow[0], k4), wquad_f32_tail(wrow[1], k4), wquad_f32_tail(wrow[2], k4), wquad_f32_tail(wrow[3], k4));
+    step4_tail(k4, wquad_tail(wrow[0], k4), wquad_tail(wrow[1], k4), wquad_tail(wrow[2], k4), wquad_tail(wrow[3], k4));
   }
 //#endif
 //#else
@@ -130,14 +186,14 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
     let d0 = wf(bw0); let d1 = wf(bw1); let d2 = wf(bw2); let d3 = wf(bw3);
     if (nq == 8u) {
       for (var t = 0u; t < 8u; t++) {
-        step4(b * 32u + 4u * t, wquad_q(bw0, t, d0), wquad_q(bw1, t, d1), wquad_q(bw2, t, d2), wquad_q(bw3, t, d3));
+        step4(b * 32u + 4u * t, cv(wquad_q(bw0, t, d0)), cv(wquad_q(bw1, t, d1)), cv(wquad_q(bw2, t, d2)), cv(wquad_q(bw3, t, d3)));
       }
     } else {
       for (var t = 0u; t < nq; t++) {
 //#if V4
-        step4(b * 32u + 4u * t, wquad_q(bw0, t, d0), wquad_q(bw1, t, d1), wquad_q(bw2, t, d2), wquad_q(bw3, t, d3));
+        step4(b * 32u + 4u * t, cv(wquad_q(bw0, t, d0)), cv(wquad_q(bw1, t, d1)), cv(wquad_q(bw2, t, d2)), cv(wquad_q(bw3, t, d3)));
 //#else
-        step4_tail(b * 32u + 4u * t, wquad_q(bw0, t, d0), wquad_q(bw1, t, d1), wquad_q(bw2, t, d2), wquad_q(bw3, t, d3));
+        step4_tail(b * 32u + 4u * t, cv(wquad_q(bw0, t, d0)), cv(wquad_q(bw1, t, d1)), cv(wquad_q(bw2, t, d2)), cv(wquad_q(bw3, t, d3)));
 //#endif
       }
     }
@@ -175,7 +231,7 @@ var<private> ccol: vec4u; // backward f32: the thread's 4 columns (clamped)
 var<private> cbw: u32;    // backward q: word offset of the columns' block in a row
 var<private> ct: u32;     // backward q: quad of the columns in their block
 
-// W[o][c0..c0+3] of the slice, dequantized
+// W[o][c0..c0+3] of the slice, dequantized (always f32, also in the H variant)
 fn wcol(o: u32) -> vec4f {
   let rb = P.wbase + o * P.rowWords;
 //#if F32
@@ -184,7 +240,17 @@ fn wcol(o: u32) -> vec4f {
 //#else
   return vec4f(wf(rb + ccol.x), wf(rb + ccol.y), wf(rb + ccol.z), wf(rb + ccol.w));
 //#endif
+//#endif
+//#if F16
+  let i = ccol.x >> 1u;
+//#if V4
+  return h4f(wpair(rb + i));
 //#else
+  // columns past IC: the second word is clamped into the row (their sums are never stored)
+  return h4f(vec2u(w[rb + i], w[rb + min(i + 1u, P.rowWords - 1u)]));
+//#endif
+//#endif
+//#if Q
   let bw = rb + cbw;
   return wquad_q(bw, ct, wf(bw));
 //#endif
@@ -204,7 +270,7 @@ fn linear_backward(@builtin(global_invocation_id) gid: vec3u) {
   let last = P.IC - 1u;
   ccol = vec4u(c0, min(c0 + 1u, last), min(c0 + 2u, last), min(c0 + 3u, last));
   // the quad c0..c0+3 lies in one block (c0 % 4 == 0); padded columns hold zeros
-//#if !F32
+//#if Q
   cbw = (c0 / 32u) * WB;
   ct = (c0 % 32u) / 4u;
 //#endif

@@ -217,8 +217,8 @@ export interface PeftNamedAdapter {
   baseModel: { id: string; shape: string; ropeStyle?: RopeStyle; format?: 'hf' | 'gguf' };
   /** PEFT terms (TrainedAdapter.lora; the store keeps it at hyperparameters.lora) */
   lora?: { r: number; lora_alpha: number; lora_dropout?: number; use_rslora?: boolean };
-  hyperparameters?: Record<string, unknown>;
-  metrics?: Record<string, unknown>;
+  hyperparameters?: object;
+  metrics?: object;
   tensors: { name: string; shape: number[]; dtype: string; data: ArrayBuffer | ArrayBufferView }[];
 }
 
@@ -229,7 +229,7 @@ export interface PeftNamedAdapter {
  */
 export function adapterFromTrained(a: PeftNamedAdapter, cfg: LlamaConfig, ropeStyle: RopeStyle = cfg.ropeStyle): Adapter {
   const what = `adapter '${a.name}'`;
-  const lp = a.lora ?? (a.hyperparameters?.lora as PeftNamedAdapter['lora'] | undefined);
+  const lp = a.lora ?? ((a.hyperparameters as Record<string, unknown> | undefined)?.lora as PeftNamedAdapter['lora'] | undefined);
   if (!lp || typeof lp.r !== 'number' || typeof lp.lora_alpha !== 'number') throw new Error(`${what}: no LoRA config (r, lora_alpha)`);
   const params: LoraParams = new Map();
   const targets = new Set<LoraTarget>();
@@ -256,8 +256,8 @@ export function adapterFromTrained(a: PeftNamedAdapter, cfg: LlamaConfig, ropeSt
     base: { nameOrPath: a.baseModel.id || null, shape, arch: cfg.arch, ropeStyle: a.baseModel.ropeStyle ?? ropeStyle, format: a.baseModel.format ?? null },
     lora,
     tensors: params,
-    hyperparameters: a.hyperparameters,
-    metrics: a.metrics,
+    hyperparameters: a.hyperparameters as Record<string, unknown> | undefined,
+    metrics: a.metrics as Record<string, unknown> | undefined,
     notes: [],
   };
   return reorient(out, cfg, cfg.ropeStyle);

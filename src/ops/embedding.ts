@@ -8,7 +8,7 @@ import type { QFormat } from '../model/quant.ts';
 import { type QWeight, rowWords } from './linear.ts';
 import { grid1d, need } from './util.ts';
 
-const FMT: Record<QFormat, number> = { f32: 0, q8: 1, q4: 2 };
+const FMT: Record<QFormat, number> = { f32: 0, q8: 1, q4: 2, f16: 3 };
 
 interface Chunk { r0: number; r1: number; bind: Buf; wbase: number }
 
@@ -35,7 +35,7 @@ function maxBindOf(gpu: Gpu, override?: number): number {
 }
 
 /**
- * out (N,C) = wte[ids[n]] — overwrites; ids ≥ V give zero rows. wte: QWeight (V,C) f32/q8/q4.
+ * out (N,C) = wte[ids[n]] — overwrites; ids ≥ V give zero rows. wte: QWeight (V,C) f32/f16/q8/q4.
  * `maxBindBytes` (tests only) lowers the binding size limit to force row chunking.
  */
 export function embedding_forward(gpu: Gpu, out: Buf, ids: Buf, wte: QWeight, N: number, C: number, maxBindBytes?: number): void {

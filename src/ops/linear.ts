@@ -1,5 +1,11 @@
-// Launcher for shaders/linear.wgsl; twin: src/ref/linear.ts. Frozen weights (f32 / q8 / q4) are
-// uploaded once (uploadWeight) and dequantized inside the kernels.
+// Launcher for shaders/linear.wgsl; twin: src/ref/linear.ts. Frozen weights (f32 / f16 / q8 / q4)
+// are uploaded once (uploadWeight) and dequantized inside the kernels (f16 with unpack2x16float,
+// core WGSL: works on every adapter, SwiftShader included).
+// Compute precision: f32 by default. `compute: 'f16'` (per call, or per Gpu with setLinearCompute)
+// selects a forward variant that does the 4-wide inner products in vec4<f16> and accumulates them
+// in f32; it needs the adapter's shader-f16 and is NOT the default: on lavapipe it measured no
+// faster than f32 (see the GFLOP/s test), and it rounds activations to f16 (|x| ≤ 65504). The
+// backward always computes in f32 (gradients underflow f16).
 // Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
 // Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
 // only for the rows used (rowOffset .. rowOffset+OC, offset aligned down to
@@ -48,15 +54,41 @@ export function preprocess(src: string, flags: Record<string, boolean>): string 
   return out.join('\n');
 }
 
+/** Arithmetic of the forward's inner products: 'f32', or 'f16' (vec4<f16> dots, f32 accumulation; needs shader-f16). */
+export type LinearCompute = 'f32' | 'f16';
+
+export interface LinearOptions {
+  /** default: the Gpu's setting (setLinearCompute), else 'f32' */
+  compute?: LinearCompute;
+}
+
+const computeOf = new WeakMap<Gpu, LinearCompute>();
+
+/** Set the default forward compute precision of linear_forward on `gpu` ('f16' needs shader-f16). */
+export function setLinearCompute(gpu: Gpu, compute: LinearCompute): void {
+  need(compute === 'f32' || compute === 'f16', `linear: compute must be 'f32' or 'f16' (got ${JSON.stringify(compute)})`);
+  need(compute === 'f32' || gpu.info.features.f16, `linear: compute 'f16' needs the adapter feature shader-f16, which ${gpu.info.description || 'this adapter'} lacks`);
+  computeOf.set(gpu, compute);
+}
+
+/** The default forward compute precision of linear_forward on `gpu`. */
+export function linearCompute(gpu: Gpu): LinearCompute {
+  return computeOf.get(gpu) ?? 'f32';
+}
+
 /** Rows per thread of the register tile (TM×4). */
 const TM = 8;
 const variants = new Map<string, string>();
-/** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only). */
-function pipelineFor(gpu: Gpu, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean) {
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}_tm${TM}`;
+/** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
+function pipelineFor(gpu: Gpu, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false) {
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}_tm${TM}`;
   let src = variants.get(name);
   if (!src) {
-    const flags = { F32: format === 'f32', Q8: format === 'q8', Q4: format === 'q4', V4: v4, DV: dv };
+    const flags = {
+      F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
+      V4: v4, DV: dv, H: h,
+    };
+    need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(code, flags).replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${TM}u;`);
     variants.set(name, src);
   }
@@ -72,7 +104,9 @@ export function uploadWeight(gpu: Gpu, host: QWeightHost, label: string): QWeigh
 
 /** u32 words per stored row of w. */
 export function rowWords(w: { format: QFormat; cols: number }): number {
-  return w.format === 'f32' ? w.cols : blocksPerRow(w.cols) * wordsPerBlock(w.format);
+  if (w.format === 'f32') return w.cols;
+  if (w.format === 'f16') return Math.ceil(w.cols / 2);
+  return blocksPerRow(w.cols) * wordsPerBlock(w.format);
 }
 
 /** Binding of W rows [rowOffset, rowOffset+OC) and the word index of row rowOffset inside it. */
@@ -100,13 +134,19 @@ function check(w: QWeight, IC: number, OC: number, rowOffset: number): void {
   need(rowOffset >= 0 && rowOffset + OC <= w.rows, `linear: rows ${rowOffset}..${rowOffset + OC} must lie in the weight's ${w.rows} rows`);
 }
 
-/** out (N,OC) = inp (N,IC) · W[rowOffset : rowOffset+OC]ᵀ (+ bias (OC)) — overwrites out */
-export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: Buf | null, N: number, IC: number, OC: number, rowOffset = 0): void {
+/**
+ * out (N,OC) = inp (N,IC) · W[rowOffset : rowOffset+OC]ᵀ (+ bias (OC)) — overwrites out.
+ * opts.compute 'f16' (needs shader-f16): the inner products in f16, accumulated in f32.
+ */
+export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: Buf | null, N: number, IC: number, OC: number, rowOffset = 0, opts: LinearOptions = {}): void {
   check(w, IC, OC, rowOffset);
+  const compute = opts.compute ?? linearCompute(gpu);
+  need(compute === 'f32' || compute === 'f16', `linear: compute must be 'f32' or 'f16' (got ${JSON.stringify(compute)})`);
+  need(compute === 'f32' || gpu.info.features.f16, `linear: compute 'f16' needs the adapter feature shader-f16, which ${gpu.info.description || 'this adapter'} lacks`);
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
-  const p = pipelineFor(gpu, w.format, 'linear_forward', IC % 4 === 0, false);
+  const p = pipelineFor(gpu, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16');
   gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / 32), Math.ceil(N / (8 * TM))]);
 }
 

@@ -137,12 +137,11 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
-    const list = Array.from(ids);
-    if (opts.skipSpecial) {
-      // the HF flag only knows added special tokens; drop our BOS/EOS ids too
-      return this.core.decode(list.filter((i) => !this.special.has(i)), { skip_special_tokens: true });
-    }
-    return this.core.decode(list, { skip_special_tokens: false });
+    // the HF flag only knows added special tokens; drop our BOS/EOS ids too
+    const list = opts.skipSpecial ? Array.from(ids).filter((i) => !this.special.has(i)) : Array.from(ids);
+    // the tokenizers library throws on an empty list; nothing decodes to ''
+    if (list.length === 0) return '';
+    return this.core.decode(list, { skip_special_tokens: !!opts.skipSpecial });
   }
 
   tokenToString(id: number): string {

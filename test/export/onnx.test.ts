@@ -64,7 +64,7 @@ async function run(s: ort.InferenceSession, ids: number[][], mask: number[][], p
   return s.run({ ...past, input_ids: i64(ids.flat(), [B, S]), attention_mask: i64(mask.flat(), [B, T]), position_ids: i64(pos.flat(), [B, S]) });
 }
 
-/** max |got − want| over rows of V logits: got row r of (Vgot-strided) vs want row r. */
+/** max |got − want| elementwise (same lengths). */
 function maxErr(got: Float32Array, want: Float32Array): number {
   assert.equal(got.length, want.length, 'logits length');
   let worst = 0;
