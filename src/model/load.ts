@@ -446,21 +446,13 @@ async function loadWeights(store: TensorStore, cfg: LlamaConfig, N: Names, opts:
 // ---------------------------------------------------------------------------------------------
 // Loaders
 
-async function loadHF(src: ModelSource, files: string[], opts: LoadOptions): Promise<LoadedModel> {
+/**
+ * The tokenizer and chat template of a Hugging Face layout (tokenizer.json, tokenizer_config.json,
+ * chat_template.jinja / .json). Completes `config.eos` with the tokenizer's end ids and sets
+ * `config.bos` as model inputs use it; appends the files it read to `used`.
+ */
+async function hfTokenizer(src: ModelSource, files: string[], config: LlamaConfig, used: string[]): Promise<{ tokenizer: Tokenizer; chatTemplate: string | null }> {
   const has = (f: string) => files.includes(f);
-  const used = ['config.json'];
-  const cfgJson = await readJson<Json>(src, 'config.json');
-  const generation = has('generation_config.json') ? await readJson<Json>(src, 'generation_config.json') : null;
-  if (generation) used.push('generation_config.json');
-  const config = configFromHF(cfgJson, `${src.name}/config.json`, generation);
-
-  if (!has(SAFETENSORS_INDEX) && !files.some((f) => f.endsWith('.safetensors'))) {
-    const pt = files.filter((f) => /\.(bin|pt|pth)$/.test(f));
-    err(src.name, pt.length
-      ? `only PyTorch pickle weights (${pt.join(', ')}) found; whittle reads safetensors — convert the checkpoint (e.g. save_pretrained(safe_serialization=True))`
-      : 'no weights found: expected model.safetensors or model.safetensors.index.json + shards');
-  }
-  // tokenizer first: a missing tokenizer should fail before reading gigabytes of weights
   if (!has('tokenizer.json')) {
     err(src.name, `no tokenizer.json${has('tokenizer.model') ? ' (a SentencePiece tokenizer.model alone is not supported: save the tokenizer with transformers to get tokenizer.json)' : ''}; the tokenizer is required`);
   }
@@ -495,6 +487,25 @@ async function loadHF(src: ModelSource, files: string[], opts: LoadOptions): Pro
     if (typeof j.chat_template === 'string') chatTemplate = j.chat_template;
     used.push('chat_template.json');
   }
+  return { tokenizer, chatTemplate };
+}
+
+async function loadHF(src: ModelSource, files: string[], opts: LoadOptions): Promise<LoadedModel> {
+  const has = (f: string) => files.includes(f);
+  const used = ['config.json'];
+  const cfgJson = await readJson<Json>(src, 'config.json');
+  const generation = has('generation_config.json') ? await readJson<Json>(src, 'generation_config.json') : null;
+  if (generation) used.push('generation_config.json');
+  const config = configFromHF(cfgJson, `${src.name}/config.json`, generation);
+
+  if (!has(SAFETENSORS_INDEX) && !files.some((f) => f.endsWith('.safetensors'))) {
+    const pt = files.filter((f) => /\.(bin|pt|pth)$/.test(f));
+    err(src.name, pt.length
+      ? `only PyTorch pickle weights (${pt.join(', ')}) found; whittle reads safetensors — convert the checkpoint (e.g. save_pretrained(safe_serialization=True))`
+      : 'no weights found: expected model.safetensors or model.safetensors.index.json + shards');
+  }
+  // tokenizer first: a missing tokenizer should fail before reading gigabytes of weights
+  const { tokenizer, chatTemplate } = await hfTokenizer(src, files, config, used);
 
   const store = await openSafetensorsStore(src, files);
   const w = await loadWeights(store, config, HF_NAMES, opts);
@@ -598,3 +609,23 @@ export async function loadModelConfig(src: ModelSource, opts: Omit<LoadOptions, 
   return ggufConfig(ggufStore(f, await readGGUFHeader(f)), []);
 }
 
+/**
+ * The config, tokenizer and chat template without the weights (reads config.json + the tokenizer
+ * files, or the GGUF header): what dataset validation and token counts need. For a GGUF the config
+ * is the header's (no rope_freqs / tied-head detection, which read tensor data).
+ */
+export async function loadModelTokenizer(src: ModelSource, opts: Omit<LoadOptions, 'onProgress'> = {}): Promise<{ config: LlamaConfig; tokenizer: Tokenizer; chatTemplate: string | null }> {
+  const files = await src.list();
+  const { format, gguf } = await pickFormat(src, files, opts);
+  if (format === 'hf') {
+    const generation = files.includes('generation_config.json') ? await readJson<Json>(src, 'generation_config.json') : null;
+    const config = configFromHF(await readJson<Json>(src, 'config.json'), `${src.name}/config.json`, generation);
+    return { config, ...(await hfTokenizer(src, files, config, [])) };
+  }
+  const g = await readGGUFHeader(await openFile(src, gguf!));
+  const config = configFromGGUF(g);
+  const tokenizer = tokenizerFromGGUF(g);
+  for (const e of tokenizer.eos) if (!config.eos.includes(e)) config.eos.push(e);
+  config.bos = tokenizer.addBosDefault ? tokenizer.bos : null;
+  return { config, tokenizer, chatTemplate: ggufChatTemplate(g) };
+}
