@@ -16,11 +16,13 @@
 // accumulator (loads coalesced over d). The GR partial outputs are summed at the end. No atomics;
 // every output element has one owner.
 
-const WG: u32 = 128u;
+override WG: u32 = 64u;                          // threads per workgroup = keys per tile
 const MAX_HS: u32 = 128u;
-const NEG: f32 = -1e30;  // running-max start (finite: no inf − inf)
+const MAXD: u32 = 4u;                            // head dims per thread at most (HS ≤ MAXD·WG)
+const NEG: f32 = -1e30;                          // running-max start (finite: no inf − inf)
 override HS: u32;
-override GR: u32 = WG / HS;  // key groups of the P·V product
+override GR: u32 = max(1u, WG / HS);             // key groups of the P·V product
+override DPT: u32 = (HS + WG - 1u) / WG;         // head dims per thread in P·V
 
 struct Params { NQ: u32, t0: u32, NH: u32, NKV: u32, scale: f32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -32,7 +34,7 @@ struct Params { NQ: u32, t0: u32, NH: u32, NKV: u32, scale: f32, _p0: u32, _p1: 
 var<workgroup> qs: array<f32, MAX_HS>;  // q·scale of this (n, h)
 var<workgroup> sc: array<f32, WG>;      // scores of the current tile
 var<workgroup> pr: array<f32, WG>;      // probabilities of the current tile (against the running max)
-var<workgroup> part: array<f32, WG>;    // partial outputs (GR, HS)
+var<workgroup> part: array<f32, WG>;    // partial outputs (GR, HS) when GR > 1
 
 // grid (NH, NQ)
 @compute @workgroup_size(WG)
@@ -43,14 +45,16 @@ fn attention_decode_forward(@builtin(local_invocation_index) t: u32, @builtin(wo
   let kvoff = (h / (P.NH / P.NKV)) * HS;
   let pos = P.t0 + n;  // this query's position: it sees cache rows 0 ..= pos
   let qrow = (n * P.NH + h) * HS;
-  if (t < HS) { qs[t] = q[qrow + t] * P.scale; }
+  for (var e = t; e < HS; e += WG) { qs[e] = q[qrow + e] * P.scale; }
   workgroupBarrier();
-  let g = t / HS;
-  let d = t % HS;
-  let pv = g < GR;  // this thread takes part in P·V as (g, d)
+  // P·V role: key group g, dims d0 + WG·j (j < DPT); with GR > 1 (HS ≤ WG/2) DPT = 1 and d0 = t % HS
+  let g = select(0u, t / HS, GR > 1u);
+  let d0 = select(t, t % HS, GR > 1u);
+  let pv = g < GR;
   var m = NEG;
   var l = 0.0;
-  var acc = 0.0;
+  var acc: array<f32, MAXD>;
+  for (var j = 0u; j < DPT; j++) { acc[j] = 0.0; }
   let ntiles = pos / WG + 1u;
   for (var tile = 0u; tile < ntiles; tile++) {
     let s0 = tile * WG;
@@ -75,17 +79,29 @@ fn attention_decode_forward(@builtin(local_invocation_index) t: u32, @builtin(wo
     l = l * alpha + lt;
     m = mn;
     if (pv) {
-      var a = acc * alpha;
-      for (var i = g; i < cnt; i += GR) { a += pr[i] * vc[(s0 + i) * KVD + kvoff + d]; }
-      acc = a;
+      for (var j = 0u; j < DPT; j++) {
+        let d = d0 + WG * j;
+        if (d < HS) {
+          var a = acc[j] * alpha;
+          for (var i = g; i < cnt; i += GR) { a += pr[i] * vc[(s0 + i) * KVD + kvoff + d]; }
+          acc[j] = a;
+        }
+      }
     }
     workgroupBarrier();  // sc and pr are rewritten by the next tile
   }
-  if (pv) { part[t] = acc; }  // t = g·HS + d
-  workgroupBarrier();
-  if (t < HS) {
-    var o = 0.0;
-    for (var j = 0u; j < GR; j++) { o += part[j * HS + t]; }
-    out[qrow + t] = o / l;
+  if (GR > 1u) {
+    if (pv) { part[t] = acc[0]; }  // t = g·HS + d0
+    workgroupBarrier();
+    if (t < HS) {
+      var o = 0.0;
+      for (var j = 0u; j < GR; j++) { o += part[j * HS + t]; }
+      out[qrow + t] = o / l;
+    }
+  } else {
+    for (var j = 0u; j < DPT; j++) {
+      let d = d0 + WG * j;
+      if (d < HS) { out[qrow + d] = acc[j] / l; }
+    }
   }
 }

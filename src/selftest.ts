@@ -138,7 +138,7 @@ function register(op: string, shape: string, run: (t: Scratch) => Promise<Check[
 
 // embedding: gather from a f32 / q8 / q4 table (dequantized in the kernel), scatter-add backward;
 // repeated ids and one out-of-range id (→ zero row, no gradient)
-for (const format of ['f32', 'q8', 'q4'] as const) {
+for (const format of ['f32', 'q8', 'q4', 'f16'] as const) {
   const N = 33, C = 97, V = 50;
   register('embedding', `N=${N} C=${C} V=${V} ${format}`, async (t) => {
     const { gpu } = t;
@@ -242,6 +242,41 @@ for (const { format, bias, rows, off } of [
     });
     return [
       { check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum },
+      { check: 'backward dinp', got: await t.readF32(bD, N * IC), ref: dinp, tol: TOL.f32sum },
+    ];
+  });
+}
+
+// linear, f16 weights (two halves per word, unpack2x16float: every adapter) with an odd IC (a pad half,
+// the scalar tail) and a slice starting at an odd row; and the f16-compute forward variant (vec4<f16>
+// dots, f32 accumulation) — only where the adapter has shader-f16 (elsewhere the case checks nothing).
+// Its tolerance: x and w are rounded to f16 (2^-11 relative each) and each 4-term dot is summed in
+// f16; the errors are random-signed, max |err| ≈ 2.5e-3 on lavapipe (worst-case bound 3·2^-11·Σ|x·w|
+// ≈ 2e-2), so atol 8e-3 / rtol 4e-3 — under the 1e-2 the self-test report allows (TOL.f16 is 2e-2).
+for (const { format, compute, IC } of [
+  { format: 'f16', compute: 'f32', IC: 99 },
+  { format: 'f16', compute: 'f16', IC: 99 },
+  { format: 'q8', compute: 'f16', IC: 100 },
+] as const) {
+  const N = 17, OC = 65, rows = 150, off = 51;
+  register('linear', `N=${N} IC=${IC} OC=${OC} ${format} +bias rows ${off}..${off + OC}${compute === 'f16' ? ' compute f16' : ''}`, async (t) => {
+    const { gpu } = t;
+    if (compute === 'f16' && !gpu.info.features.f16) return [];
+    const seed = 550 + IC;
+    const { q: w, f32: wdq } = t.weight(rand(rows * IC, seed, 0.5), rows, IC, format, 'w');
+    const inp = rand(N * IC, seed + 1), dout = rand(N * OC, seed + 2), d0 = rand(N * IC, seed + 4), b = rand(OC, seed + 3);
+    const out = new Float32Array(N * OC);
+    linearRef.linear_forward(out, inp, wdq, b, N, IC, OC, off);
+    const dinp = d0.slice();
+    linearRef.linear_backward(dinp, dout, wdq, N, IC, OC, off);
+    const bInp = t.f32(inp, 'inp'), bOut = t.f32(rand(N * OC, seed + 5), 'out'), bB = t.f32(b, 'bias');
+    const bDout = t.f32(dout, 'dout'), bD = t.f32(d0, 'dinp');
+    await gpu.scoped('selftest linear', () => {
+      linearOp.linear_forward(gpu, bOut, bInp, w, bB, N, IC, OC, off, { compute });
+      linearOp.linear_backward(gpu, bD, bDout, w, N, IC, OC, off);
+    });
+    return [
+      { check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: compute === 'f16' ? { atol: 8e-3, rtol: 4e-3 } : TOL.f32sum },
       { check: 'backward dinp', got: await t.readF32(bD, N * IC), ref: dinp, tol: TOL.f32sum },
     ];
   });

@@ -1,26 +1,44 @@
 /// <reference lib="webworker" />
-// The engine worker: owns the GPUDevice (acquireGpu) and runs engine work off the page's thread,
-// answering the typed protocol of src/protocol.ts. Thin shell: the work itself lives in src/.
+// The engine worker: owns the GPUDevice (acquireGpu) and every engine service, answering the typed
+// protocol of src/protocol.ts. The page never touches the GPU or IndexedDB; it asks this worker.
+// Services (workers/engine/*): models (store, Hub, loaders), datasets (validation, token views),
+// jobs (src/train queue mirrored into the store; resumed at start-up), playground (generation),
+// adapters. Requests are answered by one `reply` or `error`; aborts go through `abort`.
 // It is not: UI (no DOM here).
 import { acquireGpu, type Gpu } from '../src/gpu/device.ts';
-import { PROTOCOL_VERSION, type FromWorker, type ToWorker } from '../src/protocol.ts';
+import { PROTOCOL_VERSION, type EngineContext, type FromWorker, type ReplyOf, type Request, type ToWorker } from '../src/protocol.ts';
 import { runSelftest, selftestPlan } from '../src/selftest.ts';
+import { Adapters, exportAdapter, importPeftAdapter } from './engine/adapters.ts';
+import { Datasets } from './engine/datasets.ts';
+import { Jobs } from './engine/jobs.ts';
+import { Models } from './engine/models.ts';
+import { Playground } from './engine/playground.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
-const context: 'worker' | 'window' | 'node' =
+const context: EngineContext =
   typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope ? 'worker' : 'window';
 
-/** Inspectable state for debugging (devtools → worker console: `whittleEngine`) and the e2e spec. */
+/** Inspectable state for debugging (devtools → worker console: `whittleEngine`) and the e2e specs. */
 const state = {
   gpu: null as Gpu | null,
   lastSelftest: null as null | { id: number; passed: number; failed: number; results: number },
+  jobsHere: false,
+  /** every URL this worker fetched (the specs check that training touches no network) */
+  fetched: [] as string[],
 };
 (self as unknown as { whittleEngine: typeof state }).whittleEngine = state;
 
 function post(m: FromWorker): void {
   self.postMessage(m);
 }
+
+// Count this worker's own requests: the Hub download is the only one there should be.
+const realFetch = self.fetch.bind(self);
+self.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+  state.fetched.push(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+  return realFetch(input, init);
+};
 
 let gpuPromise: Promise<Gpu> | null = null;
 function gpu(): Promise<Gpu> {
@@ -30,18 +48,169 @@ function gpu(): Promise<Gpu> {
       g.device.lost.then((l) => post({ type: 'device-lost', reason: `${l.reason}: ${l.message}` }));
       return g;
     });
+    gpuPromise.catch(() => (gpuPromise = null));
   }
   return gpuPromise;
 }
 
-let running = false;
+const models = new Models();
+const datasets = new Datasets(models);
+const adapters = new Adapters();
+const jobs = new Jobs(post, gpu, models, datasets);
+const playground = new Playground(gpu, models, adapters);
+
+/** One tab runs training jobs: the holder of this lock resumes them at start-up. */
+const jobsLock: Promise<boolean> = (async () => {
+  const locks = (self.navigator as Navigator & { locks?: LockManager }).locks;
+  if (!locks) return true;
+  return new Promise<boolean>((resolve) => {
+    void locks.request('whittle-jobs', { ifAvailable: true }, (lock) => {
+      resolve(!!lock);
+      return lock ? new Promise<void>(() => {}) : undefined; // held for the worker's life
+    });
+  });
+})();
+void jobsLock.then((here) => {
+  state.jobsHere = here;
+  if (here) void jobs.resumeAtStartup();
+});
+
+const aborts = new Map<number, AbortController>();
+function abortable(id: number): AbortSignal {
+  const c = new AbortController();
+  aborts.set(id, c);
+  return c.signal;
+}
+
+function reply<T extends keyof ReplyOf>(id: number, _type: T, value: ReplyOf[T]): void {
+  post({ type: 'reply', id, value });
+}
+
+function changed(what: 'models' | 'datasets' | 'jobs' | 'adapters'): void {
+  post({ type: 'changed', what });
+}
+
+async function needJobs(): Promise<void> {
+  if (!(await jobsLock)) throw new Error('training runs in another whittle tab of this browser; use that tab (or close it and reload this one)');
+}
+
+/** Answer one request (the reply's type follows ReplyOf). */
+async function answer(m: Request): Promise<void> {
+  switch (m.type) {
+    case 'abort': {
+      const c = aborts.get(m.target);
+      c?.abort();
+      return reply(m.id, m.type, !!c);
+    }
+    case 'models-list':
+      return reply(m.id, m.type, await models.list());
+    case 'model-info':
+      return reply(m.id, m.type, await models.details(m.modelId));
+    case 'model-import': {
+      const r = await models.importFiles(m.name, m.files, abortable(m.id), (modelId, progress) => post({ type: 'progress', id: m.id, modelId, progress }));
+      changed('models');
+      return reply(m.id, m.type, r);
+    }
+    case 'model-download': {
+      try {
+        const r = await models.download(m, abortable(m.id), (modelId, progress) => post({ type: 'progress', id: m.id, modelId, progress }));
+        return reply(m.id, m.type, r);
+      } finally {
+        changed('models'); // a partial download is listed too (it can be resumed)
+      }
+    }
+    case 'model-delete': {
+      const r = await models.remove(m.modelId);
+      changed('models');
+      return reply(m.id, m.type, r);
+    }
+    case 'datasets-list':
+      return reply(m.id, m.type, await datasets.list());
+    case 'dataset-check':
+      return reply(m.id, m.type, await datasets.check(m.input, m.modelId, m.trainOn));
+    case 'dataset-preview':
+      return reply(m.id, m.type, await datasets.preview(m.text, m.line, m.modelId, m.trainOn));
+    case 'dataset-save': {
+      const r = await datasets.save(m.name, m.text, m.excluded);
+      changed('datasets');
+      return reply(m.id, m.type, r);
+    }
+    case 'dataset-get':
+      return reply(m.id, m.type, await datasets.get(m.datasetId));
+    case 'dataset-rename': {
+      const r = await datasets.rename(m.datasetId, m.name);
+      changed('datasets');
+      return reply(m.id, m.type, r);
+    }
+    case 'dataset-delete': {
+      const r = await datasets.remove(m.datasetId);
+      changed('datasets');
+      return reply(m.id, m.type, r);
+    }
+    case 'train-plan':
+      return reply(m.id, m.type, await jobs.plan(m));
+    case 'train-start': {
+      await needJobs();
+      const r = await jobs.start(m);
+      changed('jobs');
+      return reply(m.id, m.type, r);
+    }
+    case 'job-control':
+      await needJobs();
+      return reply(m.id, m.type, await jobs.control(m.jobId, m.action));
+    case 'jobs-list':
+      return reply(m.id, m.type, await jobs.list());
+    case 'job-get':
+      return reply(m.id, m.type, await jobs.get(m.jobId));
+    case 'job-delete': {
+      await needJobs();
+      const r = await jobs.remove(m.jobId);
+      changed('jobs');
+      return reply(m.id, m.type, r);
+    }
+    case 'generate': {
+      const r = await playground.run(m, abortable(m.id),
+        (lane, t) => post({ type: 'gen-token', id: m.id, lane, text: t.text, tokenId: t.id }),
+        (lane, summary) => post({ type: 'gen-done', id: m.id, lane, summary }));
+      return reply(m.id, m.type, r);
+    }
+    case 'adapters-list':
+      return reply(m.id, m.type, await adapters.list());
+    case 'adapter-rename': {
+      const r = await adapters.rename(m.adapterId, m.name);
+      changed('adapters');
+      return reply(m.id, m.type, r);
+    }
+    case 'adapter-delete': {
+      const r = await adapters.remove(m.adapterId);
+      changed('adapters');
+      return reply(m.id, m.type, r);
+    }
+    case 'adapter-export': {
+      const r = await exportAdapter({ models, datasets }, m.adapterId, m.format, m.dtype);
+      self.postMessage({ type: 'reply', id: m.id, value: r } satisfies FromWorker, [r.bytes]);
+      return;
+    }
+    case 'adapter-import': {
+      const r = await importPeftAdapter({ models, datasets }, m.modelId, m.name, m.files);
+      changed('adapters');
+      return reply(m.id, m.type, r);
+    }
+    default: {
+      const never: never = m;
+      throw new Error(`unknown request ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+let selftestRunning = false;
 
 async function handle(m: ToWorker): Promise<void> {
   switch (m.type) {
     case 'hello': {
       try {
         const g = await gpu();
-        post({ type: 'ready', protocol: PROTOCOL_VERSION, gpu: g.info, context });
+        post({ type: 'ready', protocol: PROTOCOL_VERSION, gpu: g.info, context, jobsHere: await jobsLock });
       } catch (e) {
         post({
           type: 'gpu-unavailable',
@@ -53,11 +222,11 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     }
     case 'selftest': {
-      if (running) {
+      if (selftestRunning) {
         post({ type: 'error', id: m.id, message: 'a self-test is already running' });
         return;
       }
-      running = true;
+      selftestRunning = true;
       try {
         const g = await gpu();
         post({ type: 'selftest-plan', id: m.id, cases: selftestPlan(m.filter) });
@@ -70,13 +239,19 @@ async function handle(m: ToWorker): Promise<void> {
       } catch (e) {
         post({ type: 'error', id: m.id, message: (e as Error)?.message ?? String(e) });
       } finally {
-        running = false;
+        selftestRunning = false;
       }
       return;
     }
     default: {
-      const never: never = m;
-      post({ type: 'error', message: `unknown message ${JSON.stringify(never)}` });
+      try {
+        await answer(m);
+      } catch (e) {
+        const err = e as Error;
+        post({ type: 'error', id: m.id, message: err?.name === 'AbortError' ? 'stopped' : err?.message ?? String(e) });
+      } finally {
+        aborts.delete(m.id);
+      }
     }
   }
 }

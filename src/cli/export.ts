@@ -186,7 +186,7 @@ async function recipe(flags: Flags, model: LoadedModel, adapter: Adapter | null,
     validationSize: valid ? new TextDecoder().decode(valid).split('\n').filter((l) => l.trim()).length : undefined,
     adapterLimits: { maxBufferSize: huge, maxStorageBufferBindingSize: huge, budgetBytes: 80 * 2 ** 30 },
   });
-  for (const e of res.explanations) io.out(`  ${e}`);
+  for (const e of res.explanations) if (!/^(quant|evalInterval|checkpointInterval):/.test(e)) io.out(`  ${e}`); // not part of a recipe
   const hp = res.resolved;
   const lora: LoraConfig = { rank: hp.rank, alpha: hp.alpha, dropout: hp.dropout, targets: hp.targets, ...(adapter?.lora.rslora ? { rslora: true } : {}) };
   const rh: RecipeHyperparameters = {

@@ -9,7 +9,10 @@ import { UsageError } from './args.ts';
 /** name → summary and loader; the order is the order of `whittle --help`. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   selftest: { summary: 'check every GPU kernel against its CPU twin on this adapter', load: () => import('./selftest.ts') },
+  generate: { summary: 'generate text from a model with the KV-cache GPU path (streamed)', load: () => import('./generate.ts') },
+  logits: { summary: 'print the logits of every position of a sequence (JSON for comparisons)', load: () => import('./logits.ts') },
   train: { summary: 'fine-tune a LoRA adapter on a JSONL dataset (headless, on the GPU)', load: () => import('./train.ts') },
+  export: { summary: 'export a LoRA adapter as PEFT, llama.cpp GGUF, a merged model, or a cluster training recipe', load: () => import('./export.ts') },
 };
 
 const VERSION = '0.1.0';

@@ -19,8 +19,9 @@
 // (./adapter.ts permuteRows); lora_A is unaffected.
 // Import accepts: keys with or without `base_model.model.` / `model.` and with an adapter-name
 // segment (`lora_A.default.weight`); target_modules as a list, "all-linear" or a regex string
-// (the targets are then those found in the file); layers_to_transform (missing layers become
-// zero, i.e. unadapted); use_rslora (scale alpha/√r). It rejects, with a clear error: .bin
+// (the targets are then those found in the file); layers_to_transform or a regex target_modules
+// (layers without tensors become zero, i.e. unadapted; otherwise a missing layer is an error);
+// use_rslora (scale alpha/√r). It rejects, with a clear error: .bin
 // (pickle) weights, non-LoRA peft_type, DoRA, rank_pattern/alpha_pattern, fan_in_fan_out,
 // LoRA biases, modules_to_save / embedding LoRA tensors, and any tensor whose shape does not fit
 // the base model (naming the tensor and the expected vs actual shape).
@@ -312,6 +313,10 @@ export async function importPeft(src: ModelSource, cfg: LlamaConfig, opts: PeftI
         err(where, `layer ${l} ${HF_MODULE[t]} has lora_${p.A ? 'A' : 'B'} but no lora_${p.A ? 'B' : 'A'}`);
       }
     }
+  }
+  if (zeroed.length && pc.layers === null && pc.modules !== 'pattern') {
+    err(where, `no LoRA tensors for ${zeroed.slice(0, 4).join(', ')}${zeroed.length > 4 ? ` and ${zeroed.length - 4} more layer/module pairs` : ''}, ` +
+      `although ${PEFT_CONFIG} adapts every layer (no layers_to_transform)${differentBase()}, which has ${cfg.layers} layers`);
   }
   if (zeroed.length) {
     const layersNote = pc.layers ? ` (layers_to_transform ${JSON.stringify(pc.layers)})` : '';

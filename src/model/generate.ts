@@ -563,6 +563,8 @@ class TextStream {
   }
 }
 
+const busy = new WeakSet<InferenceModel>();
+
 /**
  * Generate after `prompt` (token ids): yields each new token with its text delta as it comes;
  * returns the GenerateResult. Breaking out of the loop (or opts.signal) stops it early.
@@ -579,6 +581,7 @@ export async function* generate(model: InferenceModel, prompt: number[], opts: G
   const gpuGreedy = (opts.gpuGreedy ?? true) && isGreedy(opts) && (opts.repetitionPenalty ?? 1) === 1 && !opts.onLogits;
   const lookahead = Math.max(0, opts.lookahead ?? 1);
   const rng = new Rng(opts.seed ?? 0);
+  need(!busy.has(model), 'generate: this model is already generating (one generation at a time per InferenceModel)');
   const text = new TextStream(tok, prompt.slice(-8), stops);
 
   // reuse the cached prefix (at least one prompt token is prefilled: its logits are needed)
@@ -595,6 +598,7 @@ export async function* generate(model: InferenceModel, prompt: number[], opts: G
   const inflight: Promise<number>[] = [];
   const t0 = performance.now();
   let tPrefill = t0, tLast = t0, steps = 0;
+  busy.add(model);
   try {
     if (maxTokens === 0) return result();
     let logits: Float32Array | null = null;
@@ -656,10 +660,14 @@ export async function* generate(model: InferenceModel, prompt: number[], opts: G
   } finally {
     // settle chained steps still in flight, then record what the cache really holds:
     // every emitted token but the last was fed; the last too when EOS followed it
-    for (const p of inflight.splice(0)) await p.catch(() => 0);
-    const fed = finish === 'eos' ? gen.length : Math.max(0, gen.length - 1);
-    const keep = prompt.concat(gen.slice(0, fed));
-    model.keep(keep.slice(0, Math.min(keep.length, model.length)));
+    try {
+      for (const p of inflight.splice(0)) await p.catch(() => 0);
+      const fed = finish === 'eos' ? gen.length : Math.max(0, gen.length - 1);
+      const keep = prompt.concat(gen.slice(0, fed));
+      model.keep(keep.slice(0, Math.min(keep.length, model.length)));
+    } finally {
+      busy.delete(model);
+    }
   }
 
   function result(): GenerateResult {

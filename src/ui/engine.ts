@@ -1,14 +1,25 @@
 // The page's handle on the engine worker: starts workers/engine.worker.ts as an ES-module worker
-// and speaks src/protocol.ts to it. Sections use this, never postMessage directly.
-import type { FromWorker, ToWorker } from '../protocol.ts';
+// and speaks src/protocol.ts to it. Sections use this, never postMessage directly:
+// `request(msg, onStream)` sends a request with a fresh id and resolves with its typed reply
+// (messages that stream for that id — progress, tokens — go to onStream); `on` sees every message.
+import type { FromWorker, ReplyOf, Request, RequestType, ToWorker } from '../protocol.ts';
 
 type Ready = Extract<FromWorker, { type: 'ready' | 'gpu-unavailable' }>;
 type SelftestEvent = Extract<FromWorker, { type: 'selftest-plan' | 'selftest-result' | 'selftest-done' }>;
+type Streamed = Extract<FromWorker, { id: number }>;
+/** A request as the page writes it (the id is added here). */
+export type RequestOf<T extends RequestType> = Omit<Extract<Request, { type: T }>, 'id'>;
+
+export interface Pending<T> {
+  id: number;
+  result: Promise<T>;
+}
 
 export class Engine {
   private worker: Worker | null = null;
   private listeners = new Set<(m: FromWorker) => void>();
   private nextId = 1;
+  private waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; stream?: (m: Streamed) => void }>();
   /** why the worker itself failed to start or crashed, if it did */
   failure: string | null = null;
 
@@ -26,6 +37,26 @@ export class Engine {
   }
 
   private emit(m: FromWorker): void {
+    if ('id' in m && typeof m.id === 'number') {
+      const w = this.waiting.get(m.id);
+      if (w) {
+        if (m.type === 'reply') {
+          this.waiting.delete(m.id);
+          w.resolve(m.value);
+        } else if (m.type === 'error') {
+          this.waiting.delete(m.id);
+          w.reject(new Error(m.message));
+        } else w.stream?.(m);
+      }
+    } else if (m.type === 'error' || m.type === 'device-lost') {
+      const why = m.type === 'error' ? m.message : `the GPU device was lost (${m.reason}); reload the page`;
+      for (const [id, w] of this.waiting) {
+        if (m.type === 'device-lost' || this.failure) {
+          this.waiting.delete(id);
+          w.reject(new Error(why));
+        }
+      }
+    }
     for (const l of this.listeners) l(m);
   }
 
@@ -35,9 +66,29 @@ export class Engine {
     return () => this.listeners.delete(fn);
   }
 
-  private send(m: ToWorker): void {
+  private send(m: ToWorker, transfer: Transferable[] = []): void {
     if (!this.worker) throw new Error(this.failure ?? 'no engine worker');
-    this.worker.postMessage(m);
+    this.worker.postMessage(m, transfer);
+  }
+
+  /** Send a request; resolves with its reply. Streamed messages of this request go to `stream`. */
+  start<T extends RequestType>(msg: RequestOf<T>, stream?: (m: Streamed) => void): Pending<ReplyOf[T]> {
+    const id = this.nextId++;
+    const result = new Promise<ReplyOf[T]>((resolve, reject) => {
+      if (!this.worker) return reject(new Error(this.failure ?? 'no engine worker'));
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, stream });
+      this.send({ ...msg, id } as unknown as ToWorker);
+    });
+    return { id, result };
+  }
+
+  request<T extends RequestType>(msg: RequestOf<T>, stream?: (m: Streamed) => void): Promise<ReplyOf[T]> {
+    return this.start(msg, stream).result;
+  }
+
+  /** Ask the worker to stop request `id` (a download, an import, a generation). */
+  abort(id: number): Promise<boolean> {
+    return this.request({ type: 'abort', target: id });
   }
 
   /** Acquire the GPU in the worker; resolves with its adapter or the reason there is none. */

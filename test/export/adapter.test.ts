@@ -6,7 +6,7 @@ import { test } from '../harness.ts';
 import type { LoraConfig } from '../../src/model/config.ts';
 import { loraKey } from '../../src/model/lora.ts';
 import { modelShapeSignature } from '../../src/store/adapters.ts';
-import { adapterFromParams, adapterFromTrained, fitAdapter, parsePeftName, peftName, permuteRows, reorient } from '../../src/export/adapter.ts';
+import { type PeftNamedAdapter, adapterFromParams, adapterFromTrained, fitAdapter, parsePeftName, peftName, permuteRows, reorient } from '../../src/export/adapter.ts';
 import { ALL_TARGETS, randomLora, tinyConfig, tinyWeights } from '../model/tiny.ts';
 import { rejects } from '../model/fixtures.ts';
 import { assertClose } from '../util.ts';
@@ -92,11 +92,11 @@ test('adapterFromTrained: PEFT-named f32 tensors (trainer result / stored record
   const cfg = tinyConfig({ ropeStyle: 'pairs' });
   const lora: LoraConfig = { rank: 2, alpha: 4, dropout: 0.1, targets: ['q', 'k', 'down'] };
   const params = randomLora(cfg, lora, 2);
-  const tensors = [];
+  const tensors: PeftNamedAdapter['tensors'] = [];
   for (const [key, p] of params) {
     const [l, t] = key.split('.');
     tensors.push({ name: peftName(Number(l), t as 'q', 'A'), shape: [2, p.A.length / 2], dtype: 'f32', data: p.A });
-    tensors.push({ name: peftName(Number(l), t as 'q', 'B'), shape: [p.B.length / 2, 2], dtype: 'f32', data: p.B.buffer });
+    tensors.push({ name: peftName(Number(l), t as 'q', 'B'), shape: [p.B.length / 2, 2], dtype: 'f32', data: p.B.buffer as ArrayBuffer });
   }
   const a = adapterFromTrained({
     name: 'run', baseModel: { id: 'stories.gguf', shape: modelShapeSignature(cfg) },

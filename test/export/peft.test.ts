@@ -211,6 +211,8 @@ test('import errors: .bin weights, not PEFT, wrong base (shape, layers), rank mi
   await extra('base_model.model.model.embed_tokens.lora_embedding_A', /\(embedding \/ output-head tensors are not supported/);
   await extra('base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias', /\(LoRA \/ trained biases are not supported\)/);
   await extra('base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight', /tensors '.*q_proj\.lora_A\.weight' and '.*q_proj\.lora_A\.default\.weight' are the same LoRA A of layer 0 q_proj/);
+  await rejects(importPeft(memorySource('ad', handPeft({ skip: (l) => l === 1 }).files), cfg),
+    /no LoRA tensors for 1\.q_proj, 1\.k_proj, 1\.down_proj, although adapter_config\.json adapts every layer \(no layers_to_transform\): this adapter was made for a different base model .*, which has 2 layers/);
   // a lone half
   const lone = handPeft();
   const st = parseSafetensors('x', lone.files.get('adapter_model.safetensors')!);

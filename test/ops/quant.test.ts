@@ -1,7 +1,9 @@
-// src/model/quant.ts: exact layout of q8/q4 blocks and round-trip error bounds (≤ d/2 per block).
+// src/model/quant.ts: exact layout of q8/q4 blocks and round-trip error bounds (≤ d/2 per block);
+// f16: exact layout (two halves per word, odd rows padded), round to nearest even, range errors.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import { blocksPerRow, bytesOf, dequantize, quantize, type QFormat } from '../../src/model/quant.ts';
+import { f16ToF32, f32ToF16 } from '../../src/model/half.ts';
 import { randn32 } from '../util.ts';
 
 function checkBound(format: 'q8' | 'q4', rows: number, cols: number, scale: number, seed: number) {
@@ -39,8 +41,46 @@ test('quant f32 is identity and bytesOf', () => {
   const w = randn32(6 * 7, 1);
   const h = quantize(w, 6, 7, 'f32');
   assert.deepEqual(Array.from(dequantize(h)), Array.from(w));
-  const cases: [QFormat, number][] = [['f32', 6 * 40 * 4], ['q8', 6 * 2 * 36], ['q4', 6 * 2 * 20]];
+  const cases: [QFormat, number][] = [['f32', 6 * 40 * 4], ['q8', 6 * 2 * 36], ['q4', 6 * 2 * 20], ['f16', 6 * 40 * 2]];
   for (const [fmt, bytes] of cases) assert.equal(bytesOf(fmt, 6, 40), bytes);
+  assert.equal(bytesOf('f16', 3, 7), 3 * 4 * 4); // odd rows: 7 halves padded to 8
+});
+
+for (const [rows, cols] of [[1, 1], [3, 2], [5, 33], [7, 100], [4, 896]] as const) {
+  test(`quant f16 round trip (${rows},${cols}): each value is its f16 rounding, rel err ≤ 2^-11`, () => {
+    for (const [scale, seed] of [[0.7, 1], [3e-3, 2], [3000, 3]] as const) {
+      const w = randn32(rows * cols, rows * 100 + cols + seed, scale);
+      const h = quantize(w, rows, cols, 'f16');
+      assert.ok(h.data instanceof Uint32Array);
+      assert.equal(h.data.byteLength, bytesOf('f16', rows, cols));
+      const back = dequantize(h);
+      assert.equal(back.length, rows * cols);
+      for (let i = 0; i < w.length; i++) {
+        assert.equal(back[i], f16ToF32(f32ToF16(w[i])), `f16 (${i}): ${back[i]} is not the f16 rounding of ${w[i]}`);
+        if (Math.abs(w[i]) >= 2 ** -14) assert.ok(Math.abs(back[i] - w[i]) <= Math.abs(w[i]) * 2 ** -11, `f16 (${i}): rel err of ${w[i]} → ${back[i]}`);
+      }
+    }
+  });
+}
+
+test('quant f16 exact bit layout and rounding (docs/ENGINE.md)', () => {
+  // row 0: 1, -2, 0.5, 65504, 2^-24 (smallest subnormal); row 1: ties and overflow-free big values
+  const tie0 = 1 + 2 ** -11, tie1 = 1 + 3 * 2 ** -11; // halfway cases: to even → 1.0 and 1 + 2^-9
+  const w = Float32Array.from([1, -2, 0.5, 65504, 2 ** -24, tie0, tie1, -0, 65519, -1e-9]);
+  const h = quantize(w, 2, 5, 'f16').data as Uint32Array;
+  assert.equal(h.length, 6); // 2 rows × ceil(5/2) words
+  assert.equal(h[0], 0xc0003c00); // element 0 (1.0) low, element 1 (-2) high
+  assert.equal(h[1], 0x7bff3800); // 0.5, 65504
+  assert.equal(h[2], 0x00000001); // 2^-24, then the +0 pad half
+  assert.equal(h[3], 0x3c023c00); // ties to even: 1.0, 1 + 2^-9
+  assert.equal(h[4], 0x7bff8000); // -0, 65519 → 65504 (below the rounding midpoint to Inf)
+  assert.equal(h[5], 0x00008000); // -1e-9 underflows to -0, pad +0
+  assert.throws(() => quantize(Float32Array.from([1, 65520]), 1, 2, 'f16'), /outside the f16 range/);
+  assert.throws(() => quantize(Float32Array.from([-1e6]), 1, 1, 'f16'), /outside the f16 range/);
+  // non-finite input stays non-finite (not an error: it was never a number in range)
+  const inf = dequantize(quantize(Float32Array.from([Infinity, NaN]), 1, 2, 'f16'));
+  assert.equal(inf[0], Infinity);
+  assert.ok(Number.isNaN(inf[1]));
 });
 
 test('quant exact bit layout (docs/ENGINE.md)', () => {

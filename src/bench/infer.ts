@@ -1,0 +1,57 @@
+// Inference throughput (src/model/generate.ts InferenceModel) from one generateText call per run:
+// greedy on the GPU (its default lookahead), a `prompt`-token random prompt from an empty cache,
+// `gen` tokens, EOS off. Prefill tokens/s = promptTokens / prefillMs (prefill + the first argmax,
+// one u32 read back); decode tokens/s = generate's tokensPerSecond (decodeTokens / decodeMs). One untimed warm-up of each (pipeline
+// compilation), then `runs` timed runs. The base is uploaded in `quant`, no adapter.
+import type { Gpu } from '../gpu/device.ts';
+import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
+import { generateText, InferenceModel } from '../model/generate.ts';
+import type { QFormat } from '../model/quant.ts';
+import { type Stat, stat } from './stats.ts';
+
+export interface InferCase {
+  model: string;
+  quant: QFormat;
+  prompt: number;
+  gen: number;
+  runs: number;
+}
+
+export interface InferResult extends InferCase {
+  prefillTokensPerSecond: Stat;
+  decodeTokensPerSecond: Stat;
+  /** bytes of the inference model's own buffers (base, KV cache, scratch) */
+  bytes: number;
+}
+
+function ids(n: number, vocab: number, seed: number): number[] {
+  let s = seed * 2654435761 >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) % vocab;
+  });
+}
+
+export async function benchInfer(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeights, c: InferCase, log?: (s: string) => void): Promise<InferResult> {
+  const maxSeq = c.prompt + c.gen + 2;
+  const inf = InferenceModel.create(gpu, cfg, weights, { quant: c.quant, maxSeq, prefillChunk: Math.min(128, c.prompt) });
+  try {
+    const prefill: number[] = [], decode: number[] = [];
+    for (let r = 0; r <= c.runs; r++) {
+      const prompt = ids(c.prompt, cfg.vocab, r + 1);
+      inf.reset();
+      const g = await generateText(inf, prompt, { maxTokens: c.gen, greedy: true, eos: [], reuseCache: false });
+      if (g.reusedTokens !== 0 || g.decodeTokens < 1) throw new Error(`bench infer: expected a fresh prefill and ≥ 1 decode step (reused ${g.reusedTokens}, decoded ${g.decodeTokens})`);
+      if (r === 0) continue; // warm-up
+      prefill.push((g.promptTokens * 1000) / g.prefillMs);
+      decode.push(g.tokensPerSecond);
+    }
+    const res: InferResult = { ...c, prefillTokensPerSecond: stat(prefill), decodeTokensPerSecond: stat(decode), bytes: inf.bytes };
+    log?.(`infer ${c.model} ${c.quant}: prefill ${res.prefillTokensPerSecond.median.toFixed(1)} tok/s, decode ${res.decodeTokensPerSecond.median.toFixed(1)} tok/s`);
+    return res;
+  } finally {
+    inf.destroy();
+  }
+}
