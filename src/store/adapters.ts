@@ -12,6 +12,8 @@ export interface BaseModelRef {
   id: string;
   /** modelShapeSignature() of the base model's config. */
   shape: string;
+  /** q/k row order of the stored LoRA tensors: 'pairs' = llama.cpp's permuted GGUF order. */
+  ropeStyle?: 'half' | 'pairs';
 }
 
 export interface AdapterMeta extends Versioned {

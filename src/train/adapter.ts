@@ -1,7 +1,8 @@
 // The finished adapter of a run, as one plain object the store (saveAdapter takes its fields:
 // name, baseModel {id, shape}, hyperparameters, metrics, tensors) and exporters can take:
 // LoRA tensors under PEFT names (`base_model.model.model.layers.{l}.self_attn.q_proj.lora_A.weight`,
-// A (R, IC), B (OC, R), f32, so a PEFT exporter writes them as they are), the LoRA config in PEFT
+// A (R, IC), B (OC, R), f32, in the loaded model's q/k row order: `baseModel.ropeStyle` 'pairs'
+// means llama.cpp's permuted GGUF order, which src/export un-permutes for PEFT), the LoRA config in PEFT
 // terms, the base model signature (src/store/adapters.ts modelShapeSignature: an adapter fits any
 // base with the same shapes), the resolved hyperparameters, a metrics summary and the full history.
 // No DOM, no node:*.
@@ -52,7 +53,7 @@ export interface TrainedAdapter {
   format: typeof ADAPTER_FORMAT;
   version: number;
   name: string;
-  baseModel: { id: string; shape: string; arch: LlamaConfig['arch'] };
+  baseModel: { id: string; shape: string; arch: LlamaConfig['arch']; ropeStyle: LlamaConfig['ropeStyle'] };
   datasetId: string | null;
   jobId: string | null;
   /** PEFT LoraConfig fields */
@@ -86,7 +87,7 @@ export function buildAdapter(
     format: ADAPTER_FORMAT,
     version: ADAPTER_VERSION,
     name: meta.name,
-    baseModel: { id: meta.modelId, shape: modelShapeSignature(cfg), arch: cfg.arch },
+    baseModel: { id: meta.modelId, shape: modelShapeSignature(cfg), arch: cfg.arch, ropeStyle: cfg.ropeStyle },
     datasetId: meta.datasetId ?? null,
     jobId: meta.jobId ?? null,
     lora: {
@@ -107,12 +108,12 @@ export function buildAdapter(
 
 /** The fields of src/store saveAdapter's input (SaveAdapterInit), from a trained adapter. */
 export function adapterSaveInit(a: TrainedAdapter): {
-  name: string; baseModel: { id: string; shape: string }; datasetId: string | null; jobId: string | null;
+  name: string; baseModel: { id: string; shape: string; ropeStyle: LlamaConfig['ropeStyle'] }; datasetId: string | null; jobId: string | null;
   hyperparameters: Record<string, unknown>; metrics: Record<string, unknown>; tensors: TensorInput[];
 } {
   return {
     name: a.name,
-    baseModel: { id: a.baseModel.id, shape: a.baseModel.shape },
+    baseModel: { id: a.baseModel.id, shape: a.baseModel.shape, ropeStyle: a.baseModel.ropeStyle },
     datasetId: a.datasetId,
     jobId: a.jobId,
     hyperparameters: { ...a.hyperparameters, lora: a.lora } as Record<string, unknown>,
