@@ -17,25 +17,30 @@
 // dkv) is streamed through workgroup memory in tiles of BK rows; each lane's partial dot products
 // are reduced across the L lanes through workgroup memory. The forward keeps a running max and sum
 // per query (online softmax, one pass over keys). No atomics: every output element has one owner.
+// All global reads and writes are coalesced scalar loops through the workgroup tiles (own rows are
+// staged in and out the same way), which also handles HS % 4 ≠ 0 (tile rows are zero-padded).
 
 // ---- specialisation (pipeline-overridable constants, chosen by src/ops/attention.ts) ----------
 override HS: u32;                       // head size
 override L: u32;                        // lanes per row (1, 2, 4 or 8)
-override BK: u32;                       // streamed rows per tile (1..MAXBK)
+override BK: u32;                       // streamed rows per tile (1..16)
 const WG: u32 = 64u;                    // threads per workgroup
 const MAXC: u32 = 4u;                   // vec4 chunks per lane at most (HS ≤ 16·L)
-const MAXBK: u32 = 16u;
-override R: u32 = WG / L;               // rows per workgroup
+override R: u32 = WG / L;               // own rows per workgroup
 override HC: u32 = (HS + 3u) / 4u;      // vec4 chunks per head row
 override CPT: u32 = (HC + L - 1u) / L;  // chunks per lane
-override HCP: u32 = CPT * L;            // chunks per tile row (zero-padded)
+override HCP: u32 = CPT * L;            // vec4 chunks per tile row (zero-padded)
+override RW: u32 = 4u * HCP;            // floats per tile row
+override TR: u32 = max(BK, R);          // tile rows: a streamed tile (BK) or the own rows (R)
 
-struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, n: u32, _p0: u32, _p1: u32 }
+// bk = BK and nl = L, passed again as runtime values: the loops over tile rows and over lanes use
+// them so that compilers do not unroll them (unrolled, llvmpipe's JIT took minutes per kernel).
+struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, n: u32, bk: u32, nl: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
 // Workgroup memory (each entry point allocates only what it uses).
-var<workgroup> tA: array<vec4f, BK * HCP>;   // tile (BK, HCP) vec4: k (fwd, dq) or q·scale (dkv)
-var<workgroup> tB: array<vec4f, BK * HCP>;   // tile (BK, HCP) vec4: v (fwd, dq) or dout (dkv)
+var<workgroup> tA: array<vec4f, TR * HCP>;   // (TR, HCP) vec4: k (fwd, dq) or q·scale (dkv) tiles
+var<workgroup> tB: array<vec4f, TR * HCP>;   // (TR, HCP) vec4: v (fwd, dq) or dout (dkv) tiles
 var<workgroup> red1: array<f32, BK * WG>;    // partial scores (R, L, BK) = (thread, BK)
 var<workgroup> red2: array<f32, BK * WG>;    // partial dP (R, L, BK)
 var<workgroup> kvis: array<u32, BK>;         // key of the tile is real (valid and < T)
@@ -67,43 +72,26 @@ var<workgroup> rowld: array<vec2f, BK>;      // (lse, D) of the tile's query row
 
 const NEG: f32 = -1e30;  // running-max start (finite: no inf − inf)
 
-// Element mask of chunk c of a head row: components with 4c + j < HS.
-fn cmask(c: u32) -> vec4<bool> {
-  return (vec4u(4u * c) + vec4u(0u, 1u, 2u, 3u)) < vec4u(HS);
-}
-// Chunk c of the head row starting at element `base` (zeros past HS). Rows need not be 16-byte
-// aligned (HS % 4 ≠ 0), so these are scalar loads; out-of-range indices are masked.
-fn ldq(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  return select(vec4f(0.0), vec4f(q[i], q[i + 1u], q[i + 2u], q[i + 3u]), cmask(c));
-}
-fn ldk(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  return select(vec4f(0.0), vec4f(k[i], k[i + 1u], k[i + 2u], k[i + 3u]), cmask(c));
-}
-fn ldv(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  return select(vec4f(0.0), vec4f(v[i], v[i + 1u], v[i + 2u], v[i + 3u]), cmask(c));
-}
-fn lddo(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  return select(vec4f(0.0), vec4f(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]), cmask(c));
-}
+// Element d (< RW) of the head row starting at `base`; 0 past HS (the zero padding of a tile row).
+fn eq(base: u32, d: u32) -> f32 { return select(0.0, q[base + d], d < HS); }
+fn ek(base: u32, d: u32) -> f32 { return select(0.0, k[base + d], d < HS); }
+fn ev(base: u32, d: u32) -> f32 { return select(0.0, v[base + d], d < HS); }
+fn edo(base: u32, d: u32) -> f32 { return select(0.0, dout[base + d], d < HS); }
 
-// Sum over the L lanes of row r of a partial-dot array, for tile column c.
+// Sum over the lanes of row r of the partial dots, for tile column c.
 fn red1_sum(r: u32, c: u32) -> f32 {
   var x = 0.0;
-  for (var j = 0u; j < L; j++) { x += red1[(r * L + j) * BK + c]; }
+  for (var j = 0u; j < P.nl; j++) { x += red1[(r * L + j) * BK + c]; }
   return x;
 }
 fn red2_sum(r: u32, c: u32) -> f32 {
   var x = 0.0;
-  for (var j = 0u; j < L; j++) { x += red2[(r * L + j) * BK + c]; }
+  for (var j = 0u; j < P.nl; j++) { x += red2[(r * L + j) * BK + c]; }
   return x;
 }
 
 // ---- forward ------------------------------------------------------------------------------------
-// grid (ceil(T/R), B*NH); workgroup x handles queries t0 .. t0+R−1 of (b, h) = divmod(y, NH).
+// grid (ceil(T/R), B*NH); a workgroup handles queries t0 .. t0+R−1 of (b, h) = divmod(y, NH).
 @compute @workgroup_size(WG)
 fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
                      @builtin(num_workgroups) nwg: vec3u) {
@@ -111,18 +99,23 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
   let bh = wid.y;
   let b = bh / P.NH;
   let h = bh % P.NH;
+  let qs = P.NH * HS;
+  let ks = P.NKV * HS;
   let kvoff = (h / (P.NH / P.NKV)) * HS;
-  let kstride = P.NKV * HS;
   let r = lid / L;
   let lane = lid % L;
   let t0 = (nwg.x - 1u - wid.x) * R;  // latest (longest) query blocks are dispatched first
   let t = t0 + r;
-  let live = t < T;
-  let qrow = (b * T + min(t, T - 1u)) * (P.NH * HS) + h * HS;
+  // stage the block's q rows (·scale) in tA
+  for (var e = lid; e < R * RW; e += WG) {
+    let row = min(t0 + e / RW, T - 1u);
+    tA[e / 4u][e % 4u] = eq((b * T + row) * qs + h * HS, e % RW) * P.scale;
+  }
+  workgroupBarrier();
   var qv: array<vec4f, MAXC>;  // q·scale, this lane's chunks
   var o: array<vec4f, MAXC>;   // unnormalised output accumulator
   for (var i = 0u; i < CPT; i++) {
-    qv[i] = ldq(qrow, lane + L * i) * P.scale;
+    qv[i] = tA[r * HCP + lane + L * i];
     o[i] = vec4f(0.0);
   }
   var m = NEG;  // running max of the visible scaled scores
@@ -131,41 +124,37 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
   for (var kt = 0u; kt < ntiles; kt++) {
     let s0 = kt * BK;
     workgroupBarrier();
-    for (var i = lid; i < BK * HCP; i += WG) {
-      let s = s0 + i / HCP;
-      let row = (b * T + min(s, T - 1u)) * kstride + kvoff;
-      tA[i] = ldk(row, i % HCP);
-      tB[i] = ldv(row, i % HCP);
+    for (var e = lid; e < BK * RW; e += WG) {
+      let base = (b * T + min(s0 + e / RW, T - 1u)) * ks + kvoff;
+      tA[e / 4u][e % 4u] = ek(base, e % RW);
+      tB[e / 4u][e % 4u] = ev(base, e % RW);
     }
     if (lid < BK) {
       let s = s0 + lid;
       kvis[lid] = select(0u, valid_f[b * T + min(s, T - 1u)], s < T);
     }
     workgroupBarrier();
-    for (var c = 0u; c < BK; c++) {
+    for (var c = 0u; c < P.bk; c++) {
       var acc = 0.0;
       for (var i = 0u; i < CPT; i++) { acc += dot(qv[i], tA[c * HCP + lane + L * i]); }
       red1[lid * BK + c] = acc;
     }
     workgroupBarrier();
-    var sc: array<f32, MAXBK>;
-    var vis = 0u;  // bit c: key s0 + c visible to t
-    var mt = m;
-    for (var c = 0u; c < BK; c++) {
+    var mt = m;        // new running max
+    var seen = false;  // any key of this tile visible to t
+    for (var c = 0u; c < P.bk; c++) {
       if (s0 + c <= t && kvis[c] != 0u) {
-        let x = red1_sum(r, c);
-        sc[c] = x;
-        mt = max(mt, x);
-        vis |= 1u << c;
+        mt = max(mt, red1_sum(r, c));
+        seen = true;
       }
     }
-    if (vis != 0u) {
+    if (seen) {
       let alpha = exp(m - mt);
       l *= alpha;
       for (var i = 0u; i < CPT; i++) { o[i] *= alpha; }
-      for (var c = 0u; c < BK; c++) {
-        if ((vis & (1u << c)) != 0u) {
-          let p = exp(sc[c] - mt);
+      for (var c = 0u; c < P.bk; c++) {
+        if (s0 + c <= t && kvis[c] != 0u) {
+          let p = exp(red1_sum(r, c) - mt);
           l += p;
           for (var i = 0u; i < CPT; i++) { o[i] += p * tB[c * HCP + lane + L * i]; }
         }
@@ -173,17 +162,16 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
       m = mt;
     }
   }
-  if (live) {
-    let inv = select(0.0, 1.0 / l, l > 0.0);
-    let orow = (b * T + t) * (P.NH * HS) + h * HS;
-    for (var i = 0u; i < CPT; i++) {
-      let c = lane + L * i;
-      let x = o[i] * inv;
-      for (var j = 0u; j < 4u; j++) {
-        if (4u * c + j < HS) { out[orow + 4u * c + j] = x[j]; }
-      }
-    }
-    if (lane == 0u) { lse[bh * T + t] = select(0.0, m + log(l), l > 0.0); }
+  // stage the normalised rows in tA, then write them out
+  workgroupBarrier();
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var i = 0u; i < CPT; i++) { tA[r * HCP + lane + L * i] = o[i] * inv; }
+  if (t < T && lane == 0u) { lse[bh * T + t] = select(0.0, m + log(l), l > 0.0); }
+  workgroupBarrier();
+  for (var e = lid; e < R * HS; e += WG) {
+    let row = e / HS;
+    let d = e % HS;
+    if (t0 + row < T) { out[(b * T + t0 + row) * qs + h * HS + d] = tA[row * HCP + d / 4u][d % 4u]; }
   }
 }
 
@@ -212,20 +200,26 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   let bh = wid.y;
   let b = bh / P.NH;
   let h = bh % P.NH;
+  let qs = P.NH * HS;
+  let ks = P.NKV * HS;
   let kvoff = (h / (P.NH / P.NKV)) * HS;
-  let kstride = P.NKV * HS;
   let r = lid / L;
   let lane = lid % L;
   let t0 = (nwg.x - 1u - wid.x) * R;
   let t = t0 + r;
-  let live = t < T;
-  let qrow = (b * T + min(t, T - 1u)) * (P.NH * HS) + h * HS;
+  // stage the block's q rows (·scale) in tA and dout rows in tB
+  for (var e = lid; e < R * RW; e += WG) {
+    let base = (b * T + min(t0 + e / RW, T - 1u)) * qs + h * HS;
+    tA[e / 4u][e % 4u] = eq(base, e % RW) * P.scale;
+    tB[e / 4u][e % 4u] = edo(base, e % RW);
+  }
+  workgroupBarrier();
   var qv: array<vec4f, MAXC>;   // q·scale
   var dov: array<vec4f, MAXC>;  // dout
   var acc: array<vec4f, MAXC>;  // Σ dS·k
   for (var i = 0u; i < CPT; i++) {
-    qv[i] = ldq(qrow, lane + L * i) * P.scale;
-    dov[i] = lddo(qrow, lane + L * i);
+    qv[i] = tA[r * HCP + lane + L * i];
+    dov[i] = tB[r * HCP + lane + L * i];
     acc[i] = vec4f(0.0);
   }
   let ldt = ld_q[bh * T + min(t, T - 1u)];  // (lse, D)
@@ -233,30 +227,28 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   for (var kt = 0u; kt < ntiles; kt++) {
     let s0 = kt * BK;
     workgroupBarrier();
-    for (var i = lid; i < BK * HCP; i += WG) {
-      let s = s0 + i / HCP;
-      let row = (b * T + min(s, T - 1u)) * kstride + kvoff;
-      tA[i] = ldk(row, i % HCP);
-      tB[i] = ldv(row, i % HCP);
+    for (var e = lid; e < BK * RW; e += WG) {
+      let base = (b * T + min(s0 + e / RW, T - 1u)) * ks + kvoff;
+      tA[e / 4u][e % 4u] = ek(base, e % RW);
+      tB[e / 4u][e % 4u] = ev(base, e % RW);
     }
     if (lid < BK) {
       let s = s0 + lid;
       kvis[lid] = select(0u, valid_q[b * T + min(s, T - 1u)], s < T);
     }
     workgroupBarrier();
-    for (var c = 0u; c < BK; c++) {
+    for (var c = 0u; c < P.bk; c++) {
       var a1 = 0.0;
       var a2 = 0.0;
       for (var i = 0u; i < CPT; i++) {
-        let ci = c * HCP + lane + L * i;
-        a1 += dot(qv[i], tA[ci]);
-        a2 += dot(dov[i], tB[ci]);
+        a1 += dot(qv[i], tA[c * HCP + lane + L * i]);
+        a2 += dot(dov[i], tB[c * HCP + lane + L * i]);
       }
       red1[lid * BK + c] = a1;
       red2[lid * BK + c] = a2;
     }
     workgroupBarrier();
-    for (var c = 0u; c < BK; c++) {
+    for (var c = 0u; c < P.bk; c++) {
       if (s0 + c <= t && kvis[c] != 0u) {
         let p = exp(red1_sum(r, c) - ldt.x);
         let ds = p * (red2_sum(r, c) - ldt.y);
@@ -264,18 +256,17 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
       }
     }
   }
-  if (live) {
-    for (var i = 0u; i < CPT; i++) {
-      let c = lane + L * i;
-      let x = acc[i] * P.scale;
-      for (var j = 0u; j < 4u; j++) {
-        if (4u * c + j < HS) { dq[qrow + 4u * c + j] += x[j]; }
-      }
-    }
+  workgroupBarrier();
+  for (var i = 0u; i < CPT; i++) { tA[r * HCP + lane + L * i] = acc[i] * P.scale; }
+  workgroupBarrier();
+  for (var e = lid; e < R * HS; e += WG) {
+    let row = e / HS;
+    let d = e % HS;
+    if (t0 + row < T) { dq[(b * T + t0 + row) * qs + h * HS + d] += tA[row * HCP + d / 4u][d % 4u]; }
   }
 }
 
-// dkv: grid (ceil(T/R), B*NKV); workgroup x handles keys s0 .. s0+R−1 of (b, kv head g), looping
+// dkv: grid (ceil(T/R), B*NKV); a workgroup handles keys s0 .. s0+R−1 of (b, kv head g), looping
 // over the G query heads of the group and streaming query rows t ≥ s0 (q·scale and dout tiles).
 @compute @workgroup_size(WG)
 fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
@@ -283,21 +274,27 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
   let G = P.NH / P.NKV;
   let b = wid.y / P.NKV;
   let g = wid.y % P.NKV;
+  let qs = P.NH * HS;
+  let ks = P.NKV * HS;
   let r = lid / L;
   let lane = lid % L;
   let s0 = wid.x * R;  // earliest (longest) key blocks are dispatched first
   let s = s0 + r;
-  let live = s < T;
-  let keyok = live && valid_k[b * T + min(s, T - 1u)] != 0u;
-  let krow = (b * T + min(s, T - 1u)) * (P.NKV * HS) + g * HS;
-  let qstride = P.NH * HS;
+  let keyok = s < T && valid_k[b * T + min(s, T - 1u)] != 0u;
+  // stage the block's k rows in tA and v rows in tB
+  for (var e = lid; e < R * RW; e += WG) {
+    let base = (b * T + min(s0 + e / RW, T - 1u)) * ks + g * HS;
+    tA[e / 4u][e % 4u] = ek(base, e % RW);
+    tB[e / 4u][e % 4u] = ev(base, e % RW);
+  }
+  workgroupBarrier();
   var kv: array<vec4f, MAXC>;
   var vv: array<vec4f, MAXC>;
   var dka: array<vec4f, MAXC>;  // Σ dS·q·scale
   var dva: array<vec4f, MAXC>;  // Σ P·dout
   for (var i = 0u; i < CPT; i++) {
-    kv[i] = ldk(krow, lane + L * i);
-    vv[i] = ldv(krow, lane + L * i);
+    kv[i] = tA[r * HCP + lane + L * i];
+    vv[i] = tB[r * HCP + lane + L * i];
     dka[i] = vec4f(0.0);
     dva[i] = vec4f(0.0);
   }
@@ -307,55 +304,56 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
     for (var qt = 0u; qt < ntiles; qt++) {
       let t0 = s0 + qt * BK;
       workgroupBarrier();
-      for (var i = lid; i < BK * HCP; i += WG) {
-        let t = t0 + i / HCP;
-        let row = (b * T + min(t, T - 1u)) * qstride + h * HS;
-        tA[i] = ldq(row, i % HCP) * P.scale;
-        tB[i] = lddo(row, i % HCP);
+      for (var e = lid; e < BK * RW; e += WG) {
+        let base = (b * T + min(t0 + e / RW, T - 1u)) * qs + h * HS;
+        tA[e / 4u][e % 4u] = eq(base, e % RW) * P.scale;
+        tB[e / 4u][e % 4u] = edo(base, e % RW);
       }
       if (lid < BK) {
         let t = t0 + lid;
         rowld[lid] = select(vec2f(0.0), ld_k[(b * P.NH + h) * T + min(t, T - 1u)], t < T);
       }
       workgroupBarrier();
-      for (var c = 0u; c < BK; c++) {
+      for (var c = 0u; c < P.bk; c++) {
         var a1 = 0.0;
         var a2 = 0.0;
         for (var i = 0u; i < CPT; i++) {
-          let ci = c * HCP + lane + L * i;
-          a1 += dot(tA[ci], kv[i]);
-          a2 += dot(tB[ci], vv[i]);
+          a1 += dot(tA[c * HCP + lane + L * i], kv[i]);
+          a2 += dot(tB[c * HCP + lane + L * i], vv[i]);
         }
         red1[lid * BK + c] = a1;
         red2[lid * BK + c] = a2;
       }
       workgroupBarrier();
       if (keyok) {
-        for (var c = 0u; c < BK; c++) {
+        for (var c = 0u; c < P.bk; c++) {
           let t = t0 + c;
           if (t < T && s <= t) {
             let x = rowld[c];
             let p = exp(red1_sum(r, c) - x.x);
             let ds = p * (red2_sum(r, c) - x.y);
             for (var i = 0u; i < CPT; i++) {
-              let ci = c * HCP + lane + L * i;
-              dva[i] += p * tB[ci];
-              dka[i] += ds * tA[ci];
+              dva[i] += p * tB[c * HCP + lane + L * i];
+              dka[i] += ds * tA[c * HCP + lane + L * i];
             }
           }
         }
       }
     }
   }
-  if (live) {
-    for (var i = 0u; i < CPT; i++) {
-      let c = lane + L * i;
-      for (var j = 0u; j < 4u; j++) {
-        if (4u * c + j < HS) {
-          dk[krow + 4u * c + j] += dka[i][j];
-          dv[krow + 4u * c + j] += dva[i][j];
-        }
-      }
+  workgroupBarrier();
+  for (var i = 0u; i < CPT; i++) {
+    tA[r * HCP + lane + L * i] = dka[i];
+    tB[r * HCP + lane + L * i] = dva[i];
+  }
+  workgroupBarrier();
+  for (var e = lid; e < R * HS; e += WG) {
+    let row = e / HS;
+    let d = e % HS;
+    if (s0 + row < T) {
+      let j = (b * T + s0 + row) * ks + g * HS + d;
+      dk[j] += tA[row * HCP + d / 4u][d % 4u];
+      dv[j] += tB[row * HCP + d / 4u][d % 4u];
     }
   }
 }

@@ -12,11 +12,13 @@
 // publishes it; every thread then reads the whole tile to get the tile max (so all threads hold the
 // same running max m — no tree reductions: 3 barriers per tile, cheap on the CPU Vulkan drivers),
 // publishes its p = exp(score − m), and sums the tile's p into the running sum l (online softmax).
-// Thread (g, d) (g < GR = WG/HS key groups, d < HS) adds Σ_{i ≡ g mod GR} p_i·vc[s0+i, d] into its
-// accumulator (loads coalesced over d). The GR partial outputs are summed at the end. No atomics;
-// every output element has one owner.
+// P·V: with HS ≤ WG/2, thread (g, d) (g < GR = WG/HS key groups, d < HS) adds
+// Σ_{i ≡ g mod GR} p_i·vc[s0+i, d] into its accumulator (loads coalesced over d) and the GR partial
+// outputs are summed at the end; otherwise thread t owns dims t + WG·j (j < DPT ≤ MAXD). No atomics;
+// every output element has one owner. WG (32 by default) is chosen by src/ops/attention_decode.ts:
+// small tiles keep the per-thread tile scans short.
 
-override WG: u32 = 64u;                          // threads per workgroup = keys per tile
+override WG: u32 = 32u;                          // threads per workgroup = keys per tile
 const MAX_HS: u32 = 128u;
 const MAXD: u32 = 4u;                            // head dims per thread at most (HS ≤ MAXD·WG)
 const NEG: f32 = -1e30;                          // running-max start (finite: no inf − inf)

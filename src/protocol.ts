@@ -47,6 +47,8 @@ export interface ModelSummary {
 export interface ModelDetails {
   id: string;
   config: LlamaConfig;
+  /** modelShapeSignature(config): adapters with this shape fit the model */
+  shape: string;
   /** parameters of the base (tied embeddings counted once) */
   params: number;
   /** GPU bytes of the frozen base per storage format (src/train/memory.ts planMemory) */

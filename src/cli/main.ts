@@ -12,6 +12,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   generate: { summary: 'generate text from a model with the KV-cache GPU path (streamed)', load: () => import('./generate.ts') },
   logits: { summary: 'print the logits of every position of a sequence (JSON for comparisons)', load: () => import('./logits.ts') },
   train: { summary: 'fine-tune a LoRA adapter on a JSONL dataset (headless, on the GPU)', load: () => import('./train.ts') },
+  bench: { summary: 'benchmark training, matmul, memory and inference against a PyTorch CPU peer', load: () => import('./bench.ts') },
+  profile: { summary: 'GPU time per kernel of LoRA training steps (timestamp queries)', load: () => import('./profile.ts') },
   export: { summary: 'export a LoRA adapter as PEFT, llama.cpp GGUF, a merged model, or a cluster training recipe', load: () => import('./export.ts') },
 };
 

@@ -120,6 +120,8 @@ async function nodeGpu(): Promise<GPU | undefined> {
 
 export interface Pipeline {
   name: string;
+  /** cache key: kernel + entry + constants (bind groups are cached per pipeline key) */
+  key: string;
   pipeline: GPUComputePipeline;
 }
 
@@ -184,7 +186,7 @@ export class Gpu {
         layout: 'auto',
         compute: { module, entryPoint: entry, constants },
       });
-      p = { name: `${name}.${entry}`, pipeline };
+      p = { name: `${name}.${entry}`, key, pipeline };
       this.pipelines.set(key, p);
     }
     return p;
@@ -274,7 +276,7 @@ export class Gpu {
     if (gx === 0 || gy === 0 || gz === 0) return;
     this.ensureEncoder();
     const entries: GPUBindGroupEntry[] = [];
-    let key = p.name;
+    let key = p.key;
     if (uniforms) {
       const slot = this.uniformSlot(uniforms);
       entries.push({ binding: 0, resource: { buffer: this.uniformBuf!, offset: slot, size: uniforms.byteLength } });

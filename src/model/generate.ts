@@ -154,6 +154,7 @@ export class InferenceModel {
     this.prefillChunk = Pc;
     const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
     const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20;
+    need(cfg.headDim <= 128, `inference: head size ${cfg.headDim} > 128 is not supported (attention_decode)`);
     need(maxSeq * KVD * 4 <= maxBind, `inference: one layer's KV cache (${maxSeq}·${KVD} floats) must fit maxStorageBufferBindingSize ${maxBind} — use a smaller maxSeq`);
     this.acts = new Arena(gpu, 'infer', [
       { name: 'ids', shape: [Pc] }, { name: 'pos', shape: [Pc] }, { name: 'tok', shape: [1] },

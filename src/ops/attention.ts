@@ -26,18 +26,18 @@ function plan(gpu: Gpu, HS: number): Plan {
   let L = 1;
   while (Math.ceil(HC / L) > MAXC) L *= 2;
   const HCP = Math.ceil(HC / L) * L;
+  const R = WG / L;
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  // bytes per tile row: two vec4 tiles (BK, HCP) + partial-dot arrays (WG, BK) + per-row extras
-  const pick = (perRow: number) => {
-    const bk = attentionTuning.bk > 0 ? attentionTuning.bk : Math.min(MAXBK, Math.floor(limit / perRow));
-    need(bk >= 1 && bk <= MAXBK, `attention: tile height ${bk} in 1..${MAXBK} (workgroup memory ${limit} B)`);
+  // workgroup bytes at tile height bk: two vec4 tiles (max(bk, R), HCP), `reds` partial-dot arrays
+  // (WG, bk) and `extra` bytes per tile row
+  const pick = (reds: number, extra: number) => {
+    const bytes = (bk: number) => 32 * Math.max(bk, R) * HCP + 4 * WG * bk * reds + extra * bk;
+    let bk = attentionTuning.bk > 0 ? attentionTuning.bk : MAXBK;
+    if (attentionTuning.bk <= 0) while (bk > 1 && bytes(bk) > limit) bk--;
+    need(bk >= 1 && bk <= MAXBK && bytes(bk) <= limit, `attention: tile height ${bk} in 1..${MAXBK} fits workgroup memory (${bytes(bk)} ≤ ${limit} B)`);
     return bk;
   };
-  return {
-    L,
-    R: WG / L,
-    bk: { fwd: pick(32 * HCP + 4 * WG + 4), dq: pick(32 * HCP + 8 * WG + 4), dkv: pick(32 * HCP + 8 * WG + 8) },
-  };
+  return { L, R, bk: { fwd: pick(1, 4), dq: pick(2, 4), dkv: pick(2, 8) } };
 }
 
 function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: number, p: Plan): void {
@@ -47,8 +47,9 @@ function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: numb
   need(B * NH <= maxG && Math.ceil(T / p.R) <= maxG, `attention: B*NH (${B * NH}) and T/${p.R} ≤ ${maxG} workgroups`);
 }
 
-function params(B: number, T: number, NH: number, NKV: number, HS: number, n = 0): ArrayBuffer {
-  return uniforms([[B, 'u32'], [T, 'u32'], [NH, 'u32'], [NKV, 'u32'], [1 / Math.sqrt(HS), 'f32'], [n, 'u32']]);
+/** Params of the shader; bk and nl repeat the BK and L constants as runtime values (see the shader). */
+function params(B: number, T: number, NH: number, NKV: number, HS: number, bk: number, L: number, n = 0): ArrayBuffer {
+  return uniforms([[B, 'u32'], [T, 'u32'], [NH, 'u32'], [NKV, 'u32'], [1 / Math.sqrt(HS), 'f32'], [n, 'u32'], [bk, 'u32'], [L, 'u32']]);
 }
 
 /**
@@ -60,7 +61,7 @@ export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, 
   const p = plan(gpu, HS);
   check(gpu, B, T, NH, NKV, HS, p);
   const pipe = gpu.pipeline('attention', code, 'attention_forward', { HS, L: p.L, BK: p.bk.fwd });
-  gpu.dispatch(pipe, params(B, T, NH, NKV, HS), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
+  gpu.dispatch(pipe, params(B, T, NH, NKV, HS, p.bk.fwd, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
 }
 
 // (lse, D) scratch (B*NH*T vec2), one per gpu and size, reused across steps.
@@ -84,9 +85,9 @@ export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Bu
   const ld = ldScratch(gpu, B * NH * T);
   const n = B * T * NH;
   const prep = gpu.pipeline('attention', code, 'attention_backward_prep', { HS, L: p.L, BK: p.bk.dq });
-  gpu.dispatch(prep, params(B, T, NH, NKV, HS, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
+  gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.bk.dq, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
   const pdq = gpu.pipeline('attention', code, 'attention_backward_dq', { HS, L: p.L, BK: p.bk.dq });
-  gpu.dispatch(pdq, params(B, T, NH, NKV, HS), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
+  gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.bk.dq, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
   const pkv = gpu.pipeline('attention', code, 'attention_backward_dkv', { HS, L: p.L, BK: p.bk.dkv });
-  gpu.dispatch(pkv, params(B, T, NH, NKV, HS), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
+  gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.bk.dkv, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
 }

@@ -9,7 +9,7 @@ import { need } from './util.ts';
 
 const MAX_HS = 128;
 /** Threads per workgroup = keys per tile (WG in the shader); HS ≤ 4·WG. Tests may change it. */
-export const attentionDecodeTuning = { wg: 64 };
+export const attentionDecodeTuning = { wg: 32 };
 
 /** out (NQ, NH*HS) = softmax(q·kcᵀ/sqrt(HS) over cache rows s ≤ t0+n)·vc — overwrites. */
 export function attention_decode_forward(gpu: Gpu, out: Buf, q: Buf, kc: Buf, vc: Buf, NQ: number, t0: number, NH: number, NKV: number, HS: number): void {

@@ -2,13 +2,14 @@
 // and speaks src/protocol.ts to it. Sections use this, never postMessage directly:
 // `request(msg, onStream)` sends a request with a fresh id and resolves with its typed reply
 // (messages that stream for that id — progress, tokens — go to onStream); `on` sees every message.
-import type { FromWorker, ReplyOf, Request, RequestType, ToWorker } from '../protocol.ts';
+import type { FromWorker, ReplyOf, Request, ToWorker } from '../protocol.ts';
 
 type Ready = Extract<FromWorker, { type: 'ready' | 'gpu-unavailable' }>;
 type SelftestEvent = Extract<FromWorker, { type: 'selftest-plan' | 'selftest-result' | 'selftest-done' }>;
 type Streamed = Extract<FromWorker, { id: number }>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A request as the page writes it (the id is added here). */
-export type RequestOf<T extends RequestType> = Omit<Extract<Request, { type: T }>, 'id'>;
+export type RequestInput = DistributiveOmit<Request, 'id'>;
 
 export interface Pending<T> {
   id: number;
@@ -72,9 +73,9 @@ export class Engine {
   }
 
   /** Send a request; resolves with its reply. Streamed messages of this request go to `stream`. */
-  start<T extends RequestType>(msg: RequestOf<T>, stream?: (m: Streamed) => void): Pending<ReplyOf[T]> {
+  start<M extends RequestInput>(msg: M, stream?: (m: Streamed) => void): Pending<ReplyOf[M['type']]> {
     const id = this.nextId++;
-    const result = new Promise<ReplyOf[T]>((resolve, reject) => {
+    const result = new Promise<ReplyOf[M['type']]>((resolve, reject) => {
       if (!this.worker) return reject(new Error(this.failure ?? 'no engine worker'));
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, stream });
       this.send({ ...msg, id } as unknown as ToWorker);
@@ -82,7 +83,7 @@ export class Engine {
     return { id, result };
   }
 
-  request<T extends RequestType>(msg: RequestOf<T>, stream?: (m: Streamed) => void): Promise<ReplyOf[T]> {
+  request<M extends RequestInput>(msg: M, stream?: (m: Streamed) => void): Promise<ReplyOf[M['type']]> {
     return this.start(msg, stream).result;
   }
 

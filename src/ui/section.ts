@@ -1,8 +1,9 @@
-// One page section (Device now; Models, Datasets, Train, Playground, Adapters as they land):
-// an id for the URL hash, a title for the navigation, and its element. Sections are added to
-// the list in src/ui/main.ts only when they work.
+// One page section (Models, Datasets, Train, Playground, Adapters, Device): an id for the URL
+// hash, a title for the navigation, its element, and an optional hook run each time it is shown
+// (to refresh what may have changed while another section was open).
 export interface Section {
   id: string;
   title: string;
   el: HTMLElement;
+  onShow?(): void;
 }

@@ -1,6 +1,7 @@
 // attention_decode (KV-cache attention of new query rows): the reference equals the training
 // attention (src/ref/attention.ts) on the same rows; GPU vs reference on odd shapes — one decode
-// row, prefill chunks, caches longer than one tile (128 keys), GQA groups, HS from 1 to 128 — with
+// row, prefill chunks, caches longer than one tile, GQA groups, HS from 1 to 128, workgroups of
+// 32 / 64 / 128 threads (1 to 4 head dims per thread) — with
 // NaN in every cache row past the last visible one (they must never be read).
 // Legend: NQ query rows at positions t0 .. t0+NQ−1, NH heads, NKV kv heads, HS head size.
 import { test } from '../harness.ts';
@@ -21,7 +22,7 @@ test('ref attention_decode == causal attention_forward rows t0.. (f64)', () => {
   }
 });
 
-interface Shape { NQ: number; t0: number; NH: number; NKV: number; HS: number }
+interface Shape { NQ: number; t0: number; NH: number; NKV: number; HS: number; wg?: number }
 const shapes: Shape[] = [
   { NQ: 1, t0: 0, NH: 1, NKV: 1, HS: 4 },
   { NQ: 1, t0: 9, NH: 8, NKV: 4, HS: 8 }, // stories260K-like decode step
@@ -32,11 +33,15 @@ const shapes: Shape[] = [
   { NQ: 7, t0: 250, NH: 4, NKV: 1, HS: 64 },
   { NQ: 1, t0: 129, NH: 2, NKV: 1, HS: 128 }, // one key group
   { NQ: 33, t0: 17, NH: 6, NKV: 3, HS: 40 }, // HS not dividing the workgroup
+  { NQ: 2, t0: 70, NH: 4, NKV: 2, HS: 8, wg: 64 }, // other workgroup sizes (tiles of 64 / 128 keys)
+  { NQ: 3, t0: 126, NH: 4, NKV: 2, HS: 16, wg: 128 },
+  { NQ: 1, t0: 200, NH: 2, NKV: 1, HS: 100, wg: 64 }, // 2 dims per thread, one ragged
 ];
 
 for (const s of shapes) {
   const { NQ, t0, NH, NKV, HS } = s;
-  test(`gpu attention_decode NQ=${NQ} t0=${t0} NH=${NH} NKV=${NKV} HS=${HS}`, async () => {
+  const wg = s.wg ?? op.attentionDecodeTuning.wg;
+  test(`gpu attention_decode NQ=${NQ} t0=${t0} NH=${NH} NKV=${NKV} HS=${HS} WG=${wg}`, async () => {
     const gpu = await testGpu();
     const KVD = NKV * HS, T = t0 + NQ, maxT = T + 5;
     const q = randn32(NQ * NH * HS, 11, 2);
@@ -46,8 +51,14 @@ for (const s of shapes) {
     const want = new Float32Array(NQ * NH * HS);
     ref.attention_decode_forward(want, q, kc, vc, NQ, t0, NH, NKV, HS);
     const out = gpu.f32(NQ * NH * HS, 't.out');
-    await gpu.scoped('attention_decode', () =>
-      op.attention_decode_forward(gpu, out, gpu.f32(q, 't.q'), gpu.f32(kc, 't.kc'), gpu.f32(vc, 't.vc'), NQ, t0, NH, NKV, HS));
+    const keep = op.attentionDecodeTuning.wg;
+    op.attentionDecodeTuning.wg = wg;
+    try {
+      await gpu.scoped('attention_decode', () =>
+        op.attention_decode_forward(gpu, out, gpu.f32(q, 't.q'), gpu.f32(kc, 't.kc'), gpu.f32(vc, 't.vc'), NQ, t0, NH, NKV, HS));
+    } finally {
+      op.attentionDecodeTuning.wg = keep;
+    }
     assertClose('attention_decode out', await gpu.readF32(out, NQ * NH * HS), want, TOL.f32sum);
   });
 }

@@ -9,7 +9,7 @@ import { type LoadedModel, loadModel, loadModelTokenizer } from '../../src/model
 import type { Tokenizer } from '../../src/tokenizer/types.ts';
 import { chatRenderer } from '../../src/data/index.ts';
 import type { ChatRenderer } from '../../src/data/types.ts';
-import { deleteModel, getModel, listModels, type ModelListing, type ModelManifest, storedModelSource } from '../../src/store/index.ts';
+import { deleteModel, getModel, listModels, modelShapeSignature, type ModelListing, type ModelManifest, storedModelSource } from '../../src/store/index.ts';
 import { planMemory } from '../../src/train/memory.ts';
 import type { ModelDetails, ModelSummary } from '../../src/protocol.ts';
 
@@ -76,6 +76,7 @@ export class Models {
     return {
       id,
       config: c,
+      shape: modelShapeSignature(c),
       params: paramCount(c),
       baseBytes: { f32: baseBytes(c, 'f32'), q8: baseBytes(c, 'q8'), q4: baseBytes(c, 'q4') },
       tokenizer: { kind: tok.kind, vocabSize: tok.vocabSize, bos: tok.bosToken, eos: tok.eosToken },

@@ -1,0 +1,83 @@
+// Markdown rendering of a BenchReport (src/bench/run.ts): a header (date, command, driver, host),
+// then one table per section. Every timed figure is "median (min–max)" over the timed runs.
+import type { BenchReport } from './run.ts';
+import { fmtNum, fmtStat } from './stats.ts';
+
+const mib = (b: number | null | undefined) => (b === null || b === undefined ? '—' : (b / 2 ** 20).toFixed(1));
+
+function table(head: string[], rows: string[][], right: number[] = []): string[] {
+  const align = head.map((_, i) => (right.includes(i) ? '---:' : '---'));
+  return [`| ${head.join(' | ')} |`, `| ${align.join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const a = r.adapter;
+  const L: string[] = [];
+  L.push(`# whittle bench (${r.mode})`, '');
+  L.push(`- date: ${r.date}`);
+  L.push(`- command: \`${r.command}\``);
+  L.push(`- driver: ${[a.vendor, a.architecture].filter(Boolean).join(' / ')}${a.description ? ` — ${a.description}` : ''} (${a.host}; shader-f16 ${a.features.f16 ? 'yes' : 'no'}, subgroups ${a.features.subgroups ? 'yes' : 'no'})`);
+  L.push(`- host: ${r.host.cpus} × ${r.host.cpuModel}, ${r.host.platform}, Node ${r.host.node}; load average ${r.host.loadavgStart[0].toFixed(2)} at start, ${r.host.loadavgEnd[0].toFixed(2)} at end`);
+  const tv = r.torch.env?.ok ? `torch ${r.torch.env.version} (libblas → ${r.torch.blas ?? '?'}), 1024³ sgemm ${fmtNum(r.torch.sgemm1024Gflops ?? NaN)} GFLOP/s` : 'not run';
+  L.push(`- PyTorch peer: ${tv}`);
+  L.push(`- LoRA: r=${r.lora.rank}, alpha ${r.lora.alpha}, dropout ${r.lora.dropout} on ${r.lora.targets.join(',')}; AdamW lr ${r.adamw.lr}, clip ${r.adamw.maxNorm}; float32 activations`);
+  L.push(`- models: ${r.models.map((m) => `${m.name} (${(m.params / 1e6).toFixed(2)} M params, ${m.config.layers} layers, hidden ${m.config.hidden}, vocab ${m.config.vocab}; ${m.source})`).join('; ')}`);
+  L.push(`- took ${(r.ms / 1000).toFixed(0)} s`, '');
+
+  L.push('## Training (LoRA step: forward + backward + AdamW)', '');
+  L.push(...table(
+    ['model', 'B×T', 'base', 'ms / step', 'tokens/s', 'matmul GFLOP/s (share of our f32 peak)', 'PyTorch tokens/s', 'ratio vs PyTorch', 'GPU MiB allocated', 'planned MiB'],
+    r.training.map((t) => [
+      t.model, `${t.batch}×${t.seq}`, t.quant, fmtStat(t.stepMs, 0), fmtStat(t.tokensPerSecond), `${fmtStat(t.gflops, 2)}${t.shareOfPeak !== undefined ? ` (${(t.shareOfPeak * 100).toFixed(0)}%)` : ''}`,
+      t.torchTokensPerSecond === null ? '—' : `${fmtNum(t.torchTokensPerSecond)}${t.quant !== 'f32' ? ' ¹' : ''}`,
+      t.ratioVsPytorch === null ? '—' : `${t.ratioVsPytorch.toFixed(3)}×`,
+      mib(t.memory.allocatedAfterStep ?? t.memory.allocatedAtBuild), mib(t.memory.planned),
+    ]),
+    [3, 4, 5, 6, 7, 8, 9],
+  ));
+  L.push('', 'Each row: warm-up steps untimed (the first compiles the pipelines), then median (min–max) of the timed steps. ' +
+    'Matmul FLOPs per step counted exactly from the shapes (src/bench/flops.ts: frozen linears forward + input gradient, LoRA forward + backward, causal attention, lm_head; not the recomputations). ' +
+    '¹ PyTorch runs a quantized base dequantized to float32 (no q8/q4 matmul in torch): same figure as f32.');
+  if (r.torch.cases.length) {
+    L.push('', ...table(['PyTorch case', 'B×T', 'ms / step', 'tokens/s', 'matmul GFLOP/s', 'threads'],
+      r.torch.cases.map((c) => [c.model, `${c.batch}×${c.seq}`, c.error ? `error: ${c.error.slice(0, 80)}` : fmtStat(c.stepMs, 0), fmtStat(c.tokensPerSecond), fmtStat(c.gflops, 2), String(c.threads ?? '—')]),
+      [2, 3, 4, 5]));
+  }
+
+  L.push('', '## Matmul microbenchmark (src/ops/linear.ts; GFLOP/s = 2·N·IC·OC / time)', '');
+  const sizes = [...new Set(r.matmul.results.map((x) => `${x.N}|${x.IC}|${x.OC}|${x.op}`))];
+  const formats = [...new Set(r.matmul.results.map((x) => x.format))];
+  L.push(...table(['N × IC → OC', 'op', ...formats.map((f) => `${f} GFLOP/s`)], sizes.map((k) => {
+    const [N, IC, OC, op] = k.split('|');
+    const cells = formats.map((f) => {
+      const x = r.matmul.results.find((y) => `${y.N}|${y.IC}|${y.OC}|${y.op}` === k && y.format === f);
+      return x ? fmtStat(x.gflops, 2) : '—';
+    });
+    return [`${N} × ${IC} → ${OC}`, op, ...cells];
+  }), formats.map((_, i) => i + 2)));
+  const p = r.matmul.peakF32;
+  L.push('', `f32 peak: ${p.gflops.toFixed(2)} GFLOP/s (${p.at.op}, ${p.at.N} × ${p.at.IC} → ${p.at.OC}); ` +
+    Object.entries(r.matmul.byFormat).map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} (${(v.shareOfF32Peak * 100).toFixed(0)}% of the f32 peak)`).join(', ') + '.');
+
+  if (r.memory.length) {
+    L.push('', '## GPU memory (LoRA r=16 on every linear)', '');
+    L.push(...table(['model', 'base', 'B×T', 'checkpointing', 'planned MiB', 'base / LoRA+Adam / activations / scratch MiB', 'allocated at build MiB', 'memoryReport MiB', '< 1 GiB'],
+      r.memory.map((m) => [m.model, m.quant, `${m.batch}×${m.seq}`, m.checkpointing ? 'on' : 'off', mib(m.planned),
+        `${mib(m.plannedBytes.baseWeights)} / ${mib(m.plannedBytes.loraAndOptimizer)} / ${mib(m.plannedBytes.activations)} / ${mib(m.plannedBytes.scratch)}`,
+        m.allocatedAtBuild === null ? '—' : `${mib(m.allocatedAtBuild)} + ${mib(m.xentScratch)} xent`, mib(m.modelReport), m.fitsUnder1GiB ? 'yes' : 'no']),
+      [4, 6, 7]));
+    L.push('', 'planned = src/train/memory.ts planMemory before allocation; allocated = gpu.allocated added by constructing the model (the cross-entropy scratch, "xent", comes with the first step).');
+  }
+
+  if (r.inference.length) {
+    L.push('', '## Inference (src/model/generate.ts, greedy on the GPU)', '');
+    L.push(...table(['model', 'base', 'prompt', 'generated', 'prefill tokens/s', 'decode tokens/s', 'GPU MiB'],
+      r.inference.map((x) => [x.model, x.quant, String(x.prompt), String(x.gen), fmtStat(x.prefillTokensPerSecond), fmtStat(x.decodeTokensPerSecond), mib(x.bytes)]),
+      [2, 3, 4, 5, 6]));
+  }
+
+  L.push('', '## Goals', '');
+  L.push(...table(['goal', 'met', 'measured'], r.goals.map((g) => [g.goal, g.met === null ? 'n/a' : g.met ? 'yes' : '**no**', g.detail])));
+  if (r.notes.length) L.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
+  return L.join('\n') + '\n';
+}

@@ -1,0 +1,329 @@
+// `whittle bench`: the plan of cases for a mode (tiny / quick / full), running them in order, the
+// PyTorch peer next to each training setting, and the goals. One JSON document (BenchReport) comes
+// out; src/bench/report.ts renders it as markdown. Node only (the torch peer, the model folder).
+//
+// Order: matmul microbenchmark → per model: (per setting: our f32/q8/q4 steps, then torch's) →
+// memory of SmolLM2-135M at seq 256 → inference. Torch runs right after our cases of the same
+// setting so that both see similar machine load (the CPU drivers and torch share the same cores;
+// the report records the load average before and after).
+import { cpus, loadavg, platform, release } from 'node:os';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Gpu, GpuInfo } from '../gpu/device.ts';
+import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
+import { loadModel } from '../model/load.ts';
+import type { QFormat } from '../model/quant.ts';
+import { nodeSource } from '../model/source-node.ts';
+import { benchInfer, type InferCase, type InferResult } from './infer.ts';
+import { benchMatmul, matmulSizes, type MatmulReport } from './matmul.ts';
+import { benchMemory, type MemoryCase, type MemoryResult } from './memory.ts';
+import { BENCH_ADAMW, BENCH_LORA, paramCount, randomWeights, SHAPES } from './shapes.ts';
+import { type Stat, now, stat } from './stats.ts';
+import { ensureTorch, runTorch, type TorchEnv, type TorchRun } from './torch.ts';
+import { benchTrain, type TrainCase, type TrainResult } from './train.ts';
+import { trainStepFlops } from './flops.ts';
+
+export const DEFAULT_MODEL = fileURLToPath(new URL('../../../shared/models/tinystories-656k', import.meta.url));
+
+export interface BenchOptions {
+  quick: boolean;
+  /** a tiny random model only (tests) */
+  tiny: boolean;
+  /** run the PyTorch peer */
+  torch: boolean;
+  /** apt-get install torch when missing (as root) */
+  install: boolean;
+  /** also time SmolLM2-135M at the issue setting (seq 256, batch 4): minutes per step on CPU drivers */
+  full135m: boolean;
+  /** the real small model (default ../shared/models/tinystories-656k) */
+  modelPath: string;
+  log: (s: string) => void;
+}
+
+export interface TorchCase {
+  model: string;
+  setting: string;
+  batch: number;
+  seq: number;
+  /** torch's tokens/s and ms per step (timed steps), or the error */
+  tokensPerSecond?: Stat;
+  stepMs?: Stat;
+  /** matmul GFLOP/s from the same FLOP count as ours */
+  gflops?: Stat;
+  threads?: number;
+  threadsTriedMs?: Record<string, number>;
+  loss?: number;
+  error?: string;
+}
+
+export interface ModelInfoRow {
+  name: string;
+  source: string;
+  config: LlamaConfig;
+  params: number;
+}
+
+export interface Goal {
+  goal: string;
+  met: boolean | null;
+  /** the measured figure(s) and the margin */
+  detail: string;
+}
+
+export interface BenchReport {
+  schema: 'whittle-bench/1';
+  date: string;
+  command: string;
+  mode: 'tiny' | 'quick' | 'full';
+  adapter: GpuInfo;
+  host: { node: string; platform: string; cpus: number; cpuModel: string; loadavgStart: number[]; loadavgEnd: number[] };
+  lora: typeof BENCH_LORA;
+  adamw: typeof BENCH_ADAMW;
+  models: ModelInfoRow[];
+  matmul: MatmulReport;
+  training: (TrainResult & { torchTokensPerSecond: number | null; ratioVsPytorch: number | null })[];
+  torch: { env: TorchEnv | null; sgemm1024Gflops: number | null; blas: string | null; cases: TorchCase[]; note: string };
+  memory: MemoryResult[];
+  inference: InferResult[];
+  goals: Goal[];
+  notes: string[];
+  ms: number;
+}
+
+interface ModelPlan {
+  name: string;
+  load: () => Promise<{ cfg: LlamaConfig; weights: LlamaWeights; source: string }>;
+  settings: { setting: string; batch: number; seq: number; quants: QFormat[]; warmup: number; steps: number }[];
+  torch: boolean;
+  memory: (MemoryCase & { measure: boolean })[];
+  infer: Omit<InferCase, 'model'>[];
+}
+
+const QUANTS: QFormat[] = ['f32', 'q8', 'q4'];
+
+function plan(o: BenchOptions): ModelPlan[] {
+  const shape = (name: string) => async () => ({ cfg: SHAPES[name], weights: randomWeights(SHAPES[name], 1), source: `random ${name} shape` });
+  if (o.tiny) {
+    return [{
+      name: 'tiny', load: shape('tiny'), torch: true,
+      settings: [{ setting: 'tiny', batch: 2, seq: 16, quants: ['f32', 'q4'], warmup: 1, steps: 2 }],
+      memory: [{ model: 'tiny', quant: 'q4', batch: 2, seq: 16, checkpointing: true, measure: true }],
+      infer: [{ quant: 'f32', prompt: 8, gen: 4, runs: 2 }],
+    }];
+  }
+  const plans: ModelPlan[] = [];
+  if (existsSync(o.modelPath)) {
+    plans.push({
+      name: o.modelPath.replace(/\/+$/, '').split('/').pop()!,
+      load: async () => {
+        const m = await loadModel(await nodeSource(o.modelPath));
+        return { cfg: m.config, weights: m.weights, source: o.modelPath };
+      },
+      torch: true,
+      settings: [
+        { setting: 'small', batch: 2, seq: 64, quants: QUANTS, warmup: 2, steps: 3 },
+        ...(o.quick ? [] : [{ setting: 'issue', batch: 4, seq: 256, quants: QUANTS, warmup: 2, steps: 3 }]),
+      ],
+      memory: [],
+      infer: (o.quick ? ['f32'] : ['f32', 'q4']).map((quant) => ({ quant: quant as QFormat, prompt: 128, gen: 64, runs: 3 })),
+    });
+  }
+  const mem: (MemoryCase & { measure: boolean })[] = [];
+  for (const quant of QUANTS) {
+    for (const [batch, checkpointing] of [[4, false], [4, true], [1, false], [1, true]] as const) {
+      mem.push({ model: 'smollm2-135m', quant, batch, seq: 256, checkpointing, measure: batch === 4 && (!o.quick || quant === 'q4') });
+    }
+  }
+  plans.push({
+    name: 'smollm2-135m', load: shape('smollm2-135m'), torch: true,
+    settings: [
+      { setting: 'small', batch: 2, seq: 64, quants: o.quick ? ['f32', 'q4'] : QUANTS, warmup: o.quick ? 1 : 2, steps: o.quick ? 2 : 3 },
+      ...(o.full135m ? [{ setting: 'issue', batch: 4, seq: 256, quants: ['f32'] as QFormat[], warmup: 0, steps: 2 }] : []),
+    ],
+    memory: mem,
+    infer: (o.quick ? ['f32'] : QUANTS).map((quant) => ({ quant: quant as QFormat, prompt: 64, gen: 16, runs: o.quick ? 2 : 3 })),
+  });
+  return plans;
+}
+
+/** Torch's shape argument for a config (the fields bench_torch.py reads). */
+function torchShape(cfg: LlamaConfig): string {
+  const { hidden, layers, heads, kvHeads, headDim, ffn, vocab, ropeTheta, eps, tiedEmbeddings } = cfg;
+  return JSON.stringify({ hidden, layers, heads, kvHeads, headDim, ffn, vocab, ropeTheta, eps, tiedEmbeddings });
+}
+
+export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Promise<BenchReport> {
+  const t0 = now();
+  const loadStart = loadavg();
+  const notes: string[] = [];
+  const log = o.log;
+  const mode = o.tiny ? 'tiny' : o.quick ? 'quick' : 'full';
+  if (!o.tiny && !existsSync(o.modelPath)) notes.push(`${o.modelPath} is missing: the real small model was skipped`);
+
+  // the PyTorch peer
+  let torchEnv: TorchEnv | null = null, sgemm: number | null = null, blas: string | null = null;
+  if (o.torch) {
+    torchEnv = ensureTorch({ install: o.install, log });
+    if (!torchEnv.ok) {
+      notes.push(`PyTorch peer skipped: ${torchEnv.error}`);
+      log(`torch: ${torchEnv.error} — reporting ours only`);
+    } else {
+      try {
+        const r = await runTorch(['--sgemm-only', '--threads', String(cpus().length)]);
+        sgemm = r.sgemm1024_gflops;
+        blas = torchEnv.blas ?? r.blas;
+        log(`torch ${torchEnv.version}: 1024³ sgemm ${sgemm?.toFixed(1)} GFLOP/s (${r.threads} threads, libblas → ${blas})`);
+      } catch (e) {
+        notes.push(`torch sgemm failed: ${(e as Error).message}`);
+      }
+    }
+  } else notes.push('PyTorch peer not run (--no-torch)');
+  const torchOk = !!torchEnv?.ok;
+
+  // matmul
+  log('matmul microbenchmark…');
+  const matmul = await benchMatmul(gpu, matmulSizes(o.quick, o.tiny), { runs: o.tiny ? 2 : 3, targetMs: o.tiny ? 20 : 300, log });
+
+  const models: ModelInfoRow[] = [];
+  const training: BenchReport['training'] = [];
+  const torchCases: TorchCase[] = [];
+  const memory: MemoryResult[] = [];
+  const inference: InferResult[] = [];
+  for (const p of plan(o)) {
+    log(`model ${p.name}: loading…`);
+    const { cfg, weights, source } = await p.load();
+    models.push({ name: p.name, source, config: cfg, params: paramCount(cfg) });
+    for (const s of p.settings) {
+      const ours: TrainResult[] = [];
+      for (const quant of s.quants) {
+        const c: TrainCase = { model: p.name, setting: s.setting, quant, batch: s.batch, seq: s.seq, warmup: s.warmup, steps: s.steps };
+        log(`train ${p.name} ${s.setting} (B=${s.batch}, T=${s.seq}) ${quant}: ${s.warmup} warm-up + ${s.steps} timed steps`);
+        const r = await benchTrain(gpu, cfg, weights, c, log);
+        r.shareOfPeak = matmul.peakF32.gflops > 0 ? r.gflops.median / matmul.peakF32.gflops : undefined;
+        log(`  → ${r.tokensPerSecond.median.toFixed(1)} tokens/s, ${r.stepMs.median.toFixed(0)} ms/step, ${r.gflops.median.toFixed(2)} GFLOP/s`);
+        ours.push(r);
+      }
+      let tc: TorchCase | null = null;
+      if (torchOk && p.torch) {
+        tc = { model: p.name, setting: s.setting, batch: s.batch, seq: s.seq };
+        const src = p.name === 'tiny' || p.name === 'smollm2-135m' ? ['--shape', torchShape(cfg)] : ['--model', o.modelPath];
+        const steps = o.tiny ? ['--warmup', '1', '--steps', '2'] : ['--warmup', '2', '--steps', '3'];
+        log(`torch ${p.name} ${s.setting} (B=${s.batch}, T=${s.seq}) f32…`);
+        try {
+          const r: TorchRun = await runTorch([...src, '--batch', String(s.batch), '--seq', String(s.seq), '--rank', String(BENCH_LORA.rank),
+            '--alpha', String(BENCH_LORA.alpha), '--dropout', String(BENCH_LORA.dropout), '--no-sgemm', ...steps]);
+          const flops = trainStepFlops(cfg, BENCH_LORA, s.batch, s.seq).total;
+          tc.stepMs = stat(r.step_ms ?? []);
+          tc.tokensPerSecond = stat(r.tokens_per_s ?? []);
+          tc.gflops = stat((r.step_ms ?? []).map((x) => flops / (x * 1e6)));
+          tc.threads = r.threads;
+          tc.threadsTriedMs = (r as TorchRun & { threads_tried_ms?: Record<string, number> }).threads_tried_ms;
+          tc.loss = r.loss;
+          log(`  → torch ${tc.tokensPerSecond.median.toFixed(1)} tokens/s, ${tc.stepMs.median.toFixed(0)} ms/step (${r.threads} threads)`);
+        } catch (e) {
+          tc.error = (e as Error).message;
+          notes.push(`torch ${p.name} ${s.setting}: ${tc.error}`);
+          log(`  torch failed: ${tc.error}`);
+        }
+        torchCases.push(tc);
+      }
+      for (const r of ours) {
+        const theirs = tc?.tokensPerSecond?.median ?? null;
+        training.push({ ...r, torchTokensPerSecond: theirs, ratioVsPytorch: theirs ? r.tokensPerSecond.median / theirs : null });
+      }
+    }
+    if (p.memory.length) {
+      const measured = p.memory.filter((m) => m.measure);
+      const rest = p.memory.filter((m) => !m.measure);
+      memory.push(...(await benchMemory(gpu, cfg, weights, measured, log)), ...(await benchMemory(gpu, cfg, null, rest, log)));
+    }
+    for (const ic of p.infer) inference.push(await benchInfer(gpu, cfg, weights, { model: p.name, ...ic }, log));
+  }
+
+  if (models.some((m) => m.name === 'smollm2-135m') && !o.full135m) {
+    notes.push('SmolLM2-135M shape: timed at the small setting only (B=2, T=64; one step takes tens of seconds on a CPU Vulkan driver); ' +
+      'its issue setting (B=4, T=256) is covered by the memory table (planned and allocated bytes). `--full-135m` times it too.');
+  }
+  if (torchOk) {
+    notes.push('PyTorch ratios of q8 / q4 cases use the f32 torch run: torch has no q8/q4 matmul, so a quantized base is dequantized to ' +
+      'float32 there (scripts/bench_torch.py --quant does exactly that) and costs what f32 costs.');
+  }
+  const loadEnd = loadavg();
+  const ncpu = cpus().length;
+  if (Math.max(loadStart[0], loadEnd[0]) > ncpu * 0.75) {
+    notes.push(`the machine was busy (load average ${loadStart[0].toFixed(1)} → ${loadEnd[0].toFixed(1)} on ${ncpu} CPUs): other processes shared ` +
+      'the cores, so absolute figures are low and noisy; torch ran right after ours at each setting to share the same conditions');
+  }
+  const report: BenchReport = {
+    schema: 'whittle-bench/1',
+    date: new Date().toISOString(),
+    command,
+    mode,
+    adapter: gpu.info,
+    host: { node: process.version, platform: `${platform()} ${release()}`, cpus: ncpu, cpuModel: cpus()[0]?.model ?? '', loadavgStart: loadStart, loadavgEnd: loadEnd },
+    lora: BENCH_LORA,
+    adamw: BENCH_ADAMW,
+    models,
+    matmul,
+    training,
+    torch: {
+      env: torchEnv, sgemm1024Gflops: sgemm, blas, cases: torchCases,
+      note: 'plain eager PyTorch on the CPU, float32, the same shapes / LoRA / batch / AdamW; threads: the faster of 1 and all cores on warm-up steps',
+    },
+    memory,
+    inference,
+    goals: [],
+    notes,
+    ms: 0,
+  };
+  report.goals = goals(report);
+  report.ms = now() - t0;
+  return report;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/** The three goals of the performance issue, met or missed and by how much. */
+export function goals(r: BenchReport): Goal[] {
+  const out: Goal[] = [];
+  const ratios = r.training.filter((t) => t.ratioVsPytorch !== null);
+  if (ratios.length) {
+    const min = ratios.reduce((a, t) => (t.ratioVsPytorch! < a.ratioVsPytorch! ? t : a));
+    const max = ratios.reduce((a, t) => (t.ratioVsPytorch! > a.ratioVsPytorch! ? t : a));
+    const name = (t: typeof min) => `${t.model} ${t.setting} ${t.quant}`;
+    out.push({
+      goal: 'training ≥ 1.0× PyTorch CPU (tokens/s)',
+      met: min.ratioVsPytorch! >= 1,
+      detail: `ratio ${min.ratioVsPytorch!.toFixed(3)}× (${name(min)}) … ${max.ratioVsPytorch!.toFixed(3)}× (${name(max)}); ` +
+        `the worst case needs ${(1 / min.ratioVsPytorch!).toFixed(1)}× more speed`,
+    });
+  } else out.push({ goal: 'training ≥ 1.0× PyTorch CPU (tokens/s)', met: null, detail: 'no PyTorch figures (torch not run)' });
+
+  const peak = r.matmul.peakF32.gflops;
+  const quantRows = r.matmul.results.filter((x) => x.format !== 'f32');
+  if (peak > 0 && quantRows.length) {
+    const worst = quantRows.reduce((a, x) => (x.gflops.median < a.gflops.median ? x : a));
+    const parts = Object.entries(r.matmul.byFormat).filter(([f]) => f !== 'f32').map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} GFLOP/s = ${pct(v.shareOfF32Peak)}`);
+    out.push({
+      goal: 'quantized matmul ≥ 50% of the f32 peak',
+      met: worst.gflops.median / peak >= 0.5,
+      detail: `f32 peak ${peak.toFixed(2)} GFLOP/s; ${parts.join(', ')}; worst quantized size ${worst.format} ${worst.op} ` +
+        `${worst.N}×${worst.IC}→${worst.OC} ${worst.gflops.median.toFixed(2)} GFLOP/s = ${pct(worst.gflops.median / peak)} of the peak`,
+    });
+  }
+
+  const mem = r.memory.filter((m) => m.model === 'smollm2-135m' && m.seq === 256);
+  if (mem.length) {
+    const fits = mem.filter((m) => m.fitsUnder1GiB);
+    const b4 = mem.filter((m) => m.batch === 4).sort((a, b) => a.planned - b.planned)[0];
+    const desc = (m: MemoryResult) => `${m.quant} B=${m.batch}${m.checkpointing ? ' +ckpt' : ''} ${gib(m.planned)}`;
+    out.push({
+      goal: 'SmolLM2-135M-shaped LoRA r=16, seq 256 in < 1 GiB of GPU buffers',
+      met: fits.length > 0,
+      detail: `${fits.length ? `fits: ${fits.map(desc).join('; ')}` : 'no setting fits'}; smallest at batch 4: ${b4 ? desc(b4) : '—'}` +
+        `; does not fit: ${mem.filter((m) => !m.fitsUnder1GiB).map(desc).join('; ') || 'none'}`,
+    });
+  }
+  return out;
+}
