@@ -3,33 +3,10 @@
 // keyboard; and without WebGPU the page explains why. Screenshots go to test-results/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import type { BrowserContext, Page } from 'playwright-core';
 import { test } from '../test/harness.ts';
-import { buildIfStale, isLocal, launchChromium, serveDist } from './browser.ts';
+import { buildIfStale, guardNetwork, launchChromium, serveDist, watchErrors } from './browser.ts';
 
 const SHOTS = 'test-results';
-
-/** Record every request of the context; anything off this machine is blocked and remembered. */
-async function guardNetwork(context: BrowserContext): Promise<{ requests: string[]; offHost: string[] }> {
-  const requests: string[] = [], offHost: string[] = [];
-  context.on('request', (r) => requests.push(r.url()));
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (isLocal(url)) return route.continue();
-    offHost.push(url);
-    return route.abort('blockedbyclient');
-  });
-  return { requests, offHost };
-}
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
-  });
-  return errors;
-}
 
 test('app: adapter reported, self-test passes in the worker, nothing leaves localhost', async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -41,7 +18,7 @@ test('app: adapter reported, self-test passes in the worker, nothing leaves loca
     const net = await guardNetwork(browser.context);
     const page = browser.context.pages()[0] ?? (await browser.context.newPage());
     const errors = watchErrors(page);
-    await page.goto(server.url);
+    await page.goto(`${server.url}#device`);
 
     // the adapter, as the worker got it
     await page.waitForSelector('#adapter-info, #webgpu-missing', { timeout: 60_000 });
@@ -61,7 +38,7 @@ test('app: adapter reported, self-test passes in the worker, nothing leaves loca
 
     // run the self-test from the keyboard: Tab to the button, press Enter
     let focused = '';
-    for (let i = 0; i < 12 && focused !== 'run-selftest'; i++) {
+    for (let i = 0; i < 30 && focused !== 'run-selftest'; i++) {
       await page.keyboard.press('Tab');
       focused = await page.evaluate(() => document.activeElement?.id ?? '');
     }
@@ -114,7 +91,7 @@ test('app: without WebGPU the page explains why', async () => {
   try {
     const net = await guardNetwork(browser.context);
     const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    await page.goto(server.url);
+    await page.goto(`${server.url}#device`);
     await page.waitForSelector('#adapter-info, #webgpu-missing', { timeout: 60_000 });
     if (await page.$('#adapter-info')) {
       console.log('  (this chromium gives a WebGPU adapter even without the flags; nothing to explain)');

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.WHITTLE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -86,4 +86,27 @@ export function isLocal(url: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Record every request of the context; anything off this machine is blocked and remembered. */
+export async function guardNetwork(context: BrowserContext): Promise<{ requests: string[]; offHost: string[] }> {
+  const requests: string[] = [], offHost: string[] = [];
+  context.on('request', (r) => requests.push(r.url()));
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (isLocal(url)) return route.continue();
+    offHost.push(url);
+    return route.abort('blockedbyclient');
+  });
+  return { requests, offHost };
+}
+
+/** Page errors and console errors, collected for a final assertion. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+  });
+  return errors;
 }

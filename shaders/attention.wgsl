@@ -23,7 +23,7 @@
 // ---- specialisation (pipeline-overridable constants, chosen by src/ops/attention.ts) ----------
 override HS: u32;                       // head size
 override L: u32;                        // lanes per row (1, 2, 4 or 8)
-override BK: u32;                       // streamed rows per tile (1..16)
+override BK: u32;                       // tile capacity in rows (1..16); P.bk ≤ BK rows are used
 const WG: u32 = 64u;                    // threads per workgroup
 const MAXC: u32 = 4u;                   // vec4 chunks per lane at most (HS ≤ 16·L)
 override R: u32 = WG / L;               // own rows per workgroup
@@ -33,8 +33,8 @@ override HCP: u32 = CPT * L;            // vec4 chunks per tile row (zero-padded
 override RW: u32 = 4u * HCP;            // floats per tile row
 override TR: u32 = max(BK, R);          // tile rows: a streamed tile (BK) or the own rows (R)
 
-// bk = BK and nl = L, passed again as runtime values: the loops over tile rows and over lanes use
-// them so that compilers do not unroll them (unrolled, llvmpipe's JIT took minutes per kernel).
+// bk: streamed rows per tile (≤ BK); nl = L. Loops over tile rows and lanes use these runtime values
+// so that compilers do not unroll them (unrolled, llvmpipe's JIT took minutes per kernel).
 struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, n: u32, bk: u32, nl: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -120,16 +120,16 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
   }
   var m = NEG;  // running max of the visible scaled scores
   var l = 0.0;  // running Σ exp(score − m)
-  let ntiles = (min(T, t0 + R) + BK - 1u) / BK;  // causal: keys < t0 + R only
+  let ntiles = (min(T, t0 + R) + P.bk - 1u) / P.bk;  // causal: keys < t0 + R only
   for (var kt = 0u; kt < ntiles; kt++) {
-    let s0 = kt * BK;
+    let s0 = kt * P.bk;
     workgroupBarrier();
-    for (var e = lid; e < BK * RW; e += WG) {
+    for (var e = lid; e < P.bk * RW; e += WG) {
       let base = (b * T + min(s0 + e / RW, T - 1u)) * ks + kvoff;
       tA[e / 4u][e % 4u] = ek(base, e % RW);
       tB[e / 4u][e % 4u] = ev(base, e % RW);
     }
-    if (lid < BK) {
+    if (lid < P.bk) {
       let s = s0 + lid;
       kvis[lid] = select(0u, valid_f[b * T + min(s, T - 1u)], s < T);
     }
@@ -223,16 +223,16 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
     acc[i] = vec4f(0.0);
   }
   let ldt = ld_q[bh * T + min(t, T - 1u)];  // (lse, D)
-  let ntiles = (min(T, t0 + R) + BK - 1u) / BK;
+  let ntiles = (min(T, t0 + R) + P.bk - 1u) / P.bk;
   for (var kt = 0u; kt < ntiles; kt++) {
-    let s0 = kt * BK;
+    let s0 = kt * P.bk;
     workgroupBarrier();
-    for (var e = lid; e < BK * RW; e += WG) {
+    for (var e = lid; e < P.bk * RW; e += WG) {
       let base = (b * T + min(s0 + e / RW, T - 1u)) * ks + kvoff;
       tA[e / 4u][e % 4u] = ek(base, e % RW);
       tB[e / 4u][e % 4u] = ev(base, e % RW);
     }
-    if (lid < BK) {
+    if (lid < P.bk) {
       let s = s0 + lid;
       kvis[lid] = select(0u, valid_q[b * T + min(s, T - 1u)], s < T);
     }
@@ -298,18 +298,18 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
     dka[i] = vec4f(0.0);
     dva[i] = vec4f(0.0);
   }
-  let ntiles = (T - s0 + BK - 1u) / BK;  // queries t ≥ s0
+  let ntiles = (T - s0 + P.bk - 1u) / P.bk;  // queries t ≥ s0
   for (var hh = 0u; hh < G; hh++) {
     let h = g * G + hh;
     for (var qt = 0u; qt < ntiles; qt++) {
-      let t0 = s0 + qt * BK;
+      let t0 = s0 + qt * P.bk;
       workgroupBarrier();
-      for (var e = lid; e < BK * RW; e += WG) {
+      for (var e = lid; e < P.bk * RW; e += WG) {
         let base = (b * T + min(t0 + e / RW, T - 1u)) * qs + h * HS;
         tA[e / 4u][e % 4u] = eq(base, e % RW) * P.scale;
         tB[e / 4u][e % 4u] = edo(base, e % RW);
       }
-      if (lid < BK) {
+      if (lid < P.bk) {
         let t = t0 + lid;
         rowld[lid] = select(vec2f(0.0), ld_k[(b * P.NH + h) * T + min(t, T - 1u)], t < T);
       }

@@ -10,19 +10,19 @@
 //   recipe       dataset + axolotl.yaml + TRL script + README to run the same fine-tune on a cluster
 //                (--data required; --adapter optional: its LoRA settings and hyperparameters are reused)
 // Exit codes: 0 ok, 1 failure, 2 usage error. Exports `command` (src/cli/main.ts table) and `run(argv)`.
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type LoadedModel, loadModel } from '../model/load.ts';
 import { nodeSource } from '../model/source-node.ts';
 import { LORA_TARGETS, type LoraConfig, type LoraTarget } from '../model/config.ts';
 import { chatRenderer, loadDataset } from '../data/index.ts';
 import { type HyperparameterInput, type Hyperparameters, resolveHyperparameters, SCHEDULES } from '../train/hyperparams.ts';
-import { readAdapterFiles } from '../train/node.ts';
-import { type Adapter, type ExportDtype, EXPORT_DTYPES, type FileSink, adapterFromTrained } from '../export/adapter.ts';
-import { PEFT_CONFIG, PEFT_WEIGHTS_BIN, exportPeft, importPeft } from '../export/peft.ts';
+import { type Adapter, type ExportDtype, EXPORT_DTYPES, type FileSink } from '../export/adapter.ts';
+import { exportPeft } from '../export/peft.ts';
 import { exportGgufLora } from '../export/gguf-lora.ts';
 import { exportMerged, exportMergedGGUF } from '../export/merged.ts';
 import { type RecipeHyperparameters, exportRecipe } from '../export/recipe.ts';
+import { loadAdapterDir, pathKind as exists } from './adapter-arg.ts';
 import { parseArgs, UsageError } from './args.ts';
 import type { Command, Io } from './command.ts';
 
@@ -74,30 +74,6 @@ function numFlag(flags: Flags, key: string, int: boolean): number | undefined {
     throw new UsageError(`--${key} needs ${int ? 'an integer' : 'a number'} (got ${JSON.stringify(v)})`);
   }
   return x;
-}
-
-async function exists(p: string): Promise<'file' | 'dir' | null> {
-  try {
-    const s = await stat(p);
-    return s.isDirectory() ? 'dir' : 'file';
-  } catch {
-    return null;
-  }
-}
-
-/** Load the adapter at `dir` for `model`: a PEFT directory or a `whittle train` output. */
-export async function loadAdapterDir(dir: string, model: LoadedModel, name?: string): Promise<Adapter> {
-  const kind = await exists(dir);
-  if (kind !== 'dir') throw new Error(`${dir}: ${kind ? 'is a file; --adapter takes a directory' : 'no such directory'}`);
-  const files = await readdir(dir);
-  if (files.includes(PEFT_CONFIG)) return importPeft(await nodeSource(dir), model.config, name ? { name } : {});
-  if (files.includes('adapter.json')) {
-    const a = await readAdapterFiles(dir);
-    const out = adapterFromTrained(a, model.config);
-    return { ...out, name: name ?? out.name, base: { ...out.base, format: out.base.format ?? model.source.format } };
-  }
-  if (files.includes(PEFT_WEIGHTS_BIN)) throw new Error(`${dir}: has ${PEFT_WEIGHTS_BIN} but no ${PEFT_CONFIG}`);
-  throw new Error(`${dir}: not an adapter directory: expected ${PEFT_CONFIG} + adapter_model.safetensors (PEFT) or adapter.json + adapter.bin (whittle train)`);
 }
 
 /** A sink writing under `root` (directories created). */

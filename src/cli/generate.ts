@@ -1,12 +1,17 @@
 // `whittle generate --model PATH --prompt STR …`: load a model (Hugging Face folder or .gguf),
 // encode the prompt, and generate with the KV-cache GPU path (src/model/generate.ts), streaming the
 // text to stdout as it comes (or one JSON object with --json). Ctrl-C stops generation cleanly.
-// Also exports the model-loading helpers `whittle logits` (./logits.ts) shares.
+// --adapter DIR applies a LoRA adapter (PEFT directory or `whittle train` output, ./adapter-arg.ts):
+// unmerged (the LoRA kernels beside the frozen base) unless --merge folds it into the base on the
+// host first. Also exports the model-loading helpers `whittle logits` (./logits.ts) shares.
+import { resolve } from 'node:path';
 import { acquireGpu } from '../gpu/device.ts';
+import type { Adapter } from '../export/adapter.ts';
 import type { LoadedModel } from '../model/load.ts';
-import { generate, type GenerateResult, InferenceModel } from '../model/generate.ts';
+import { generate, type GenerateResult, InferenceModel, type LoraMode } from '../model/generate.ts';
 import type { QFormat } from '../model/quant.ts';
 import type { SamplingOptions } from '../model/sample.ts';
+import { describeAdapter, loadAdapterDir, loraWeightsOf } from './adapter-arg.ts';
 import { parseArgs, UsageError } from './args.ts';
 import type { Command, Io } from './command.ts';
 
@@ -54,10 +59,37 @@ export function promptIds(m: LoadedModel, flags: Record<string, string | true>, 
   return ids;
 }
 
+/** The adapter of --adapter DIR (null without it); --merge without --adapter is a usage error. */
+export async function adapterArg(m: LoadedModel, flags: Record<string, string | true>): Promise<Adapter | null> {
+  if (typeof flags.adapter !== 'string') {
+    if (flags.merge === true) throw new UsageError('--merge needs --adapter DIR');
+    return null;
+  }
+  return loadAdapterDir(resolve(flags.adapter), m);
+}
+
+/** What the JSON reports say about the adapter. */
+export interface AdapterReport {
+  path: string;
+  name: string;
+  rank: number;
+  alpha: number;
+  rslora: boolean;
+  targets: string[];
+  mode: LoraMode;
+  notes: string[];
+}
+
+export function adapterReport(path: string, a: Adapter, mode: LoraMode): AdapterReport {
+  return { path, name: a.name, rank: a.lora.rank, alpha: a.lora.alpha, rslora: a.lora.rslora === true, targets: a.lora.targets.slice(), mode, notes: a.notes.slice() };
+}
+
 /** The JSON document of `whittle generate --json`. */
 export interface GenerateReport {
   model: string;
   quant: QFormat;
+  /** the --adapter applied (null without one) */
+  adapter: AdapterReport | null;
   prompt: string | null;
   promptIds: number[];
   sampling: SamplingOptions & { maxTokens: number; stop: string[] };
@@ -72,7 +104,8 @@ export interface GenerateReport {
     decodeMs: number;
     decodeTokensPerSecond: number;
     gpuGreedy: boolean;
-    adapter: string;
+    /** how the adapter is applied: 'none', 'unmerged' or 'merged' */
+    adapter: LoraMode;
   };
 }
 
@@ -80,11 +113,16 @@ const USAGE = [
   'usage: whittle generate --model PATH --prompt STR [--max-tokens N] [--greedy]',
   '                        [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]',
   '                        [--stop STR] [--quant f32|q8|q4] [--max-seq N] [--no-bos] [--no-prefix-space] [--json]',
+  '                        [--adapter DIR [--merge]]',
   '',
   'Generates text with the KV-cache GPU path (prefill once, then one token per step), streaming it',
   'to stdout. PATH is a Hugging Face model folder (config.json + *.safetensors + tokenizer.json) or a',
   '.gguf file.',
   '',
+  '  --adapter DIR           apply a LoRA adapter: a PEFT directory (adapter_config.json +',
+  '                          adapter_model.safetensors) or a `whittle train` output (adapter.json + adapter.bin);',
+  '                          unmerged (LoRA kernels beside the frozen base) by default',
+  '  --merge                 merge the adapter into the base weights first (W + scale·B·A; base-model speed)',
   '  --prompt STR            text to continue (encoded with the model\'s tokenizer, BOS added as it says)',
   '  --ids 1,2,3             token ids instead of --prompt',
   '  --max-tokens N          most tokens to generate (default 128); EOS ends earlier',
@@ -111,7 +149,7 @@ export const command: Command = {
     const { flags, positional } = parseArgs(args, {
       model: 'string', prompt: 'string', ids: 'string', 'max-tokens': 'string', greedy: 'bool', temperature: 'string',
       'top-k': 'string', 'top-p': 'string', 'repetition-penalty': 'string', seed: 'string', stop: 'string', quant: 'string',
-      'max-seq': 'string', 'no-bos': 'bool', 'no-prefix-space': 'bool', json: 'bool',
+      'max-seq': 'string', 'no-bos': 'bool', 'no-prefix-space': 'bool', json: 'bool', adapter: 'string', merge: 'bool',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
     if (typeof flags.model !== 'string') throw new UsageError('--model PATH is required');
@@ -130,18 +168,23 @@ export const command: Command = {
     const json = flags.json === true;
 
     const loaded = await loadModelPath(flags.model);
+    const adapter = await adapterArg(loaded, flags);
     const prompt = promptIds(loaded, flags, 'prompt');
     const cfg = loaded.config;
     const maxSeq = parseNum('max-seq', flags['max-seq'], { int: true, min: 1 }) ?? Math.min(Math.max(cfg.maxPos, prompt.length + 1), prompt.length + maxTokens + 1);
     if (prompt.length > maxSeq) throw new UsageError(`the prompt has ${prompt.length} tokens, more than --max-seq ${maxSeq}`);
     const gpu = await acquireGpu();
-    const model = InferenceModel.create(gpu, cfg, loaded.weights, { quant, maxSeq });
+    const model = InferenceModel.create(gpu, cfg, loaded.weights, { quant, maxSeq, lora: adapter && loraWeightsOf(adapter), merge: flags.merge === true });
     const ac = new AbortController();
     const onInt = () => ac.abort();
     process.once('SIGINT', onInt);
     try {
       const write = (s: string) => process.stdout.write(s);
       const promptText = typeof flags.prompt === 'string' ? flags.prompt : loaded.tokenizer.decode(prompt, { skipSpecial: true });
+      if (adapter && !json) {
+        io.err(`[adapter ${describeAdapter(adapter, model.loraMode)}]`);
+        for (const n of adapter.notes) io.err(`[adapter note: ${n}]`);
+      }
       if (!json) write(promptText);
       const it = generate(model, prompt, { ...sampling, maxTokens, stop, tokenizer: loaded.tokenizer, signal: ac.signal });
       let r = await it.next();
@@ -152,11 +195,11 @@ export const command: Command = {
       const res = r.value;
       const stats = {
         promptTokens: res.promptTokens, generatedTokens: res.ids.length, prefillMs: round(res.prefillMs), decodeMs: round(res.decodeMs),
-        decodeTokensPerSecond: round(res.tokensPerSecond), gpuGreedy: res.gpuGreedy, adapter: 'none',
+        decodeTokensPerSecond: round(res.tokensPerSecond), gpuGreedy: res.gpuGreedy, adapter: model.loraMode,
       };
       if (json) {
         const report: GenerateReport = {
-          model: flags.model, quant, prompt: typeof flags.prompt === 'string' ? flags.prompt : null, promptIds: prompt,
+          model: flags.model, quant, adapter: adapter ? adapterReport(flags.adapter as string, adapter, model.loraMode) : null, prompt: typeof flags.prompt === 'string' ? flags.prompt : null, promptIds: prompt,
           sampling: greedy
             ? { greedy, repetitionPenalty: sampling.repetitionPenalty, seed: sampling.seed, maxTokens, stop }
             : { ...sampling, maxTokens, stop },
@@ -167,7 +210,7 @@ export const command: Command = {
         write('\n');
         io.err(`[${res.ids.length} tokens, ${res.finishReason}${res.stop !== null ? ` (${JSON.stringify(res.stop)})` : ''}; prompt ${res.promptTokens} tokens in ` +
           `${stats.prefillMs} ms; decode ${stats.decodeTokensPerSecond} tokens/s${res.gpuGreedy ? ' (greedy on the GPU)' : ''}; ` +
-          `${quant}; seed ${sampling.seed}; ${gpu.info.description || gpu.info.vendor || 'GPU'}]`);
+          `${quant}${adapter ? `; adapter ${adapter.name} (${model.loraMode})` : ''}; seed ${sampling.seed}; ${gpu.info.description || gpu.info.vendor || 'GPU'}]`);
       }
       return 0;
     } finally {

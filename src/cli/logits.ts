@@ -2,20 +2,27 @@
 // every position of one sequence from the GPU inference path (InferenceModel.logitsAll, positions
 // from 0). --json prints {"ids":[…],"logits":[[…V floats…], …]} (one row per position); without it,
 // the top tokens of each position. For comparing against other implementations.
+// --adapter DIR applies a LoRA adapter (PEFT directory or `whittle train` output), unmerged unless
+// --merge; the JSON then also names it ({"adapter":{…,"mode":"unmerged"|"merged"}}).
 import { acquireGpu } from '../gpu/device.ts';
 import { InferenceModel } from '../model/generate.ts';
 import { parseArgs, UsageError } from './args.ts';
 import type { Command } from './command.ts';
-import { loadModelPath, parseNum, parseQuant, promptIds, stdio } from './generate.ts';
+import { describeAdapter, loraWeightsOf } from './adapter-arg.ts';
+import { adapterArg, adapterReport, loadModelPath, parseNum, parseQuant, promptIds, stdio } from './generate.ts';
 
 const USAGE = [
   'usage: whittle logits --model PATH (--text STR | --ids 1,2,3) [--quant f32|q8|q4] [--json] [--top N]',
+  '                      [--adapter DIR [--merge]]',
   '',
   'Runs one sequence through the model on the GPU and prints the logits of every position.',
   '',
   '  --text STR         text, encoded with the model\'s tokenizer (BOS added as it says)',
   '  --ids 1,2,3        token ids instead of --text',
   '  --quant f32|q8|q4  storage format of the frozen weights on the GPU (default f32)',
+  '  --adapter DIR      apply a LoRA adapter: a PEFT directory or a `whittle train` output (adapter.json +',
+  '                     adapter.bin); unmerged (LoRA kernels beside the frozen base) by default',
+  '  --merge            merge the adapter into the base weights first (W + scale·B·A)',
   '  --json             print {"ids":[…],"logits":[[…]…]} (T rows of V floats)',
   '  --top N            without --json: the N most likely next tokens per position (default 5)',
   '  --no-bos           do not add BOS to --text',
@@ -30,25 +37,31 @@ export const command: Command = {
   async run(args, io) {
     const { flags, positional } = parseArgs(args, {
       model: 'string', text: 'string', ids: 'string', quant: 'string', json: 'bool', top: 'string', 'no-bos': 'bool', 'no-prefix-space': 'bool',
+      adapter: 'string', merge: 'bool',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
     if (typeof flags.model !== 'string') throw new UsageError('--model PATH is required');
     const quant = parseQuant(flags.quant);
     const top = parseNum('top', flags.top, { int: true, min: 1 }) ?? 5;
     const loaded = await loadModelPath(flags.model);
+    const adapter = await adapterArg(loaded, flags);
     const ids = promptIds(loaded, flags, 'text');
     const V = loaded.config.vocab;
     for (const id of ids) if (id >= V) throw new UsageError(`token id ${id} is outside the vocabulary (V = ${V})`);
     const gpu = await acquireGpu();
-    const model = InferenceModel.create(gpu, loaded.config, loaded.weights, { quant, maxSeq: ids.length });
+    const model = InferenceModel.create(gpu, loaded.config, loaded.weights, {
+      quant, maxSeq: ids.length, lora: adapter && loraWeightsOf(adapter), merge: flags.merge === true,
+    });
     try {
       const z = await model.logitsAll(ids);
       const rows = ids.map((_, t) => z.subarray(t * V, (t + 1) * V));
       if (flags.json === true) {
-        io.out(`{"ids":${JSON.stringify(ids)},"logits":[${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',')}]}`);
+        const ad = adapter ? `"adapter":${JSON.stringify(adapterReport(flags.adapter as string, adapter, model.loraMode))},` : '';
+        io.out(`{${ad}"ids":${JSON.stringify(ids)},"logits":[${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',')}]}`);
         return 0;
       }
       const tok = loaded.tokenizer;
+      if (adapter) io.out(`adapter ${describeAdapter(adapter, model.loraMode)}`);
       ids.forEach((id, t) => {
         const best = Array.from(rows[t].keys()).sort((a, b) => rows[t][b] - rows[t][a]).slice(0, top);
         io.out(`${String(t).padStart(4)} ${JSON.stringify(tok.tokenToString(id))} (${id}) → ` +

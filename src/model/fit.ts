@@ -14,9 +14,11 @@
 import type { LlamaConfig } from './config.ts';
 import { loadModelConfig } from './load.ts';
 import type { ModelSource } from './source.ts';
-import { blocksPerRow, bytesOf, type QFormat, wordsPerBlock } from './quant.ts';
+import { bytesOf, type QFormat } from './quant.ts';
+import { rowWords } from '../ops/linear.ts';
 
-export const QFORMATS: readonly QFormat[] = ['f32', 'q8', 'q4'];
+/** Most precise first. */
+export const QFORMATS: readonly QFormat[] = ['f32', 'f16', 'q8', 'q4'];
 
 export interface FitLimits {
   maxBufferSize: number;
@@ -64,7 +66,7 @@ export function formatBytes(b: number): string {
 /** The base buffers LlamaModel allocates for `cfg` in `quant`, in allocation order. */
 export function baseTensors(cfg: LlamaConfig, quant: QFormat): BaseTensor[] {
   const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
-  const rowBytes = (cols: number) => (quant === 'f32' ? cols * 4 : blocksPerRow(cols) * wordsPerBlock(quant) * 4);
+  const rowBytes = (cols: number) => rowWords({ format: quant, cols }) * 4;
   const out: BaseTensor[] = [];
   const mat = (name: string, rows: number, cols: number, binding: 'whole' | 'rows') =>
     out.push({ name, bytes: buf(bytesOf(quant, rows, cols)), binding, rowBytes: rowBytes(cols) });

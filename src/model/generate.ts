@@ -1,11 +1,12 @@
 // Inference on the GPU: prefill + decode with a KV cache, and text generation on top of it
 // (sampling, EOS, stop strings, streaming, cancellation).
 //
-// InferenceModel holds the frozen base (its own upload, or LlamaModel's buffers shared through
-// gpuWeights()), the LoRA adapter (unmerged: the LoRA kernels with dropout 0; merged: folded into
-// the base on the host by src/model/merge.ts, then quantized), a per-layer KV cache and activation
-// scratch for `prefillChunk` rows. Everything is allocated once; a step allocates nothing on the
-// GPU except the readback staging buffer.
+// InferenceModel holds the frozen base (its own upload, LlamaModel's buffers shared through
+// gpuWeights(), or another InferenceModel's through withAdapter()), the LoRA adapter (unmerged:
+// the LoRA kernels with dropout 0; merged: folded into the base on the host by
+// src/model/merge.ts, then quantized), a per-layer KV cache and activation scratch for
+// `prefillChunk` rows. Everything is allocated once; a step allocates nothing on the GPU except
+// the readback staging buffer.
 // - prefill(ids): the ids are appended to the cache in chunks of ≤ prefillChunk rows, one pass
 //   through every layer per chunk; each layer appends its (rope'd) k and v to the cache
 //   (kv_append) and attends the cache (attention_decode). Returns the last position's logits (V).
@@ -107,6 +108,24 @@ export function uploadBase(gpu: Gpu, cfg: LlamaConfig, w: LlamaWeights, quant: Q
   };
 }
 
+/** Upload an adapter for unmerged use (null when it adapts nothing); a mis-shaped tensor is an error naming it. */
+function uploadLora(gpu: Gpu, cfg: LlamaConfig, lw: LoraWeights): GpuLora | null {
+  if (lw.config.targets.length === 0) return null;
+  const layout = loraLayout(cfg, lw.config, gpu.alignment);
+  const flat = new Float32Array(layout.floats);
+  const R = layout.rank;
+  for (const s of layout.slots) {
+    const p = lw.params.get(s.key);
+    need(!!p, `inference: LoRA parameters for ${s.key} (layer.target) are missing`);
+    need(p.A.length === R * s.in, `inference: LoRA ${s.key} A has ${p.A.length} values, expected (${R}, ${s.in}) = ${R * s.in}`);
+    need(p.B.length === s.out * R, `inference: LoRA ${s.key} B has ${p.B.length} values, expected (${s.out}, ${R}) = ${s.out * R}`);
+    flat.set(p.A, s.a);
+    flat.set(p.B, s.b);
+  }
+  const params = gpu.f32(flat, 'infer.lora');
+  return { layout, params, scale: loraScale(lw.config), slots: loraBindings(layout, params) };
+}
+
 function loraBindings(layout: LoraLayout, params: GPUBuffer): GpuLora['slots'] {
   const R = layout.rank, slots: GpuLora['slots'] = new Map();
   for (const s of layout.slots) {
@@ -181,20 +200,7 @@ export class InferenceModel {
     const lw = opts.lora ?? null;
     const merge = !!opts.merge && !!lw && lw.config.targets.length > 0;
     const base = uploadBase(gpu, cfg, merge ? mergeLora(cfg, weights, lw!.config, lw!.params) : weights, quant);
-    let lora: GpuLora | null = null;
-    if (lw && !merge && lw.config.targets.length > 0) {
-      const layout = loraLayout(cfg, lw.config, gpu.alignment);
-      const flat = new Float32Array(layout.floats);
-      for (const s of layout.slots) {
-        const p = lw.params.get(s.key);
-        need(!!p, `inference: LoRA parameters for ${s.key} are missing`);
-        need(p.A.length === layout.rank * s.in && p.B.length === s.out * layout.rank, `inference: LoRA ${s.key} has the wrong shape`);
-        flat.set(p.A, s.a);
-        flat.set(p.B, s.b);
-      }
-      const params = gpu.f32(flat, 'infer.lora');
-      lora = { layout, params, scale: loraScale(lw.config), slots: loraBindings(layout, params) };
-    }
+    const lora = lw && !merge ? uploadLora(gpu, cfg, lw) : null;
     const mode: LoraMode = !lw || lw.config.targets.length === 0 ? 'none' : merge ? 'merged' : 'unmerged';
     return new InferenceModel(gpu, cfg, base, true, lora, true, quant, mode, opts);
   }
@@ -207,6 +213,25 @@ export class InferenceModel {
     const { base, lora } = model.gpuWeights();
     const gl = lora.layout.slots.length ? { ...lora, slots: loraBindings(lora.layout, lora.params) } : null;
     return new InferenceModel(model.gpu, model.cfg, base, false, gl, false, model.opts.quant, gl ? 'shared' : 'none', opts);
+  }
+
+  /**
+   * A second model on this one's frozen base (shared, not copied: same quant) with `lora` applied
+   * unmerged (null: the plain base), and its own KV cache and scratch — e.g. base vs tuned
+   * (src/model/compare.ts). Refused when this model is 'merged' (its base holds an adapter); a
+   * fromModel() model's base is shared further (destroy the new one before the training model).
+   * Destroy the new model before this one.
+   */
+  withAdapter(lora: LoraWeights | null, opts: InferenceOptions = {}): InferenceModel {
+    need(this.loraMode !== 'merged', 'inference: withAdapter needs a model whose base is not merged with an adapter');
+    const gl = lora ? uploadLora(this.gpu, this.cfg, lora) : null;
+    const o: InferenceOptions = { maxSeq: opts.maxSeq ?? this.maxSeq, prefillChunk: opts.prefillChunk ?? this.prefillChunk };
+    try {
+      return new InferenceModel(this.gpu, this.cfg, this.base, false, gl, true, this.quant, gl ? 'unmerged' : 'none', o);
+    } catch (e) {
+      if (gl) this.gpu.destroy(gl.params);
+      throw e;
+    }
   }
 
   /** Token ids whose keys/values are in the cache (positions 0 .. length−1). */

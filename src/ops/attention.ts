@@ -11,16 +11,22 @@ const MAXC = 4; // vec4 chunks per lane at most (MAXC in the shader)
 const MAXBK = 16; // tile rows at most (MAXBK in the shader)
 const MAX_HS = 128;
 
-/** Test hook: force the streamed tile height BK (0 = choose from the workgroup-memory limit). */
+/** Test hook: stream tiles of this many rows (0 = the full tile capacity chosen from the limits). */
 export const attentionTuning = { bk: 0 };
 
+interface Kernel {
+  cap: number; // tile capacity in rows (BK constant: sizes workgroup memory)
+  bk: number; // rows streamed per tile (≤ cap; a runtime value)
+}
 interface Plan {
   L: number; // lanes per row
-  R: number; // rows per workgroup
-  bk: { fwd: number; dq: number; dkv: number };
+  R: number; // own rows per workgroup
+  fwd: Kernel;
+  dq: Kernel;
+  dkv: Kernel;
 }
 
-/** Lanes per row so each lane holds ≤ MAXC vec4 chunks; tile height from workgroup memory. */
+/** Lanes per row so each lane holds ≤ MAXC vec4 chunks; tile capacity from workgroup memory. */
 function plan(gpu: Gpu, HS: number): Plan {
   const HC = Math.ceil(HS / 4);
   let L = 1;
@@ -28,16 +34,18 @@ function plan(gpu: Gpu, HS: number): Plan {
   const HCP = Math.ceil(HC / L) * L;
   const R = WG / L;
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  // workgroup bytes at tile height bk: two vec4 tiles (max(bk, R), HCP), `reds` partial-dot arrays
-  // (WG, bk) and `extra` bytes per tile row
-  const pick = (reds: number, extra: number) => {
-    const bytes = (bk: number) => 32 * Math.max(bk, R) * HCP + 4 * WG * bk * reds + extra * bk;
-    let bk = attentionTuning.bk > 0 ? attentionTuning.bk : MAXBK;
-    if (attentionTuning.bk <= 0) while (bk > 1 && bytes(bk) > limit) bk--;
-    need(bk >= 1 && bk <= MAXBK && bytes(bk) <= limit, `attention: tile height ${bk} in 1..${MAXBK} fits workgroup memory (${bytes(bk)} ≤ ${limit} B)`);
-    return bk;
+  // workgroup bytes at capacity cap: two vec4 tiles (max(cap, R), HCP), `reds` partial-dot arrays
+  // (WG, cap) and `extra` bytes per tile row
+  const pick = (reds: number, extra: number): Kernel => {
+    const bytes = (cap: number) => 32 * Math.max(cap, R) * HCP + 4 * WG * cap * reds + extra * cap;
+    let cap = MAXBK;
+    while (cap > 1 && bytes(cap) > limit) cap--;
+    need(bytes(cap) <= limit, `attention: head size ${HS} fits workgroup memory (${bytes(cap)} ≤ ${limit} B)`);
+    const bk = attentionTuning.bk > 0 ? attentionTuning.bk : cap;
+    need(bk <= cap, `attention: tile height ${bk} ≤ capacity ${cap}`);
+    return { cap, bk };
   };
-  return { L, R, bk: { fwd: pick(1, 4), dq: pick(2, 4), dkv: pick(2, 8) } };
+  return { L, R, fwd: pick(1, 4), dq: pick(2, 4), dkv: pick(2, 8) };
 }
 
 function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: number, p: Plan): void {
@@ -47,7 +55,7 @@ function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: numb
   need(B * NH <= maxG && Math.ceil(T / p.R) <= maxG, `attention: B*NH (${B * NH}) and T/${p.R} ≤ ${maxG} workgroups`);
 }
 
-/** Params of the shader; bk and nl repeat the BK and L constants as runtime values (see the shader). */
+/** Params of the shader; bk: rows per streamed tile; nl repeats L as a runtime value (see the shader). */
 function params(B: number, T: number, NH: number, NKV: number, HS: number, bk: number, L: number, n = 0): ArrayBuffer {
   return uniforms([[B, 'u32'], [T, 'u32'], [NH, 'u32'], [NKV, 'u32'], [1 / Math.sqrt(HS), 'f32'], [n, 'u32'], [bk, 'u32'], [L, 'u32']]);
 }
@@ -60,8 +68,8 @@ export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, 
   if (B * T === 0) return;
   const p = plan(gpu, HS);
   check(gpu, B, T, NH, NKV, HS, p);
-  const pipe = gpu.pipeline('attention', code, 'attention_forward', { HS, L: p.L, BK: p.bk.fwd });
-  gpu.dispatch(pipe, params(B, T, NH, NKV, HS, p.bk.fwd, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
+  const pipe = gpu.pipeline('attention', code, 'attention_forward', { HS, L: p.L, BK: p.fwd.cap });
+  gpu.dispatch(pipe, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
 }
 
 // (lse, D) scratch (B*NH*T vec2), one per gpu and size, reused across steps.
@@ -84,10 +92,10 @@ export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Bu
   check(gpu, B, T, NH, NKV, HS, p);
   const ld = ldScratch(gpu, B * NH * T);
   const n = B * T * NH;
-  const prep = gpu.pipeline('attention', code, 'attention_backward_prep', { HS, L: p.L, BK: p.bk.dq });
-  gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.bk.dq, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
-  const pdq = gpu.pipeline('attention', code, 'attention_backward_dq', { HS, L: p.L, BK: p.bk.dq });
-  gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.bk.dq, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
-  const pkv = gpu.pipeline('attention', code, 'attention_backward_dkv', { HS, L: p.L, BK: p.bk.dkv });
-  gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.bk.dkv, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
+  const prep = gpu.pipeline('attention', code, 'attention_backward_prep', { HS, L: p.L, BK: p.dq.cap });
+  gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.dq.bk, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
+  const pdq = gpu.pipeline('attention', code, 'attention_backward_dq', { HS, L: p.L, BK: p.dq.cap });
+  gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
+  const pkv = gpu.pipeline('attention', code, 'attention_backward_dkv', { HS, L: p.L, BK: p.dkv.cap });
+  gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
 }

@@ -176,12 +176,12 @@ export function resolveHyperparameters(input: HyperparameterInput, ctx: ResolveC
   if (isAuto(input.quant)) {
     const base = (f: QFormat) => planMemory(cfg, { ...probeHp(cfg, seqLen), quant: f }, limits).bytes.baseWeights;
     const share = limits.budgetBytes * 0.5;
-    quant = (['f32', 'q8', 'q4'] as QFormat[]).find((f) => base(f) <= share) ?? 'q4';
+    quant = (['f32', 'f16', 'q8', 'q4'] as QFormat[]).find((f) => base(f) <= share) ?? 'q4';
     ex.push(quant === 'f32'
       ? `quant: f32 — the base weights (${mib(base('f32'))}) fit in half the memory budget (${mib(limits.budgetBytes)}) unquantized`
       : `quant: ${quant} — f32 base weights (${mib(base('f32'))}) would take over half the memory budget (${mib(limits.budgetBytes)}); ${quant} takes ${mib(base(quant))}`);
   } else {
-    if (!['f32', 'q8', 'q4'].includes(input.quant as string)) throw new HyperparameterError(`quant must be f32, q8 or q4 (got ${JSON.stringify(input.quant)})`);
+    if (!['f32', 'f16', 'q8', 'q4'].includes(input.quant as string)) throw new HyperparameterError(`quant must be f32, f16, q8 or q4 (got ${JSON.stringify(input.quant)})`);
     quant = input.quant as QFormat;
   }
 

@@ -39,7 +39,7 @@ export class LossChart {
   private svg: SVGSVGElement;
   private readout: HTMLElement;
   private points: LossPoint[] = [];
-  private total = 0;
+  private total = 1;
   private W = 720;
   private H = 280;
   private pad = { l: 48, r: 56, t: 14, b: 34 };

@@ -35,20 +35,20 @@ test('fit: params and bytes of the real models match the loaders and the planner
     checkFits(m.config, 'f32', DEFAULTS, 64 * MiB, path);
   }
   const ts = await loadModel(await nodeSource(TS656K));
-  assert.match(describeBaseMemory(ts.config), /^656\.0K params · f32 2\.\d MiB · q8 \d+\.\d KiB · q4 \d+\.\d KiB$/);
+  assert.match(describeBaseMemory(ts.config), /^656\.0K params · f32 2\.\d MiB · f16 1\.\d MiB · q8 \d+\.\d KiB · q4 \d+\.\d KiB$/);
   assert.equal(baseMemory(LLAMA7B).params, 6738415616); // Llama-2-7B
 });
 
-test('fit: a 7B base does not fit the default limits in f32; q8 would, within a 16 GiB budget', () => {
+test('fit: a 7B base does not fit the default limits in f32; f16 would, within a 16 GiB budget', () => {
   const e = (() => { try { checkFits(LLAMA7B, 'f32', DEFAULTS, 16 * GiB, 'meta-llama/Llama-2-7b-hf'); } catch (x) { return x as Error; } })();
   assert.ok(e, 'must throw');
   assert.match(e.message, /^meta-llama\/Llama-2-7b-hf does not fit this GPU as f32/);
   assert.match(e.message, /embed needs a 500\.0 MiB buffer in f32, this adapter allows 256\.0 MiB \(maxBufferSize\)/);
   assert.match(e.message, /l\d+\.wGate is 172\.0 MiB in f32 and is bound whole, this adapter allows 128\.0 MiB/);
   assert.match(e.message, /the base needs 25\.\d\d GiB in f32, the memory budget allows 16\.00 GiB/);
-  assert.match(e.message, /q8 would fit \(7\.\d\d GiB\)/);
+  assert.match(e.message, /f16 would fit \(12\.\d\d GiB\)/);
   const r = checkFits(LLAMA7B, 'q8', DEFAULTS, 16 * GiB);
-  assert.deepEqual(r.fitsIn, ['q8', 'q4']);
+  assert.deepEqual(r.fitsIn, ['f16', 'q8', 'q4']);
 });
 
 test('fit: too big for a 3 GiB budget even as q4 → "choose a smaller model"', () => {
@@ -62,12 +62,12 @@ test('fit: too big for a 3 GiB budget even as q4 → "choose a smaller model"', 
   assert.ok(fitReport(LLAMA7B, 'q4', DEFAULTS, 4 * GiB).fits);
 });
 
-test('fit: limits only (no budget): a model whose f32 embedding is over maxBufferSize → q8 would fit', () => {
+test('fit: limits only (no budget): a model whose f32 embedding is over maxBufferSize → f16 would fit', () => {
   // 49152 × 960 f32 = 180 MiB: fine for the defaults (embedding bound in row chunks) ...
   checkFits(SMOL360, 'f32', DEFAULTS);
   // ... but not for an adapter with a 128 MiB maxBufferSize
   assert.throws(() => checkFits(SMOL360, 'f32', { maxBufferSize: 128 * MiB, maxStorageBufferBindingSize: 128 * MiB }, undefined, 'smol-360m'),
-    /smol-360m does not fit this GPU as f32: embed needs a 180\.0 MiB buffer in f32, this adapter allows 128\.0 MiB \(maxBufferSize\).*q8 would fit/);
+    /smol-360m does not fit this GPU as f32: embed needs a 180\.0 MiB buffer in f32, this adapter allows 128\.0 MiB \(maxBufferSize\).*f16 would fit \(690\.\d MiB\)/);
 });
 
 test('fit: checkModelFits reads only the config and names the source', async () => {

@@ -55,8 +55,8 @@ test('auto: larger datasets get a validation split, accumulation, fewer epochs; 
   assert.ok(r.resolved.evalInterval > 0);
   const b = resolveHyperparameters({}, { datasetSize: 500, tokensPerExample: 100, model: big, adapterLimits: { budgetBytes: 6 * GiB, maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 2 * GiB } });
   assert.equal(b.resolved.learningRate, 2e-4);
-  assert.equal(b.resolved.quant, 'q8', 'f32 1B base (4.7 GiB) is over half of 6 GiB; q8 is not');
-  assert.ok(b.explanations.some((e) => e.startsWith('quant: q8')));
+  assert.equal(b.resolved.quant, 'f16', 'f32 1B base (4.7 GiB) is over half of 6 GiB; f16 (2.3 GiB) is not');
+  assert.ok(b.explanations.some((e) => e.startsWith('quant: f16')));
 });
 
 test('explicit values are kept; maxSteps alone derives epochs; invalid input is refused clearly', () => {
@@ -75,7 +75,7 @@ test('explicit values are kept; maxSteps alone derives epochs; invalid input is 
   bad({ learningRate: -1 }, /learningRate must be a number in \(0, 1\]/);
   bad({ schedule: 'step' }, /schedule must be constant, linear, cosine/);
   bad({ targets: ['q', 'x'] }, /unknown LoRA target 'x'/);
-  bad({ quant: 'q2' }, /quant must be f32, q8 or q4/);
+  bad({ quant: 'q2' }, /quant must be f32, f16, q8 or q4/);
   bad({ seqLen: 100 }, /seqLen must be an integer in 2\.\.64/);
   bad({ lr: 1 }, /unknown hyperparameter 'lr'/);
   bad({ warmupSteps: 50, maxSteps: 10 }, /warmupSteps 50 must be smaller than the run's 10 steps/);
