@@ -78,16 +78,29 @@ fn ek(base: u32, d: u32) -> f32 { return select(0.0, k[base + d], d < HS); }
 fn ev(base: u32, d: u32) -> f32 { return select(0.0, v[base + d], d < HS); }
 fn edo(base: u32, d: u32) -> f32 { return select(0.0, dout[base + d], d < HS); }
 
-// Sum over the lanes of row r of the partial dots, for tile column c.
-fn red1_sum(r: u32, c: u32) -> f32 {
-  var x = 0.0;
-  for (var j = 0u; j < P.nl; j++) { x += red1[(r * L + j) * BK + c]; }
-  return x;
+// Lane reduction of the partial dots, in place: thread (r, lane) sums columns c ≡ lane (mod L) of
+// row r over the L lanes into the lane-0 slot, so red[r·L·BK + c] then holds the full dot product.
+// (Each column is read and written by one thread only; a barrier must follow.)
+fn reduce1(r: u32, lane: u32) {
+  let o = r * L * BK;
+  for (var c = lane; c < P.bk; c += P.nl) {
+    var x = red1[o + c];
+    for (var j = 1u; j < P.nl; j++) { x += red1[o + j * BK + c]; }
+    red1[o + c] = x;
+  }
 }
-fn red2_sum(r: u32, c: u32) -> f32 {
-  var x = 0.0;
-  for (var j = 0u; j < P.nl; j++) { x += red2[(r * L + j) * BK + c]; }
-  return x;
+fn reduce2(r: u32, lane: u32) {
+  let o = r * L * BK;
+  for (var c = lane; c < P.bk; c += P.nl) {
+    var x = red1[o + c];
+    var y = red2[o + c];
+    for (var j = 1u; j < P.nl; j++) {
+      x += red1[o + j * BK + c];
+      y += red2[o + j * BK + c];
+    }
+    red1[o + c] = x;
+    red2[o + c] = y;
+  }
 }
 
 // ---- forward ------------------------------------------------------------------------------------
@@ -140,11 +153,16 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
       red1[lid * BK + c] = acc;
     }
     workgroupBarrier();
+    if (L > 1u) {
+      reduce1(r, lane);
+      workgroupBarrier();
+    }
+    let so = r * L * BK;  // row r's full scores: red1[so + c]
     var mt = m;        // new running max
     var seen = false;  // any key of this tile visible to t
     for (var c = 0u; c < P.bk; c++) {
       if (s0 + c <= t && kvis[c] != 0u) {
-        mt = max(mt, red1_sum(r, c));
+        mt = max(mt, red1[so + c]);
         seen = true;
       }
     }
@@ -154,7 +172,7 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
       for (var i = 0u; i < CPT; i++) { o[i] *= alpha; }
       for (var c = 0u; c < P.bk; c++) {
         if (s0 + c <= t && kvis[c] != 0u) {
-          let p = exp(red1_sum(r, c) - mt);
+          let p = exp(red1[so + c] - mt);
           l += p;
           for (var i = 0u; i < CPT; i++) { o[i] += p * tB[c * HCP + lane + L * i]; }
         }
@@ -248,10 +266,15 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
       red2[lid * BK + c] = a2;
     }
     workgroupBarrier();
+    if (L > 1u) {
+      reduce2(r, lane);
+      workgroupBarrier();
+    }
+    let so = r * L * BK;  // row r's full dots: red1[so + c] (scores), red2[so + c] (dP)
     for (var c = 0u; c < P.bk; c++) {
       if (s0 + c <= t && kvis[c] != 0u) {
-        let p = exp(red1_sum(r, c) - ldt.x);
-        let ds = p * (red2_sum(r, c) - ldt.y);
+        let p = exp(red1[so + c] - ldt.x);
+        let ds = p * (red2[so + c] - ldt.y);
         for (var i = 0u; i < CPT; i++) { acc[i] += ds * tA[c * HCP + lane + L * i]; }
       }
     }
@@ -325,13 +348,18 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
         red2[lid * BK + c] = a2;
       }
       workgroupBarrier();
+      if (L > 1u) {
+        reduce2(r, lane);
+        workgroupBarrier();
+      }
+      let so = r * L * BK;  // key row r's full dots: red1[so + c] (scores), red2[so + c] (dP)
       if (keyok) {
         for (var c = 0u; c < P.bk; c++) {
           let t = t0 + c;
           if (t < T && s <= t) {
             let x = rowld[c];
-            let p = exp(red1_sum(r, c) - x.x);
-            let ds = p * (red2_sum(r, c) - x.y);
+            let p = exp(red1[so + c] - x.x);
+            let ds = p * (red2[so + c] - x.y);
             for (var i = 0u; i < CPT; i++) {
               dva[i] += p * tB[c * HCP + lane + L * i];
               dka[i] += ds * tA[c * HCP + lane + L * i];

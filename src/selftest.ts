@@ -30,6 +30,12 @@ import * as attentionOp from './ops/attention.ts';
 import * as attentionRef from './ref/attention.ts';
 import * as xentOp from './ops/xent.ts';
 import * as xentRef from './ref/xent.ts';
+import * as attentionDecodeOp from './ops/attention_decode.ts';
+import * as attentionDecodeRef from './ref/attention_decode.ts';
+import * as kvAppendOp from './ops/kv_append.ts';
+import * as kvAppendRef from './ref/kv_append.ts';
+import * as argmaxOp from './ops/argmax.ts';
+import * as argmaxRef from './ref/argmax.ts';
 import { dequantize, quantize, type QFormat } from './model/quant.ts';
 
 export interface Tol {
@@ -340,6 +346,73 @@ for (const { format, compute, IC } of [
       { check: 'backward dk', got: await t.readF32(bDk, nk), ref: dk, tol: TOL.f32sum },
       { check: 'backward dv', got: await t.readF32(bDv, nk), ref: dv, tol: TOL.f32sum },
     ];
+  });
+}
+
+// attention_decode (inference only: no backward — the KV-cache path is never differentiated): a
+// prefill chunk (GQA, HS not dividing the workgroup, cache past one tile of keys) and a decode
+// step (MHA); cache rows past the last visible position hold NaN and must never be read
+for (const { NQ, t0, NH, NKV, HS } of [
+  { NQ: 5, t0: 37, NH: 6, NKV: 2, HS: 40 },
+  { NQ: 1, t0: 70, NH: 4, NKV: 4, HS: 64 },
+] as const) {
+  register('attention_decode', `NQ=${NQ} t0=${t0} NH=${NH} NKV=${NKV} HS=${HS} · no backward`, async (t) => {
+    const { gpu } = t;
+    const KVD = NKV * HS, T = t0 + NQ, maxT = T + 3, seed = 900 + HS;
+    const q = rand(NQ * NH * HS, seed, 1.5), kc = rand(maxT * KVD, seed + 1, 1.5), vc = rand(maxT * KVD, seed + 2);
+    kc.fill(NaN, T * KVD);
+    vc.fill(NaN, T * KVD);
+    const out = new Float32Array(NQ * NH * HS);
+    attentionDecodeRef.attention_decode_forward(out, q, kc, vc, NQ, t0, NH, NKV, HS);
+    const bQ = t.f32(q, 'q'), bKc = t.f32(kc, 'kc'), bVc = t.f32(vc, 'vc'), bOut = t.f32(rand(NQ * NH * HS, seed + 3), 'out');
+    await gpu.scoped('selftest attention_decode', () => {
+      attentionDecodeOp.attention_decode_forward(gpu, bOut, bQ, bKc, bVc, NQ, t0, NH, NKV, HS);
+    });
+    return [{ check: 'forward out', got: await t.readF32(bOut, NQ * NH * HS), ref: out, tol: TOL.f32sum }];
+  });
+}
+
+// kv_append (inference only: no backward): a prefill chunk then a decode row written into the
+// caches at rows t0..; every other row keeps its value (exact copy)
+{
+  const maxT = 29, KVD = 40, steps = [{ NQ: 7, t0: 13 }, { NQ: 1, t0: 20 }];
+  register('kv_append', `maxT=${maxT} KVD=${KVD} rows ${steps.map((x) => (x.NQ > 1 ? `${x.t0}..${x.t0 + x.NQ - 1}` : `${x.t0}`)).join(' then ')} · no backward`, async (t) => {
+    const { gpu } = t;
+    const kc = rand(maxT * KVD, 950), vc = rand(maxT * KVD, 951);
+    const bKc = t.f32(kc, 'kc'), bVc = t.f32(vc, 'vc');
+    for (const [i, { NQ, t0 }] of steps.entries()) {
+      const k = rand(NQ * KVD, 952 + 2 * i), v = rand(NQ * KVD, 953 + 2 * i);
+      kvAppendRef.kv_append_forward(kc, vc, k, v, NQ, t0, KVD);
+      const bK = t.f32(k, `k${i}`), bV = t.f32(v, `v${i}`);
+      await gpu.scoped('selftest kv_append', () => kvAppendOp.kv_append_forward(gpu, bKc, bVc, bK, bV, NQ, t0, KVD));
+    }
+    const exact = { atol: 0, rtol: 0 };
+    return [
+      { check: 'forward kc', got: await t.readF32(bKc, maxT * KVD), ref: kc, tol: exact },
+      { check: 'forward vc', got: await t.readF32(bVc, maxT * KVD), ref: vc, tol: exact },
+    ];
+  });
+}
+
+// argmax (greedy decoding; inference only: no backward): rows longer than a workgroup, a tie
+// between far-apart maxima (lowest index wins), NaN that must never win, an all-NaN row (→ 0),
+// a row of −Infinity but one value
+{
+  const N = 6, V = 1001;
+  register('argmax', `N=${N} V=${V} ties NaN · no backward`, async (t) => {
+    const { gpu } = t;
+    const x = rand(N * V, 970, 4);
+    x[7] = x[V - 3] = 9; // row 0: tie → 7
+    x.fill(NaN, V, V + 500); // row 1: NaN in the first half
+    x[V + 900] = 8;
+    x.fill(NaN, 2 * V, 3 * V); // row 2: all NaN → 0
+    x.fill(-Infinity, 3 * V, 4 * V); // row 3: −Infinity but one
+    x[3 * V + 777] = -50;
+    const ids = new Uint32Array(N);
+    argmaxRef.argmax_forward(ids, x, N, V);
+    const bX = t.f32(x, 'x'), bOut = t.u32(new Uint32Array(N).fill(0xdeadbeef), 'out');
+    await gpu.scoped('selftest argmax', () => argmaxOp.argmax_forward(gpu, bOut, bX, N, V));
+    return [{ check: 'forward ids', got: await gpu.readU32(bOut, N), ref: ids, tol: { atol: 0, rtol: 0 } }];
   });
 }
 

@@ -59,20 +59,27 @@ const adapters = new Adapters();
 const jobs = new Jobs(post, gpu, models, datasets);
 const playground = new Playground(gpu, models, adapters);
 
-/** One tab runs training jobs: the holder of this lock resumes them at start-up. */
-const jobsLock: Promise<boolean> = (async () => {
+/**
+ * One tab runs training jobs: the holder of the 'whittle-jobs' Web Lock, which resumes the jobs the
+ * store says were running. Another tab waits for the lock (it takes over when the first one closes);
+ * after a reload the previous page's lock is released as its worker ends, so this one gets it.
+ */
+const lockGranted: Promise<void> = new Promise((resolve) => {
   const locks = (self.navigator as Navigator & { locks?: LockManager }).locks;
-  if (!locks) return true;
-  return new Promise<boolean>((resolve) => {
-    void locks.request('whittle-jobs', { ifAvailable: true }, (lock) => {
-      resolve(!!lock);
-      return lock ? new Promise<void>(() => {}) : undefined; // held for the worker's life
-    });
+  if (!locks) return resolve();
+  void locks.request('whittle-jobs', () => {
+    resolve();
+    return new Promise<void>(() => {}); // held for the worker's life
   });
-})();
+});
+void lockGranted.then(() => {
+  state.jobsHere = true;
+  void jobs.resumeAtStartup();
+});
+/** Whether this tab runs jobs, as far as known within 3 s of start-up. */
+const jobsLock: Promise<boolean> = Promise.race([lockGranted.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(state.jobsHere), 3000))]);
 void jobsLock.then((here) => {
-  state.jobsHere = here;
-  if (here) void jobs.resumeAtStartup();
+  if (!here) jobs.markReady();
 });
 
 const aborts = new Map<number, AbortController>();
@@ -91,7 +98,8 @@ function changed(what: 'models' | 'datasets' | 'jobs' | 'adapters'): void {
 }
 
 async function needJobs(): Promise<void> {
-  if (!(await jobsLock)) throw new Error('training runs in another whittle tab of this browser; use that tab (or close it and reload this one)');
+  await jobsLock;
+  if (!state.jobsHere) throw new Error('training runs in another whittle tab of this browser; use that tab (or close it and reload this one)');
 }
 
 /** Answer one request (the reply's type follows ReplyOf). */

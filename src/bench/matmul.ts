@@ -1,7 +1,7 @@
-// Matmul microbenchmark of our linear kernels (src/ops/linear.ts, the best variant the model uses:
-// register-tiled, vec4 when IC % 4 == 0): linear_forward (out = x·Wᵀ) and linear_backward
-// (dinp += dout·W) at a few (N, IC, OC) sizes, f32 weights and the q8 / q4 formats dequantized in
-// the kernel. GFLOP/s = 2·N·IC·OC per dispatch ÷ wall time of `reps` dispatches recorded into one
+// Matmul microbenchmark of our linear kernels (src/ops/linear.ts, the variant the model uses:
+// register-tiled, vec4 when IC % 4 == 0, f32 compute): linear_forward (out = x·Wᵀ) and
+// linear_backward (dinp += dout·W) at a few (N, IC, OC) sizes, f32 weights and the f16 / q8 / q4
+// storage formats unpacked / dequantized in the kernel. GFLOP/s = 2·N·IC·OC per dispatch ÷ wall time of `reps` dispatches recorded into one
 // submission (so per-submission latency is amortized), median of `runs` such submissions.
 // "peak" = the best f32 median over the sizes; each quantized size is reported against it.
 // It is not: a tuning search (the variant is what src/ops/linear.ts picks).
@@ -56,11 +56,14 @@ function rand(n: number, seed: number): Float32Array {
   return a;
 }
 
-/** Run the microbenchmark; `formats` default f32, q8, q4. */
+/** Weight formats measured: f32, the f16 storage format (unpacked to f32 in the kernel), q8, q4. */
+export const MATMUL_FORMATS: QFormat[] = ['f32', 'f16', 'q8', 'q4'];
+
+/** Run the microbenchmark; `formats` default MATMUL_FORMATS. */
 export async function benchMatmul(
   gpu: Gpu, sizes: MatmulSize[], opts: { runs?: number; formats?: QFormat[]; targetMs?: number; log?: (s: string) => void } = {},
 ): Promise<MatmulReport> {
-  const runs = opts.runs ?? 3, formats = opts.formats ?? ['f32', 'q8', 'q4'], targetMs = opts.targetMs ?? 300;
+  const runs = opts.runs ?? 3, formats = opts.formats ?? MATMUL_FORMATS, targetMs = opts.targetMs ?? 300;
   const results: MatmulResult[] = [];
   for (const sz of sizes) {
     const { N, IC, OC } = sz;

@@ -182,7 +182,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
 
   // matmul
   log('matmul microbenchmark…');
-  const matmul = await benchMatmul(gpu, matmulSizes(o.quick, o.tiny), { runs: o.tiny ? 2 : 3, targetMs: o.tiny ? 20 : 300, log });
+  const matmul = await benchMatmul(gpu, matmulSizes(o.quick, o.tiny), { runs: o.tiny ? 2 : 5, targetMs: o.tiny ? 20 : 300, log });
 
   const models: ModelInfoRow[] = [];
   const training: BenchReport['training'] = [];
@@ -248,6 +248,11 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     notes.push('PyTorch ratios of q8 / q4 cases use the f32 torch run: torch has no q8/q4 matmul, so a quantized base is dequantized to ' +
       'float32 there (scripts/bench_torch.py --quant does exactly that) and costs what f32 costs.');
   }
+  const over = training.filter((t) => (t.shareOfPeak ?? 0) > 1);
+  if (over.length) {
+    notes.push(`${over.map((t) => `${t.model} ${t.setting} ${t.quant}`).join(', ')}: the step's matmul rate exceeds the microbenchmark's f32 peak — ` +
+      'the machine load changed between the two measurements (the peak is a lower bound on this adapter\'s capability)');
+  }
   const loadEnd = loadavg();
   const ncpu = cpus().length;
   if (Math.max(loadStart[0], loadEnd[0]) > ncpu * 0.75) {
@@ -301,10 +306,10 @@ export function goals(r: BenchReport): Goal[] {
   } else out.push({ goal: 'training ≥ 1.0× PyTorch CPU (tokens/s)', met: null, detail: 'no PyTorch figures (torch not run)' });
 
   const peak = r.matmul.peakF32.gflops;
-  const quantRows = r.matmul.results.filter((x) => x.format !== 'f32');
+  const quantRows = r.matmul.results.filter((x) => x.format === 'q8' || x.format === 'q4');
   if (peak > 0 && quantRows.length) {
     const worst = quantRows.reduce((a, x) => (x.gflops.median < a.gflops.median ? x : a));
-    const parts = Object.entries(r.matmul.byFormat).filter(([f]) => f !== 'f32').map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} GFLOP/s = ${pct(v.shareOfF32Peak)}`);
+    const parts = Object.entries(r.matmul.byFormat).filter(([f]) => f === 'q8' || f === 'q4').map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} GFLOP/s = ${pct(v.shareOfF32Peak)}`);
     out.push({
       goal: 'quantized matmul ≥ 50% of the f32 peak',
       met: worst.gflops.median / peak >= 0.5,

@@ -24,7 +24,7 @@ export async function loadModelPath(path: string): Promise<LoadedModel> {
 
 export function parseQuant(v: string | true | undefined): QFormat {
   const q = typeof v === 'string' ? v : 'f32';
-  if (q !== 'f32' && q !== 'q8' && q !== 'q4') throw new UsageError(`--quant must be f32, q8 or q4 (got ${q})`);
+  if (q !== 'f32' && q !== 'f16' && q !== 'q8' && q !== 'q4') throw new UsageError(`--quant must be f32, f16, q8 or q4 (got ${q})`);
   return q;
 }
 
@@ -112,17 +112,13 @@ export interface GenerateReport {
 const USAGE = [
   'usage: whittle generate --model PATH --prompt STR [--max-tokens N] [--greedy]',
   '                        [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]',
-  '                        [--stop STR] [--quant f32|q8|q4] [--max-seq N] [--no-bos] [--no-prefix-space] [--json]',
+  '                        [--stop STR] [--quant f32|f16|q8|q4] [--max-seq N] [--no-bos] [--no-prefix-space] [--json]',
   '                        [--adapter DIR [--merge]]',
   '',
   'Generates text with the KV-cache GPU path (prefill once, then one token per step), streaming it',
   'to stdout. PATH is a Hugging Face model folder (config.json + *.safetensors + tokenizer.json) or a',
   '.gguf file.',
   '',
-  '  --adapter DIR           apply a LoRA adapter: a PEFT directory (adapter_config.json +',
-  '                          adapter_model.safetensors) or a `whittle train` output (adapter.json + adapter.bin);',
-  '                          unmerged (LoRA kernels beside the frozen base) by default',
-  '  --merge                 merge the adapter into the base weights first (W + scale·B·A; base-model speed)',
   '  --prompt STR            text to continue (encoded with the model\'s tokenizer, BOS added as it says)',
   '  --ids 1,2,3             token ids instead of --prompt',
   '  --max-tokens N          most tokens to generate (default 128); EOS ends earlier',
@@ -133,11 +129,15 @@ const USAGE = [
   '  --repetition-penalty R  divide the logits of tokens already present by R (default 1 = off)',
   '  --seed S                RNG seed (default: random; printed with --json) — same seed, same text',
   '  --stop STR              stop when the text contains STR (cut before it)',
-  '  --quant f32|q8|q4       storage format of the frozen weights on the GPU (default f32)',
+  '  --quant f32|f16|q8|q4   storage format of the frozen weights on the GPU (default f32)',
   '  --max-seq N             KV-cache positions (default min(model context, prompt + max-tokens))',
   '  --no-bos                do not add BOS to --prompt',
   '  --no-prefix-space       no SentencePiece leading "▁" (tinystories-656k was trained without it)',
   '  --json                  print one JSON object at the end instead of streaming',
+  '  --adapter DIR           apply a LoRA adapter: a PEFT directory (adapter_config.json +',
+  '                          adapter_model.safetensors) or a `whittle train` output (adapter.json + adapter.bin);',
+  '                          unmerged (LoRA kernels beside the frozen base) by default',
+  '  --merge                 merge the adapter into the base weights first (W + scale·B·A; base-model speed)',
   '',
   'Exit code: 0 ok, 1 failure, 2 bad arguments.',
 ].join('\n');

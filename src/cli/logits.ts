@@ -1,4 +1,4 @@
-// `whittle logits --model PATH (--text STR | --ids 1,2,3) [--quant f32|q8|q4] [--json]`: the logits of
+// `whittle logits --model PATH (--text STR | --ids 1,2,3) [--quant f32|f16|q8|q4] [--json]`: the logits of
 // every position of one sequence from the GPU inference path (InferenceModel.logitsAll, positions
 // from 0). --json prints {"ids":[…],"logits":[[…V floats…], …]} (one row per position); without it,
 // the top tokens of each position. For comparing against other implementations.
@@ -12,14 +12,14 @@ import { describeAdapter, loraWeightsOf } from './adapter-arg.ts';
 import { adapterArg, adapterReport, loadModelPath, parseNum, parseQuant, promptIds, stdio } from './generate.ts';
 
 const USAGE = [
-  'usage: whittle logits --model PATH (--text STR | --ids 1,2,3) [--quant f32|q8|q4] [--json] [--top N]',
+  'usage: whittle logits --model PATH (--text STR | --ids 1,2,3) [--quant f32|f16|q8|q4] [--json] [--top N]',
   '                      [--adapter DIR [--merge]]',
   '',
   'Runs one sequence through the model on the GPU and prints the logits of every position.',
   '',
   '  --text STR         text, encoded with the model\'s tokenizer (BOS added as it says)',
   '  --ids 1,2,3        token ids instead of --text',
-  '  --quant f32|q8|q4  storage format of the frozen weights on the GPU (default f32)',
+  '  --quant FORMAT     storage format of the frozen weights on the GPU: f32 (default), f16, q8, q4',
   '  --adapter DIR      apply a LoRA adapter: a PEFT directory or a `whittle train` output (adapter.json +',
   '                     adapter.bin); unmerged (LoRA kernels beside the frozen base) by default',
   '  --merge            merge the adapter into the base weights first (W + scale·B·A)',

@@ -8,7 +8,7 @@ import { grid1d, need } from './util.ts';
 
 const WG = 64; // threads per workgroup (WG in the shader)
 const MAXC = 4; // vec4 chunks per lane at most (MAXC in the shader)
-const MAXBK = 16; // tile rows at most (MAXBK in the shader)
+const MAXBK = 16; // tile capacity in rows at most (BK ≤ 16 in the shader)
 const MAX_HS = 128;
 
 /** Test hook: stream tiles of this many rows (0 = the full tile capacity chosen from the limits). */

@@ -152,7 +152,8 @@ export function histogram(hist: { edges: number[]; counts: number[] }, opts: { l
   for (let i = 0; i < n; i++) {
     const c = hist.counts[i];
     const over = opts.cut !== undefined && hist.edges[i] >= opts.cut;
-    const bar = s('rect', { x: pad.l + i * bw + 1, y: y(c), width: Math.max(1, bw - 2), height: H - pad.b - y(c), class: over ? 'bar bar-cut' : 'bar' });
+    const w = Math.max(1, Math.min(bw - 2, 56)); // a lone bin stays a bar, not a wall
+    const bar = s('rect', { x: pad.l + i * bw + (bw - w) / 2, y: y(c), width: w, height: H - pad.b - y(c), class: over ? 'bar bar-cut' : 'bar' });
     bar.append(s('title', {}, `${c} example${c === 1 ? '' : 's'} of ${Math.round(hist.edges[i])}–${Math.round(hist.edges[i + 1])} ${opts.label}`));
     svg.append(bar);
   }

@@ -53,10 +53,10 @@ test('whittle bench --tiny --quick --json --no-torch writes a complete report', 
   assert.deepEqual(rep.lora.targets, ['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
 
   // matmul
-  assert.ok(rep.matmul.results.length >= 6, 'f32/q8/q4 × forward/backward');
+  assert.ok(rep.matmul.results.length >= 8, 'f32/f16/q8/q4 × forward/backward');
   for (const m of rep.matmul.results) positiveStat(`matmul ${m.format} ${m.op}`, m.gflops);
   positive('matmul.peakF32.gflops', rep.matmul.peakF32.gflops);
-  for (const f of ['f32', 'q8', 'q4']) positive(`matmul.byFormat.${f}.shareOfF32Peak`, rep.matmul.byFormat[f].shareOfF32Peak);
+  for (const f of ['f32', 'f16', 'q8', 'q4']) positive(`matmul.byFormat.${f}.shareOfF32Peak`, rep.matmul.byFormat[f].shareOfF32Peak);
 
   // training
   assert.ok(rep.training.length >= 2, 'training cases');

@@ -1,6 +1,7 @@
 // `whittle generate` and `whittle logits` as child processes (lavapipe) on the real stories260K GGUF:
-// the greedy continuation of reference.json, seeded sampling reproducible, stop strings, the
-// logits JSON against reference.json's prompt logits, and usage errors (exit 2).
+// the greedy continuation of reference.json (f32; its first tokens with f16 weights), seeded sampling
+// reproducible, stop strings, the logits JSON against reference.json's prompt logits, and usage
+// errors (exit 2). --adapter / --merge: ./adapter.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,7 +38,7 @@ test('whittle generate --greedy --json: the reference continuation; streamed tex
   assert.match(s.stderr, /60 tokens, length; .* tokens\/s/);
 });
 
-test('whittle generate: a seed reproduces a sample; --stop cuts the text; q8', () => {
+test('whittle generate: a seed reproduces a sample; --stop cuts the text; q8; f16', () => {
   const a = report(['--prompt', 'Once upon a time', '--max-tokens', '30', '--seed', '3', '--temperature', '1', '--top-k', '0', '--top-p', '0.9']);
   const b = report(['--prompt', 'Once upon a time', '--max-tokens', '30', '--seed', '3', '--temperature', '1', '--top-k', '0', '--top-p', '0.9']);
   assert.deepEqual(a.ids, b.ids);
@@ -48,6 +49,9 @@ test('whittle generate: a seed reproduces a sample; --stop cuts the text; q8', (
   const q = report(['--prompt', 'Once upon a time', '--max-tokens', '10', '--greedy', '--quant', 'q8']);
   assert.equal(q.quant, 'q8');
   assert.equal(q.ids.length, 10);
+  const h = report(['--prompt', 'Once upon a time', '--max-tokens', '10', '--greedy', '--quant', 'f16']);
+  assert.equal(h.quant, 'f16');
+  assert.deepEqual(h.ids, REF.greedy_continuation_ids.slice(0, 10), 'f16 weights: the reference greedy start');
 });
 
 test('whittle logits --json: every position matches reference.json; usage errors exit 2', () => {

@@ -46,7 +46,7 @@ for (const icd of ICDS) {
     }
     assert.ok(report.results.some((x) => x.op === 'swiglu' && x.check.startsWith('backward')), 'backward is checked');
     const ops = new Set(report.results.map((x) => x.op));
-    for (const op of ['embedding', 'rmsnorm', 'rope', 'linear', 'lora', 'attention', 'swiglu', 'xent', 'adamw']) {
+    for (const op of ['embedding', 'rmsnorm', 'rope', 'linear', 'lora', 'attention', 'swiglu', 'xent', 'adamw', 'attention_decode', 'kv_append', 'argmax']) {
       assert.ok(ops.has(op), `the self-test covers ${op}`);
     }
     assert.equal(report.passed, report.results.length);

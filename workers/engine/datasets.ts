@@ -29,6 +29,8 @@ export function blankLines(text: string, lines: number[]): string {
 
 export class Datasets {
   private parsed: { text: string; examples: Example[] } | null = null;
+  /** the last tokenized training sets (the Train form asks for a plan on every change) */
+  private tokenized = new WeakMap<object, Map<string, Dataset>>();
 
   constructor(private models: Models) {}
 
@@ -121,10 +123,17 @@ export class Datasets {
   /** The tokenized training set of a stored dataset for a model's tokenizer (excluded lines left out). */
   async forTraining(id: string, t: Pick<TokenizerBundle, 'tokenizer' | 'renderer'>, maxSeqLen: number, trainOn: TrainOn): Promise<Dataset> {
     const d = await this.get(id);
+    let cache = this.tokenized.get(t.tokenizer);
+    if (!cache) this.tokenized.set(t.tokenizer, (cache = new Map()));
+    const key = `${id}|${d.updatedAt}|${d.excluded.join(',')}|${maxSeqLen}|${trainOn}|${t.renderer ? 'template' : 'plain'}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
     const r = loadDataset(blankLines(d.text, d.excluded), {
       tokenizer: t.tokenizer, chatTemplate: t.renderer, maxSeqLen, trainOn, source: d.name, skipInvalid: d.excluded.length > 0,
     });
     if (!r.dataset) throw new Error(`dataset "${d.name}": ${r.reason ?? 'no usable example'}`);
+    if (cache.size >= 4) cache.delete(cache.keys().next().value!);
+    cache.set(key, r.dataset);
     return r.dataset;
   }
 }

@@ -52,8 +52,9 @@ export class Jobs {
   private live = new Map<string, TrainingJob>();
   private writes = new Map<string, Promise<unknown>>();
   private sink: CheckpointSink;
-  /** resolves once start-up resumption has been decided (lists wait for it) */
-  ready: Promise<void> = Promise.resolve();
+  /** resolves once start-up resumption is done, or known not to happen here (lists wait for it) */
+  readonly ready: Promise<void>;
+  private readyResolve!: () => void;
 
   constructor(
     private post: (m: FromWorker) => void,
@@ -61,6 +62,7 @@ export class Jobs {
     private models: Models,
     private datasets: Datasets,
   ) {
+    this.ready = new Promise((r) => (this.readyResolve = r));
     const inner = storeCheckpointSink();
     this.sink = {
       save: (jobId, c) => inner.save(jobId, c),
@@ -75,15 +77,19 @@ export class Jobs {
 
   /** Resubmit the jobs the store says were active (this tab holds the job lock). */
   resumeAtStartup(): Promise<void> {
-    this.ready = (async () => {
+    return (async () => {
       const all = await listJobs({ onUnreadable: (e) => console.warn(`whittle: skipping an unreadable job record: ${e.message}`) });
       for (const r of all) {
         if (!ACTIVE.includes(r.status)) continue;
         await appendJobEvents(r.id, [{ type: 'info', message: 'the page was reloaded: resuming from the last checkpoint' }]).catch(() => {});
         this.submit(r);
       }
-    })().catch((e) => console.error('whittle: could not resume jobs at start-up', e));
-    return this.ready;
+    })().catch((e) => console.error('whittle: could not resume jobs at start-up', e)).finally(() => this.readyResolve());
+  }
+
+  /** Start-up resumption will not happen in this worker (another tab runs the jobs). */
+  markReady(): void {
+    this.readyResolve();
   }
 
   /** Serialize the store writes of one job (status, events, metrics stay in order). */
@@ -174,7 +180,9 @@ export class Jobs {
       }
       if (to === 'succeeded' && job.adapter) {
         const meta = await saveAdapter(adapterSaveInit(job.adapter));
-        await appendJobEvents(job.id, [{ type: 'adapter', message: `adapter "${meta.name}" saved (${meta.tensorCount} tensors)`, data: { adapterId: meta.id } }]);
+        const saved: JobEvent = { time: Date.now(), type: 'adapter', message: `adapter "${meta.name}" saved (${meta.tensorCount} tensors)`, data: { adapterId: meta.id } };
+        await appendJobEvents(job.id, [saved]);
+        this.post({ type: 'job-event', jobId: job.id, event: saved });
         this.post({ type: 'changed', what: 'adapters' });
       }
       try {

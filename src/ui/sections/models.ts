@@ -171,6 +171,7 @@ export function modelsSection(engine: Engine, app: AppState): Section {
         text.className = `transfer-text ${ok ? 'good' : 'bad'}`;
         cancel.textContent = 'Dismiss';
         cancel.onclick = () => el.remove();
+        if (ok) setTimeout(() => el.remove(), 15_000);
       },
       onCancel: (f) => (cancel.onclick = f),
     };
@@ -220,7 +221,7 @@ export function modelsSection(engine: Engine, app: AppState): Section {
     h('h2', { id: 'hub-h' }, 'Download from the Hugging Face Hub'),
     h('ul', { class: 'rows hub-list' }, ...HUB_MODELS.map((x) => h('li', { class: 'row', 'data-hub': x.repo },
       h('div', { class: 'row-main' },
-        h('div', { class: 'row-title' }, h('strong', null, x.name), ' ', h('span', { class: 'muted' }, `${x.params} parameters · ${bytes(x.size)}`)),
+        h('div', { class: 'row-title' }, h('strong', null, x.name), ' ', h('span', { class: 'muted' }, `${x.params} parameters · ${x.size >= 1e9 ? `${(x.size / 1e9).toFixed(1)} GB` : `${x.size < 1e7 ? (x.size / 1e6).toFixed(1) : Math.round(x.size / 1e6)} MB`} download`)),
         h('div', { class: 'muted small' }, x.note)),
       h('div', { class: 'row-actions' }, button('Download', () => void startDownload({ repo: x.repo, name: x.name }), { class: 'ghost', 'aria-label': `Download ${x.name}` })),
     ))),

@@ -141,7 +141,7 @@ export function trainSection(engine: Engine, app: AppState): Section {
       ['base weights', b.baseWeights, 'base'], ['LoRA + optimizer', b.loraAndOptimizer + b.accumulation, 'lora'],
       ['activations', b.activations, 'acts'], ['scratch', b.scratch, 'scratch'],
     ];
-    const scale = Math.max(budget, p.plan.total);
+    const scale = p.plan.total || 1;
     const r = p.resolved;
     replace(planBox,
       h('div', { class: 'plan-tiles' },
@@ -158,9 +158,10 @@ export function trainSection(engine: Engine, app: AppState): Section {
           h('strong', null, `${int(p.trainSize)} examples`),
           h('span', { class: 'muted small' }, `${int(p.epochTokens)} tokens per epoch${p.examples > p.trainSize ? ` · ${p.examples - p.trainSize} held out` : ''}`)),
       ),
-      h('div', { class: 'membar', role: 'img', 'aria-label': `memory: ${parts.map(([n, v]) => `${n} ${bytes(v)}`).join(', ')} of a ${bytes(budget)} budget` },
+      h('div', { class: 'membar', role: 'img', 'aria-label': `memory: ${parts.map(([n, v]) => `${n} ${bytes(v)}`).join(', ')}; ${(100 * p.plan.total / budget).toFixed(1)}% of a ${bytes(budget)} budget` },
         ...parts.map(([n, v, c]) => h('span', { class: `seg seg-${c}`, style: `width:${((100 * v) / scale).toFixed(2)}%`, title: `${n}: ${bytes(v)}` }))),
-      h('p', { class: 'membar-legend small' }, ...parts.flatMap(([n, v, c]) => [h('span', { class: `key seg-${c}` }), `${n} ${bytes(v)} `])),
+      h('p', { class: 'membar-legend small' }, ...parts.flatMap(([n, v, c]) => [h('span', { class: `key seg-${c}` }), `${n} ${bytes(v)} `]),
+        `· ${(100 * p.plan.total / budget).toFixed(p.plan.total / budget < 0.01 ? 2 : 0)}% of the budget`),
       ...p.plan.advice.map((a) => h('p', { class: 'bad small' }, a)),
     );
     for (const f of HP_FIELDS) {
@@ -392,6 +393,16 @@ export function trainSection(engine: Engine, app: AppState): Section {
   }
 
   engine.on((m) => {
+    if (m.type === 'job-metric') {
+      const listed = app.lists.jobs.find((j) => j.id === m.jobId);
+      if (listed) {
+        listed.last = m.metric;
+        const cell = historyBody.querySelector(`tr[data-job="${m.jobId}"] td:nth-child(4)`);
+        if (cell && listed.totalSteps) cell.textContent = `${m.metric.step} / ${listed.totalSteps}`;
+        const lossCell = historyBody.querySelector(`tr[data-job="${m.jobId}"] td:nth-child(5)`);
+        if (lossCell && typeof m.metric.loss === 'number') lossCell.textContent = m.metric.loss.toFixed(4);
+      }
+    }
     if (m.type === 'job-metric' && current && m.jobId === current.id) {
       while (points.length && points.at(-1)!.step >= m.metric.step) points.pop(); // a resumed run replays steps after its checkpoint
       points.push(pointOf(m.metric));
