@@ -34,7 +34,7 @@ override RW: u32 = 4u * HCP;            // floats per tile row
 override TR: u32 = max(BK, R);          // tile rows: a streamed tile (BK) or the own rows (R)
 
 // bk: streamed rows per tile (≤ BK); nl = L. Loops over tile rows and lanes use these runtime values
-// so that compilers do not unroll them (unrolled, llvmpipe's JIT took minutes per kernel).
+// so that compilers do not unroll them (fully unrolled, llvmpipe's JIT took up to a minute per kernel).
 struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, n: u32, bk: u32, nl: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 

@@ -3,7 +3,7 @@
 // token-length histogram with a model's tokenizer, a token view of any example that shows what the
 // loss covers, the option to train on the valid lines only, and the stored datasets (open,
 // rename, delete).
-import type { DatasetCheck, DatasetMeta, Issue, TrainOn } from '../../protocol.ts';
+import type { DatasetCheck, Issue, TrainOn } from '../../protocol.ts';
 import { histogram } from '../chart.ts';
 import { button, bytes, field, h, int, replace, say, select, when } from '../dom.ts';
 import type { Engine } from '../engine.ts';
@@ -28,7 +28,6 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
   let check: DatasetCheck | null = null;
   let checking = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let openedFrom: DatasetMeta | null = null;
 
   const nameInput = h('input', { type: 'text', id: 'ds-name', placeholder: 'e.g. support answers v1', autocomplete: 'off' });
   const text = h('textarea', { id: 'ds-text', class: 'mono editor', rows: 14, spellcheck: false, wrap: 'off',
@@ -244,7 +243,6 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
     const f = upload.files?.[0];
     if (!f) return;
     if (!nameInput.value.trim()) nameInput.value = f.name.replace(/\.(jsonl?|txt)$/i, '');
-    openedFrom = null;
     void runCheck({ file: f });
     upload.value = '';
   });
@@ -266,7 +264,6 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
       const meta = await engine.request({ type: 'dataset-save', name, text: text.value, excluded });
       say(saveNote, 'good', `Saved "${meta.name}": ${plural(meta.report?.examples ?? 0, 'example')}${excluded.length ? `, ${plural(excluded.length, 'line')} left out` : ''}. It is ready on the Train page.`);
       saveNote.dataset.datasetId = meta.id;
-      openedFrom = meta;
       setSetting('trainDataset', meta.id);
     } catch (e) {
       say(saveNote, 'bad', `Not saved: ${(e as Error).message}`);
@@ -279,8 +276,7 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
     try {
       text.value = await x.load();
       nameInput.value = x.name;
-      openedFrom = null;
-      saveNote.hidden = true;
+        saveNote.hidden = true;
       void runCheck();
     } catch (e) {
       say(status, 'bad', `Could not load the example: ${(e as Error).message}`);
@@ -329,7 +325,6 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
             const full = await engine.request({ type: 'dataset-get', datasetId: d.id });
             text.value = full.text;
             nameInput.value = `${full.name} (edited)`;
-            openedFrom = full;
             saveNote.hidden = true;
             useValid.checked = full.excluded.length > 0;
             await runCheck();
@@ -364,7 +359,6 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
   const listCard = h('article', { class: 'card', 'aria-labelledby': 'ds-list-h' },
     h('h2', { id: 'ds-list-h' }, 'Saved datasets'), listNote, listBody);
 
-  void openedFrom;
   const el = h('section', { class: 'section', id: 'section-datasets', 'aria-labelledby': 'datasets-title' },
     h('header', { class: 'section-head' },
       h('h1', { id: 'datasets-title' }, 'Datasets'),

@@ -177,6 +177,11 @@ export function modelsSection(engine: Engine, app: AppState): Section {
     };
   }
 
+  /** Ask the browser to keep this site's storage under pressure (models are big to fetch again). */
+  function keepStorage(): void {
+    void navigator.storage?.persist?.().catch(() => false);
+  }
+
   async function startDownload(o: { repo: string; revision?: string; file?: string; name?: string }): Promise<void> {
     const baseUrl = serverInput.value.trim().replace(/\/+$/, '') || HUB_DEFAULT;
     const t = transfer(o.name ?? o.repo);
@@ -189,6 +194,7 @@ export function modelsSection(engine: Engine, app: AppState): Section {
       t.done(r.cached ? 'already stored: nothing downloaded' : `stored ${bytes(r.totalBytes)}${r.resumedBytes ? ` (resumed: ${bytes(r.resumedBytes)} were already here)` : ''}`, true);
       open.add(r.id);
       renderList();
+      keepStorage();
     } catch (e) {
       t.done(`${(e as Error).message}`, false);
     }
@@ -251,6 +257,7 @@ export function modelsSection(engine: Engine, app: AppState): Section {
       nameInput.value = '';
       open.add(r.id);
       renderList();
+      keepStorage();
     } catch (e) {
       t.done((e as Error).message, false);
     }
