@@ -17,7 +17,15 @@
 //                  f32: gradients are routinely below f16's normal range (6e-5) and there is no loss
 //                  scaling here.
 //
-// Strategy: register tiling, no shared memory (fastest on the CPU Vulkan drivers): each thread
+//   SM             the shared-memory tiled entry points (end of file) instead of the register-tiled ones
+//
+// Variants (src/ops/linear.ts picks one per adapter and shape class, tuned by src/gpu/autotune.ts):
+//   rt8x4, rt4x4 (!SM, TM = 8 or 4)  register tiling, no shared memory: fastest on the CPU Vulkan
+//                  drivers, where a workgroup barrier is expensive. rt8x4 is the default.
+//   sm64 (SM)      shared-memory tiling (what GPUs reward): a 64×64 output tile per 16×16
+//                  workgroup, the reduction in tiles of 16 staged (and dequantized) in workgroup memory.
+//
+// Register tiling: each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
 // Out-of-range rows/cols are clamped on load and skipped on store; the IC tail is zero-masked on
 // the activation side (quantized rows are zero-padded to whole blocks anyway). Quantized weights
@@ -153,6 +161,7 @@ fn wquad_tail(rb: u32, k: u32) -> VT {
 //#endif
 //#endif
 
+//#if !SM
 // grid: (ceil(OC/32), ceil(N/(8·TM))) workgroups of 8×8
 @compute @workgroup_size(8, 8)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
@@ -211,6 +220,7 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
 }
+//#endif
 
 // ---------------------------------------------------------------------------------------------
 // backward bindings
@@ -256,6 +266,7 @@ fn wcol(o: u32) -> vec4f {
 //#endif
 }
 
+//#if !SM
 // grid: (ceil(IC/32), ceil(N/(8·TM))) workgroups of 8×8. Thread: dinp[n0..][c0..c0+3] += Σ_o dout[n][o]·W[o][c]
 @compute @workgroup_size(8, 8)
 fn linear_backward(@builtin(global_invocation_id) gid: vec3u) {
@@ -301,3 +312,169 @@ fn linear_backward(@builtin(global_invocation_id) gid: vec3u) {
 //#endif
   }
 }
+//#endif
+
+//#if SM
+// ---------------------------------------------------------------------------------------------
+// Shared-memory tiling. A 16×16 workgroup computes a 64×64 output tile. The reduction dimension
+// (k in the forward, o in the backward) goes in tiles of KT = 16: every thread stages one quad of
+// each operand into workgroup memory — dequantized to f32 while staging; reduction indices past
+// the end, rows past N / OC and columns past IC are staged as 0 (indices clamped, values selected
+// away, so no Inf·0) — then a barrier, KT steps of a register outer product read from workgroup
+// memory, a barrier. Tiles are stored reduction-major (t[k·SS + row]); SS = 64 + 2 makes the
+// transposing staging writes of 32 consecutive threads hit 32 distinct banks.
+const KT: u32 = 16u;
+const SS: u32 = 66u;
+var<workgroup> ta: array<f32, 1056>; // KT·SS. forward: X tile ta[k][n]; backward: dout tile ta[o][n]
+var<workgroup> tb: array<f32, 1056>; // forward: W tile tb[k][o]; backward: W tile tb[o][c]
+
+fn lt4(k: u32, lim: u32) -> vec4<bool> { return vec4<bool>(k < lim, k + 1u < lim, k + 2u < lim, k + 3u < lim); }
+
+// W[row at word rb][k..k+3] (k % 4 == 0) dequantized to f32; 0 for k ≥ IC
+fn wstage(rb: u32, k: u32) -> vec4f {
+//#if F32
+//#if V4
+  if (k >= P.IC) { return vec4f(0.0); }
+  return wq4(rb + k);
+//#else
+  let last = P.IC - 1u;
+  return select(vec4f(0.0), vec4f(wf(rb + min(k, last)), wf(rb + min(k + 1u, last)), wf(rb + min(k + 2u, last)), wf(rb + min(k + 3u, last))), lt4(k, P.IC));
+//#endif
+//#endif
+//#if F16
+//#if V4
+  if (k >= P.IC) { return vec4f(0.0); }
+  return h4f(wpair(rb + (k >> 1u)));
+//#else
+  let lw = P.rowWords - 1u;
+  let i = min(k >> 1u, lw);
+  return select(vec4f(0.0), h4f(vec2u(w[rb + i], w[rb + min(i + 1u, lw)])), lt4(k, P.IC));
+//#endif
+//#endif
+//#if Q
+  // rows are zero-padded to whole blocks; a quad past the last block is clamped into it (and masked)
+  let bw = rb + min(k / 32u, P.rowWords / WB - 1u) * WB;
+  return select(vec4f(0.0), wquad_q(bw, (k % 32u) / 4u, wf(bw)), lt4(k, P.IC));
+//#endif
+}
+
+// inp[row at element rb][k..k+3]; 0 for k ≥ IC
+fn xstage(rb: u32, k: u32) -> vec4f {
+//#if V4
+  if (k >= P.IC) { return vec4f(0.0); }
+  return inp[(rb + k) >> 2u];
+//#else
+  let last = P.IC - 1u;
+  return select(vec4f(0.0), vec4f(inp[rb + min(k, last)], inp[rb + min(k + 1u, last)], inp[rb + min(k + 2u, last)], inp[rb + min(k + 3u, last)]), lt4(k, P.IC));
+//#endif
+}
+
+// dout[row at element rb][o..o+3]; 0 for o ≥ OC
+fn dstage(rb: u32, o: u32) -> vec4f {
+//#if DV
+  if (o >= P.OC) { return vec4f(0.0); }
+  return dout[(rb + o) >> 2u];
+//#else
+  let last = P.OC - 1u;
+  return select(vec4f(0.0), vec4f(dout[rb + min(o, last)], dout[rb + min(o + 1u, last)], dout[rb + min(o + 2u, last)], dout[rb + min(o + 3u, last)]), lt4(o, P.OC));
+//#endif
+}
+
+// quad v of tile row r at reduction offset k: ta/tb[k..k+3][r]
+fn put_a(k: u32, r: u32, v: vec4f) {
+  ta[k * SS + r] = v.x; ta[(k + 1u) * SS + r] = v.y; ta[(k + 2u) * SS + r] = v.z; ta[(k + 3u) * SS + r] = v.w;
+}
+fn put_b(k: u32, r: u32, v: vec4f) {
+  tb[k * SS + r] = v.x; tb[(k + 1u) * SS + r] = v.y; tb[(k + 2u) * SS + r] = v.z; tb[(k + 3u) * SS + r] = v.w;
+}
+// ta/tb[k..k+3][r]
+fn col_a(k: u32, r: u32) -> vec4f { return vec4f(ta[k * SS + r], ta[(k + 1u) * SS + r], ta[(k + 2u) * SS + r], ta[(k + 3u) * SS + r]); }
+fn col_b(k: u32, r: u32) -> vec4f { return vec4f(tb[k * SS + r], tb[(k + 1u) * SS + r], tb[(k + 2u) * SS + r], tb[(k + 3u) * SS + r]); }
+
+// grid: (ceil(OC/64), ceil(N/64)) workgroups of 16×16. Thread (tx, ty) owns rows n0 + ty + 16i and
+// columns o0 + tx + 16j (i, j < 4; strided, so tile reads and output stores are consecutive across
+// tx). Each step forms 4-term dots over k (vec4<f16> in the H variant) added into f32 accumulators.
+@compute @workgroup_size(16, 16)
+fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n0 = wg.y * 64u;
+  let o0 = wg.x * 64u;
+  let li = lid.y * 16u + lid.x;
+  let sr = li / 4u;        // staged row: n0 + sr of X, o0 + sr of W
+  let sk = (li % 4u) * 4u; // staged quad: k0 + sk .. +3
+  let xb = min(n0 + sr, P.N - 1u) * P.IC;
+  let wb = P.wbase + min(o0 + sr, P.OC - 1u) * P.rowWords;
+  var a: array<vec4f, 4>; // a[i][j] = out[n0 + ty + 16i][o0 + tx + 16j]
+  for (var k0 = 0u; k0 < P.IC; k0 += KT) {
+    put_a(sk, sr, xstage(xb, k0 + sk));
+    put_b(sk, sr, wstage(wb, k0 + sk));
+    workgroupBarrier();
+    for (var kq = 0u; kq < KT; kq += 4u) {
+      let w0 = cv(col_b(kq, lid.x)); let w1 = cv(col_b(kq, lid.x + 16u));
+      let w2 = cv(col_b(kq, lid.x + 32u)); let w3 = cv(col_b(kq, lid.x + 48u));
+      for (var i = 0u; i < 4u; i++) {
+        let x = cv(col_a(kq, lid.y + 16u * i));
+        a[i] += vec4f(vec4<VS>(dot(x, w0), dot(x, w1), dot(x, w2), dot(x, w3)));
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let n = n0 + lid.y + 16u * i;
+    if (n >= P.N) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let o = o0 + lid.x + 16u * j;
+      if (o >= P.OC) { break; }
+      var v = a[i][j];
+      if (P.hasBias != 0u) { v += bias[o]; }
+      out[n * P.OC + o] = v;
+    }
+  }
+}
+
+// grid: (ceil(IC/64), ceil(N/64)) workgroups of 16×16. Thread (tx, ty) owns rows n0 + ty + 16i
+// (i < 4) and the 4 consecutive columns c0 + 4tx .. +3 (one vec4 store when IC % 4 == 0).
+// dinp[n][c] += Σ_o dout[n][o]·W[o][c], always in f32.
+@compute @workgroup_size(16, 16)
+fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n0 = wg.y * 64u;
+  let c0 = wg.x * 64u;
+  let li = lid.y * 16u + lid.x;
+  // dout tile, 64 rows n × KT o: this thread stages row n0 + dr, o quad o0 + dk
+  let dr = li / 4u;
+  let dk = (li % 4u) * 4u;
+  let db = min(n0 + dr, P.N - 1u) * P.OC;
+  // W tile, KT rows o × 64 columns c: this thread stages row o0 + wo, column quad c0 + wc
+  let wo = li / 16u;
+  let wc = (li % 16u) * 4u;
+  var a: array<vec4f, 4>; // a[i][e] = Σ for dinp[n0 + ty + 16i][c0 + 4tx + e]
+  for (var o0 = 0u; o0 < P.OC; o0 += KT) {
+    put_a(dk, dr, dstage(db, o0 + dk));
+    let o = o0 + wo;
+    var wv = wstage(P.wbase + min(o, P.OC - 1u) * P.rowWords, c0 + wc);
+    if (o >= P.OC) { wv = vec4f(0.0); }
+    let t = wo * SS + wc;
+    tb[t] = wv.x; tb[t + 1u] = wv.y; tb[t + 2u] = wv.z; tb[t + 3u] = wv.w;
+    workgroupBarrier();
+    for (var k = 0u; k < KT; k++) {
+      let r = k * SS + 4u * lid.x;
+      let wr = vec4f(tb[r], tb[r + 1u], tb[r + 2u], tb[r + 3u]);
+      for (var i = 0u; i < 4u; i++) { a[i] += ta[k * SS + lid.y + 16u * i] * wr; }
+    }
+    workgroupBarrier();
+  }
+  let c = c0 + 4u * lid.x;
+  if (c >= P.IC) { return; }
+  for (var i = 0u; i < 4u; i++) {
+    let n = n0 + lid.y + 16u * i;
+    if (n >= P.N) { break; }
+//#if V4
+    dinp[(n * P.IC + c) >> 2u] += a[i];
+//#else
+    for (var e = 0u; e < 4u; e++) {
+      if (c + e >= P.IC) { break; }
+      dinp[n * P.IC + c + e] += a[i][e];
+    }
+//#endif
+  }
+}
+//#endif

@@ -13,6 +13,7 @@
 // one slice must still fit the binding limit, and the whole weight must fit maxBufferSize.
 import code from '../../shaders/linear.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
+import { chooseVariant, type TuneOptions } from '../gpu/autotune.ts';
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { need } from './util.ts';
 
@@ -58,8 +59,10 @@ export function preprocess(src: string, flags: Record<string, boolean>): string 
 export type LinearCompute = 'f32' | 'f16';
 
 export interface LinearOptions {
-  /** default: the Gpu's setting (setLinearCompute), else 'f32' */
+  /** default: the Gpu's setting (setLinearCompute), else 'f32'. Forward only. */
   compute?: LinearCompute;
+  /** kernel variant; default: the tuned one for this shape class (tuneLinear), else 'rt8x4' */
+  variant?: LinearVariant;
 }
 
 const computeOf = new WeakMap<Gpu, LinearCompute>();
@@ -76,23 +79,81 @@ export function linearCompute(gpu: Gpu): LinearCompute {
   return computeOf.get(gpu) ?? 'f32';
 }
 
-/** Rows per thread of the register tile (TM×4). */
-const TM = 8;
-const variants = new Map<string, string>();
+/**
+ * Kernel variants (shaders/linear.wgsl): 'rt8x4' register tiling, 8×4 outputs per thread (the
+ * default; fastest on the CPU Vulkan drivers), 'rt4x4' register tiling 4×4, 'sm64' shared-memory
+ * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward). Every
+ * variant takes every format, both directions and f16 compute. Which one runs: opts.variant, else
+ * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt8x4'.
+ */
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'sm64';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'sm64'];
+export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
+export type LinearDir = 'forward' | 'backward';
+
+/** Dispatch geometry of a variant: output rows (n) and columns (o or c) per workgroup. */
+interface Geometry { sm: boolean; tm: number; rowsPerGroup: number; colsPerGroup: number }
+const GEOMETRY: Record<LinearVariant, Geometry> = {
+  rt8x4: { sm: false, tm: 8, rowsPerGroup: 64, colsPerGroup: 32 },
+  rt4x4: { sm: false, tm: 4, rowsPerGroup: 32, colsPerGroup: 32 },
+  sm64: { sm: true, tm: 8, rowsPerGroup: 64, colsPerGroup: 64 },
+};
+
+const sources = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
-function pipelineFor(gpu: Gpu, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false) {
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}_tm${TM}`;
-  let src = variants.get(name);
+function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false) {
+  const g = GEOMETRY[variant];
+  need(!!g, `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${g.sm ? '_sm64' : `_tm${g.tm}`}`;
+  let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h,
+      V4: v4, DV: dv, H: h, SM: g.sm,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
-    src = preprocess(code, flags).replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${TM}u;`);
-    variants.set(name, src);
+    src = preprocess(code, flags).replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${g.tm}u;`);
+    sources.set(name, src);
   }
   return gpu.pipeline(name, src, entry);
+}
+
+/** Bucket of one dimension: the smallest power of 4 ≥ x, capped at 16384 ('16384' means ≥ 4097). */
+function bucket4(x: number): number {
+  let b = 1;
+  while (b < x && b < 16384) b *= 4;
+  return b;
+}
+
+/**
+ * Shape class of a linear call for tuning: each of N, IC, OC rounded up to a power of 4
+ * (1, 4, 16, 64, 256, 1024, 4096, 16384+), e.g. N=256 IC=576 OC=1536 → 'n256.i1024.o4096'.
+ */
+export function linearShapeClass(N: number, IC: number, OC: number): string {
+  return `n${bucket4(N)}.i${bucket4(IC)}.o${bucket4(OC)}`;
+}
+
+/** Tuning table key of (format, direction, shape class). */
+function tuneKey(format: QFormat, dir: LinearDir, N: number, IC: number, OC: number): string {
+  return `${format}.${dir}.${linearShapeClass(N, IC, OC)}`;
+}
+
+const tuned = new WeakMap<Gpu, Map<string, LinearVariant>>();
+
+/** The variant linear_forward / linear_backward run for this call shape on `gpu` (tuned, else the default). */
+export function linearVariant(gpu: Gpu, format: QFormat, dir: LinearDir, N: number, IC: number, OC: number): LinearVariant {
+  const t = tuned.get(gpu);
+  return (t && t.get(tuneKey(format, dir, N, IC, OC))) || DEFAULT_LINEAR_VARIANT;
+}
+
+/** The tuned choices on `gpu`: '<format>.<forward|backward>.<shape class>' → variant. */
+export function linearTuning(gpu: Gpu): ReadonlyMap<string, LinearVariant> {
+  return tuned.get(gpu) ?? new Map();
+}
+
+/** Forget the tuned choices on `gpu` (every call takes the default again). */
+export function clearLinearTuning(gpu: Gpu): void {
+  tuned.delete(gpu);
 }
 
 /** Upload a host weight (quantize() output) to a storage buffer labelled `label`. */
@@ -146,16 +207,79 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
-  const p = pipelineFor(gpu, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16');
-  gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / 32), Math.ceil(N / (8 * TM))]);
+  const variant = opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC);
+  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16');
+  const g = GEOMETRY[variant];
+  gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
 }
 
-/** dinp (N,IC) += dout (N,OC) · W[rowOffset : rowOffset+OC] */
-export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: number, IC: number, OC: number, rowOffset = 0): void {
+/**
+ * dinp (N,IC) += dout (N,OC) · W[rowOffset : rowOffset+OC]. Always f32 compute (opts.compute is
+ * ignored); opts.variant picks the kernel variant.
+ */
+export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: number, IC: number, OC: number, rowOffset = 0, opts: LinearOptions = {}): void {
   check(w, IC, OC, rowOffset);
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32']]);
-  const p = pipelineFor(gpu, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
-  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / 32), Math.ceil(N / (8 * TM))]);
+  const variant = opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC);
+  const p = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
+  const g = GEOMETRY[variant];
+  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
+}
+
+/** One call shape to tune: weight format, rows N, IC, OC; dirs default to both. */
+export interface LinearShape {
+  format: QFormat;
+  N: number;
+  IC: number;
+  OC: number;
+  dirs?: LinearDir[];
+}
+
+export interface TuneLinearOptions extends TuneOptions {
+  /** candidates (default: every variant, the default first) */
+  variants?: readonly LinearVariant[];
+}
+
+/**
+ * Tune linear on `gpu`: for each distinct (format, direction, shape class) of `shapes`, a short
+ * timed trial of every variant at the first shape given for that class (chooseVariant: cached per
+ * adapter, so a later run — another process, a page reload — does no trial). Afterwards calls of
+ * that class run the winner. Call it at model creation or from the CLI / bench, never inside a
+ * step (it submits and awaits). Returns the table (linearTuning). Scratch buffers are zero-filled
+ * and freed; a variant whose trial fails (validation error, out of memory) is excluded.
+ */
+export async function tuneLinear(gpu: Gpu, shapes: LinearShape[], opts: TuneLinearOptions = {}): Promise<ReadonlyMap<string, LinearVariant>> {
+  const cands = opts.variants ?? LINEAR_VARIANTS;
+  need(cands.length > 0 && cands.every((v) => GEOMETRY[v]), `tuneLinear: variants must be some of ${LINEAR_VARIANTS.join(', ')}`);
+  let table = tuned.get(gpu);
+  if (!table) tuned.set(gpu, (table = new Map()));
+  const seen = new Set<string>();
+  for (const s of shapes) {
+    if (s.N <= 0 || s.IC <= 0 || s.OC <= 0) continue;
+    for (const dir of s.dirs ?? (['forward', 'backward'] as const)) {
+      const key = tuneKey(s.format, dir, s.N, s.IC, s.OC);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const { N, IC, OC, format } = s;
+      const bufs: GPUBuffer[] = [];
+      const mk = (bytes: number, label: string) => { const b = gpu.buffer(bytes, label); bufs.push(b); return b; };
+      try {
+        const w: QWeight = { format, rows: OC, cols: IC, buf: mk(bytesOf(format, OC, IC), 'autotune.w') };
+        const a = mk(N * IC * 4, 'autotune.x'), b = mk(N * OC * 4, 'autotune.y');
+        const candidates = cands.map((v) => ({
+          name: v,
+          run: dir === 'forward'
+            ? () => linear_forward(gpu, b, a, w, null, N, IC, OC, 0, { variant: v, compute: 'f32' })
+            : () => linear_backward(gpu, a, b, w, N, IC, OC, 0, { variant: v }),
+        }));
+        const pick = await chooseVariant(gpu, `linear_${dir}.${format}`, linearShapeClass(N, IC, OC), candidates, opts);
+        table.set(key, pick as LinearVariant);
+      } finally {
+        for (const b of bufs) gpu.destroy(b);
+      }
+    }
+  }
+  return table;
 }
