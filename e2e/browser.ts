@@ -34,7 +34,7 @@ function newest(path: string): number {
 /** Run `vite build` unless dist/index.html is newer than every source the app is built from. */
 export function buildIfStale(): { built: boolean; ms: number } {
   const t0 = performance.now();
-  const inputs = ['index.html', 'vite.config.ts', 'package.json', 'src', 'workers', 'shaders'];
+  const inputs = ['index.html', 'vite.config.ts', 'package.json', 'src', 'workers', 'shaders', 'public'];
   const src = Math.max(...inputs.map(newest));
   const out = existsSync('dist/index.html') ? statSync('dist/index.html').mtimeMs : 0;
   if (out > src) return { built: false, ms: 0 };

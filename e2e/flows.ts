@@ -19,34 +19,46 @@ export interface AppSession {
   net: { requests: string[]; offHost: string[] };
   errors: string[];
   shot(name: string): Promise<void>;
+  /** Stop the app server and the Hub server (the offline spec: only the service worker serves the app then). */
+  stopServers(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Build (when stale), serve dist/, start the Hub server and a fresh Chromium profile, open the app. */
-export async function openApp(spec: string, opts: { hubBytesPerSecond?: number; hash?: string } = {}): Promise<AppSession> {
+/**
+ * Build (when stale), serve dist/, start the Hub server and a fresh Chromium profile, open the app.
+ * `webgpu: false` launches Chromium without the WebGPU flags (no adapter: the page says so).
+ */
+export async function openApp(spec: string, opts: { hubBytesPerSecond?: number; hash?: string; webgpu?: boolean } = {}): Promise<AppSession> {
   mkdirSync(SHOTS, { recursive: true });
   const b = buildIfStale();
   if (b.built) console.log(`  built dist/ in ${(b.ms / 1000).toFixed(1)} s`);
   const server = await serveDist();
   const hub = await startHubServer(SPEC_REPOS, { bytesPerSecond: opts.hubBytesPerSecond });
-  const browser = await launchChromium();
+  const gpu = opts.webgpu !== false;
+  const browser = await launchChromium({ webgpu: gpu });
   const net = await guardNetwork(browser.context);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   const errors = watchErrors(page);
   await page.goto(`${server.url}${opts.hash ?? '#models'}`);
   await page.waitForSelector('#gpu-badge.ok, #gpu-badge.warn', { timeout: 60_000 });
-  assert.ok(await page.$('#gpu-badge.ok'), `the engine has a GPU (${await page.locator('#gpu-badge').innerText()})`);
-  let n = 0;
+  if (gpu) assert.ok(await page.$('#gpu-badge.ok'), `the engine has a GPU (${await page.locator('#gpu-badge').innerText()})`);
+  else assert.equal(await page.locator('#gpu-badge').innerText(), 'no WebGPU', 'launched without WebGPU: the badge says so');
+  let n = 0, serving = true;
+  const stopServers = async () => {
+    if (!serving) return;
+    serving = false;
+    await hub.close();
+    await server.close();
+  };
   return {
-    page, context: browser.context, url: server.url, hub, net, errors,
+    page, context: browser.context, url: server.url, hub, net, errors, stopServers,
     shot: async (name) => {
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: `${SHOTS}/${spec}-${String(++n).padStart(2, '0')}-${name}.png`, fullPage: true });
     },
     close: async () => {
       await browser.close();
-      await hub.close();
-      await server.close();
+      await stopServers();
     },
   };
 }

@@ -4,6 +4,8 @@
 // - Requests carry an `id`; each is answered by exactly one `reply` (its value typed by ReplyOf)
 //   or one `error` with the same id. Long requests stream on the way: `progress` (imports and
 //   downloads), `gen-token` / `gen-done` (generation), `selftest-*`.
+// - Without WebGPU (`gpu-unavailable`) models, datasets and adapters still work, and `generate` with
+//   backend 'onnx' runs on the CPU; training and the self-test need the GPU.
 // - Pushes carry no request id: `job-update` / `job-event` / `job-metric` for every training job
 //   the worker runs (also those resumed at start-up), `changed` when the store changed under the
 //   page (an adapter saved by a finished job, a model downloaded).
@@ -89,6 +91,8 @@ export interface GenerationSummary {
   tokensPerSecond: number;
   prefillMs: number;
   decodeMs: number;
+  /** where it ran: 'gpu' (WebGPU, src/model/generate.ts) or 'onnx' (onnxruntime-web on the CPU, greedy) */
+  backend?: 'gpu' | 'onnx';
 }
 
 /** A training job as lists and the dashboard show it. */
@@ -131,8 +135,12 @@ export interface TrainRequest {
 }
 
 /** peft: adapter_config.json + adapter_model.safetensors; gguf: a llama.cpp LoRA adapter; merged: the base with
- *  the adapter folded in (Hugging Face folder); merged-gguf: the same for a GGUF base; recipe: the same run for a GPU cluster. */
-export type ExportFormat = 'peft' | 'gguf' | 'merged' | 'merged-gguf' | 'recipe';
+ *  the adapter folded in (Hugging Face folder); merged-gguf: the same for a GGUF base; onnx: the merged model as a
+ *  transformers.js ONNX folder (config.json, tokenizer files, onnx/model.onnx); recipe: the same run for a GPU cluster. */
+export type ExportFormat = 'peft' | 'gguf' | 'merged' | 'merged-gguf' | 'onnx' | 'recipe';
+
+/** Where the playground generates: the GPU (WebGPU), or the CPU through an in-memory ONNX export (onnxruntime-web, wasm). */
+export type GenerateBackend = 'gpu' | 'onnx';
 
 export interface ExportedFile {
   /** file name to save as (a .zip when the format has several files) */
@@ -179,8 +187,9 @@ export type Message =
   | { type: 'job-get'; id: number; jobId: string }
   | { type: 'job-delete'; id: number; jobId: string }
   // playground
-  /** Generate from one prompt with the base (adapterId null) and adapters, interleaved: streams `gen-token`, `gen-done` per lane. */
-  | { type: 'generate'; id: number; modelId: string; lanes: Array<{ adapterId: string | null }>; prompt: PromptInput; sampling: SamplingOptions; maxTokens: number }
+  /** Generate from one prompt with the base (adapterId null) and adapters, interleaved: streams `gen-token`, `gen-done` per lane.
+   *  backend 'onnx' (default 'gpu'): on the CPU through onnxruntime-web, greedy (sampling ignored), lane after lane. */
+  | { type: 'generate'; id: number; modelId: string; lanes: Array<{ adapterId: string | null }>; prompt: PromptInput; sampling: SamplingOptions; maxTokens: number; backend?: GenerateBackend }
   // adapters
   | { type: 'adapters-list'; id: number }
   | { type: 'adapter-rename'; id: number; adapterId: string; name: string }

@@ -2,8 +2,8 @@
 // The engine worker: owns the GPUDevice (acquireGpu) and every engine service, answering the typed
 // protocol of src/protocol.ts. The page never touches the GPU or IndexedDB; it asks this worker.
 // Services (workers/engine/*): models (store, Hub, loaders), datasets (validation, token views),
-// jobs (src/train queue mirrored into the store; resumed at start-up), playground (generation),
-// adapters. Requests are answered by one `reply` or `error`; aborts go through `abort`.
+// jobs (src/train queue mirrored into the store; resumed at start-up), playground (generation on
+// the GPU), onnx (generation on the CPU through onnxruntime-web where WebGPU is missing), adapters. Requests are answered by one `reply` or `error`; aborts go through `abort`.
 // It is not: UI (no DOM here).
 import { acquireGpu, type Gpu } from '../src/gpu/device.ts';
 import { PROTOCOL_VERSION, type EngineContext, type FromWorker, type ReplyOf, type Request, type ToWorker } from '../src/protocol.ts';
@@ -12,6 +12,7 @@ import { Adapters, exportAdapter, importPeftAdapter } from './engine/adapters.ts
 import { Datasets } from './engine/datasets.ts';
 import { Jobs } from './engine/jobs.ts';
 import { Models } from './engine/models.ts';
+import { OnnxPlayground } from './engine/onnx.ts';
 import { Playground } from './engine/playground.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -58,6 +59,7 @@ const datasets = new Datasets(models);
 const adapters = new Adapters();
 const jobs = new Jobs(post, gpu, models, datasets);
 const playground = new Playground(gpu, models, adapters);
+const onnx = new OnnxPlayground(models);
 
 /**
  * One tab runs training jobs: the holder of the 'whittle-jobs' Web Lock, which resumes the jobs the
@@ -128,6 +130,7 @@ async function answer(m: Request): Promise<void> {
       }
     }
     case 'model-delete': {
+      onnx.forget(m.modelId);
       const r = await models.remove(m.modelId);
       changed('models');
       return reply(m.id, m.type, r);
@@ -177,6 +180,12 @@ async function answer(m: Request): Promise<void> {
       return reply(m.id, m.type, r);
     }
     case 'generate': {
+      if (m.backend === 'onnx') {
+        const r = await onnx.run(m, abortable(m.id),
+          (lane, text, tokenId) => post({ type: 'gen-token', id: m.id, lane, text, tokenId }),
+          (lane, summary) => post({ type: 'gen-done', id: m.id, lane, summary }));
+        return reply(m.id, m.type, r);
+      }
       const r = await playground.run(m, abortable(m.id),
         (lane, t) => post({ type: 'gen-token', id: m.id, lane, text: t.text, tokenId: t.id }),
         (lane, summary) => post({ type: 'gen-done', id: m.id, lane, summary }));
@@ -190,6 +199,7 @@ async function answer(m: Request): Promise<void> {
       return reply(m.id, m.type, r);
     }
     case 'adapter-delete': {
+      onnx.forget(m.adapterId);
       const r = await adapters.remove(m.adapterId);
       changed('adapters');
       return reply(m.id, m.type, r);

@@ -308,12 +308,20 @@ export function goals(r: BenchReport): Goal[] {
   const peak = r.matmul.peakF32.gflops;
   const quantRows = r.matmul.results.filter((x) => x.format === 'q8' || x.format === 'q4');
   if (peak > 0 && quantRows.length) {
+    // met: each quantized format's best GFLOP/s ≥ 50% of the best f32 GFLOP/s (peak against peak);
+    // the detail adds the same-size ratios (quantized ÷ f32 at the same N, IC, OC, op) and the worst size.
+    const fmts = Object.entries(r.matmul.byFormat).filter(([f]) => f === 'q8' || f === 'q4');
+    const parts = fmts.map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} GFLOP/s = ${pct(v.shareOfF32Peak)}`);
+    const same = quantRows.map((x) => {
+      const f = r.matmul.results.find((y) => y.format === 'f32' && y.op === x.op && y.N === x.N && y.IC === x.IC && y.OC === x.OC);
+      return f ? x.gflops.median / f.gflops.median : NaN;
+    }).filter(Number.isFinite);
     const worst = quantRows.reduce((a, x) => (x.gflops.median < a.gflops.median ? x : a));
-    const parts = Object.entries(r.matmul.byFormat).filter(([f]) => f === 'q8' || f === 'q4').map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} GFLOP/s = ${pct(v.shareOfF32Peak)}`);
     out.push({
       goal: 'quantized matmul ≥ 50% of the f32 peak',
-      met: worst.gflops.median / peak >= 0.5,
-      detail: `f32 peak ${peak.toFixed(2)} GFLOP/s; ${parts.join(', ')}; worst quantized size ${worst.format} ${worst.op} ` +
+      met: fmts.every(([, v]) => v.shareOfF32Peak >= 0.5),
+      detail: `f32 peak ${peak.toFixed(2)} GFLOP/s; ${parts.join(', ')}; quantized ÷ f32 at the same size ` +
+        `${pct(Math.min(...same))}…${pct(Math.max(...same))}; slowest quantized size ${worst.format} ${worst.op} ` +
         `${worst.N}×${worst.IC}→${worst.OC} ${worst.gflops.median.toFixed(2)} GFLOP/s = ${pct(worst.gflops.median / peak)} of the peak`,
     });
   }

@@ -6,6 +6,11 @@
 // in f32; it needs the adapter's shader-f16 and is NOT the default: on lavapipe it measured no
 // faster than f32 (see the GFLOP/s test), and it rounds activations to f16 (|x| ≤ 65504). The
 // backward always computes in f32 (gradients underflow f16).
+// Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread, the default), 'rt4x4'
+// (register tiling 4×4), 'sm64' (shared-memory tiling, 64×64 per 16×16 workgroup; GPUs). Each call
+// runs opts.variant, else the variant tuned for its (format, direction, shape class) on this Gpu,
+// else the default. Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
+// inside a step): a short timed trial per class through src/gpu/autotune.ts, cached per adapter.
 // Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
 // Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
 // only for the rows used (rowOffset .. rowOffset+OC, offset aligned down to
@@ -13,7 +18,7 @@
 // one slice must still fit the binding limit, and the whole weight must fit maxBufferSize.
 import code from '../../shaders/linear.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { chooseVariant, type TuneOptions } from '../gpu/autotune.ts';
+import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.ts';
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { need } from './util.ts';
 
@@ -228,6 +233,16 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
 }
 
+/** Kernel name of linear's autotune cache entries (bump the version when the variants change speed). */
+export function linearTuneKernel(dir: LinearDir, format: QFormat): string {
+  return `linear@1.${dir}.${format}`;
+}
+
+/** The autotune cache key (src/gpu/autotune.ts) of a linear call shape on `gpu`'s adapter. */
+export function linearTuneCacheKey(gpu: Gpu, dir: LinearDir, format: QFormat, N: number, IC: number, OC: number): string {
+  return tuneCacheKey(gpu.info, linearTuneKernel(dir, format), linearShapeClass(N, IC, OC));
+}
+
 /** One call shape to tune: weight format, rows N, IC, OC; dirs default to both. */
 export interface LinearShape {
   format: QFormat;
@@ -274,7 +289,7 @@ export async function tuneLinear(gpu: Gpu, shapes: LinearShape[], opts: TuneLine
             ? () => linear_forward(gpu, b, a, w, null, N, IC, OC, 0, { variant: v, compute: 'f32' })
             : () => linear_backward(gpu, a, b, w, N, IC, OC, 0, { variant: v }),
         }));
-        const pick = await chooseVariant(gpu, `linear_${dir}.${format}`, linearShapeClass(N, IC, OC), candidates, opts);
+        const pick = await chooseVariant(gpu, linearTuneKernel(dir, format), linearShapeClass(N, IC, OC), candidates, opts);
         table.set(key, pick as LinearVariant);
       } finally {
         for (const b of bufs) gpu.destroy(b);

@@ -7,7 +7,10 @@
 // - running: builds the Trainer, resumes from the sink's checkpoint when there is one, then steps;
 //   pause and cancel are honoured between optimizer steps (a paused job keeps the GPU and its
 //   model; pausing a queued job holds it out of the queue until resumed);
-// - checkpoints every checkpointInterval steps and at each epoch end, through the CheckpointSink;
+// - checkpoints every checkpointInterval steps and at each epoch end, through the CheckpointSink,
+//   and when a running job pauses (so a reload while paused loses no step);
+// - a job that ends (succeeded, failed, cancelled) lets go of its inputs — model weights, datasets,
+//   the GPU model — so finished jobs kept in the queue cost no memory; JobQueue.forget drops one;
 // - succeeded: the TrainedAdapter is on job.adapter (and job.done's result).
 // Every change is reported through JobListener as the store's JobEvent / JobMetric rows (human-
 // readable events; one metric row per step: loss, accuracy, lr, tokens/s, elapsed, ETA, and the
@@ -175,8 +178,17 @@ export class TrainingJob {
   }
 
   private finish(s: 'succeeded' | 'failed' | 'cancelled', message: string): void {
+    // let go of what the job trained on (weights, datasets; the GPU model is destroyed by run())
+    this.inputs = null;
+    this.train = null;
+    this.valid = null;
     this.setStatus(s, message);
     this.settle({ status: s, adapter: this.adapter, error: this.error });
+  }
+
+  /** Whether the job still holds its inputs (model weights, datasets): false once it has ended. */
+  get holdsInputs(): boolean {
+    return this.inputs !== null || this.train !== null || this.valid !== null;
   }
 
   /** @internal validating_files → queued (true) or failed / cancelled (false). */
@@ -250,12 +262,24 @@ export class TrainingJob {
           this.emit('checkpoint', `resumed from the checkpoint at step ${c.step} (epoch ${c.data.epoch + 1}, example ${c.data.index})`, { step: c.step });
         }
       }
+      let savedStep = trainer.step; // the step of the sink's latest checkpoint (0: none needed yet)
       const total = trainer.totalSteps;
       this.emit('info', `training ${total} steps: ${hp.epochs} epoch(s) of ${trainer.batchesPerEpoch} micro-batches of ${hp.batchSize} × ${hp.seqLen} tokens, ` +
         `${hp.gradAccum} micro-batch(es) per step`);
       for (;;) {
         if (this.wantCancel) throw new JobCancelled();
         if (this.wantPause) {
+          if (sink && trainer.step > savedStep) {
+            // checkpoint first: a reload (or a crash) while paused resumes from here, losing no step
+            try {
+              const c = await trainer.checkpoint();
+              await sink.save(this.id, c);
+              savedStep = c.step;
+              this.emit('checkpoint', `checkpoint saved at step ${c.step} (pausing)`, { step: c.step, data: c.data });
+            } catch (err) {
+              this.emit('warning', `could not save a checkpoint before pausing: ${(err as Error)?.message ?? String(err)}; a reload would resume from step ${savedStep}`);
+            }
+          }
           this.setStatus('paused', `paused at step ${trainer.step}`);
           await new Promise<void>((r) => (this.wake = r));
           this.wake = null;
@@ -281,6 +305,7 @@ export class TrainingJob {
         const due = (hp.checkpointInterval > 0 && m.step % hp.checkpointInterval === 0) || m.epochEnd;
         if (sink && due && !last) {
           await sink.save(this.id, await trainer.checkpoint());
+          savedStep = m.step;
           this.emit('checkpoint', `checkpoint saved at step ${m.step}${m.epochEnd ? ' (epoch end)' : ''}`, { step: m.step, data: m.data });
         }
       }
@@ -333,6 +358,14 @@ export class JobQueue {
 
   get jobs(): readonly TrainingJob[] {
     return this.all;
+  }
+
+  /** Drop a finished job from the queue's list (its record lives elsewhere); false when unknown or not final. */
+  forget(id: string): boolean {
+    const i = this.all.findIndex((j) => j.id === id && j.final);
+    if (i < 0) return false;
+    this.all.splice(i, 1);
+    return true;
   }
 
   get running(): TrainingJob | null {

@@ -4,7 +4,8 @@
 // (messages that stream for that id — progress, tokens — go to onStream); `on` sees every message.
 import type { FromWorker, ReplyOf, Request, ToWorker } from '../protocol.ts';
 
-type Ready = Extract<FromWorker, { type: 'ready' | 'gpu-unavailable' }>;
+/** The worker's answer to `hello`: a GPU, or why there is none. */
+export type Ready = Extract<FromWorker, { type: 'ready' | 'gpu-unavailable' }>;
 type SelftestEvent = Extract<FromWorker, { type: 'selftest-plan' | 'selftest-result' | 'selftest-done' }>;
 type Streamed = Extract<FromWorker, { id: number }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,8 +1,9 @@
 // The page: a header (GPU badge, a live training indicator, the theme switch), the navigation of
 // the sections, and the selected section (#hash). The engine (GPU, kernels, storage, training)
 // lives in the worker; the page only renders what it reports and sends what the user asks.
+// A production build registers the service worker (public/sw.js) that makes the app work offline.
 import './style.css';
-import { h, replace } from './dom.ts';
+import { button, h, replace } from './dom.ts';
 import { Engine } from './engine.ts';
 import type { Section } from './section.ts';
 import { adaptersSection } from './sections/adapters.ts';
@@ -24,7 +25,7 @@ applyTheme(theme);
 
 const engine = new Engine();
 const ready = engine.hello();
-const app = new AppState(engine);
+const app = new AppState(engine, ready);
 
 const sections: Section[] = [
   modelsSection(engine, app),
@@ -123,6 +124,32 @@ function show(): void {
   replace(main, s.el);
   document.title = `${s.title} · whittle`;
   s.onShow?.();
+}
+
+// ---- offline: the service worker (public/sw.js) caches the built app; production builds only
+const updateBar = h('div', { class: 'update-banner', id: 'update-banner', role: 'status', hidden: true });
+(document.querySelector('header.topbar') ?? document.body.firstChild)?.before(updateBar);
+function offerUpdate(waiting: ServiceWorker): void {
+  replace(updateBar, 'A new version of whittle is ready.', button('Reload', () => {
+    navigator.serviceWorker.addEventListener('controllerchange', () => location.reload(), { once: true });
+    waiting.postMessage({ type: 'skip-waiting' });
+  }, { class: 'primary small', id: 'update-reload' }));
+  updateBar.hidden = false;
+}
+if (import.meta.env.PROD && 'serviceWorker' in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register('./sw.js').then((reg) => {
+    // an update: a new build installed beside this one (the first install needs no reload)
+    const watch = (w: ServiceWorker | null) => {
+      if (!w) return;
+      const check = () => {
+        if (w.state === 'installed' && navigator.serviceWorker.controller) offerUpdate(w);
+      };
+      w.addEventListener('statechange', check);
+      check();
+    };
+    watch(reg.waiting);
+    reg.addEventListener('updatefound', () => watch(reg.installing));
+  }, (e: Error) => console.warn(`whittle: the app cannot be cached for offline use: ${e.message}`));
 }
 
 window.addEventListener('hashchange', () => {

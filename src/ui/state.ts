@@ -3,7 +3,7 @@
 // `job-update` pushes. Sections subscribe to the kinds they show. Settings the user chose (Hub
 // server, theme, last choices) live in localStorage, not here.
 import type { AdapterMeta, DatasetMeta, JobSummary, ModelSummary, StoreKind } from '../protocol.ts';
-import type { Engine } from './engine.ts';
+import type { Engine, Ready } from './engine.ts';
 
 type Lists = { models: ModelSummary[]; datasets: DatasetMeta[]; adapters: AdapterMeta[]; jobs: JobSummary[] };
 
@@ -16,7 +16,12 @@ export class AppState {
   private subs: { [K in StoreKind]: Set<() => void> } = { models: new Set(), datasets: new Set(), adapters: new Set(), jobs: new Set() };
   private errors: { [K in StoreKind]?: string } = {};
 
-  constructor(readonly engine: Engine) {
+  /** Whether the engine has a GPU: true, false (no WebGPU here: training is off, the playground runs on the CPU), null until known. */
+  gpu: boolean | null = null;
+
+  /** `ready`: the worker's answer to hello (engine.hello()). */
+  constructor(readonly engine: Engine, readonly ready: Promise<Ready>) {
+    ready.then((r) => (this.gpu = r.type === 'ready'), () => (this.gpu = false));
     this.loaded = {
       models: this.refresh('models'), datasets: this.refresh('datasets'), adapters: this.refresh('adapters'), jobs: this.refresh('jobs'),
     };

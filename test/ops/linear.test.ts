@@ -1,12 +1,14 @@
 // linear (shaders/linear.wgsl): ref backward vs finite differences (f64); GPU vs ref for f32/f16/q8/q4
-// weights on odd shapes, with bias, rowOffset slices and += semantics of dinp; the f16-compute
-// forward variant (shader-f16 adapters: required on lavapipe); a GFLOP/s print.
+// weights on odd shapes, with bias, rowOffset slices and += semantics of dinp, for every kernel
+// variant (rt8x4, rt4x4, sm64); the f16-compute forward (shader-f16 adapters: required on
+// lavapipe); tuned variant dispatch (tuneLinear); a GFLOP/s print per variant.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/linear.ts';
 import * as op from '../../src/ops/linear.ts';
 import { dequantize, quantize, type QFormat } from '../../src/model/quant.ts';
 import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
+import { MemoryTuneCache } from '../../src/gpu/autotune.ts';
 
 test('ref linear_backward matches finite differences (f64)', () => {
   const N = 3, IC = 7, OC = 5, rows = 9, off = 2;
@@ -33,7 +35,7 @@ async function hasF16(what: string): Promise<boolean> {
   return false;
 }
 
-async function runCase(format: QFormat, c: Case, seed: number, compute: op.LinearCompute = 'f32') {
+async function runCase(format: QFormat, c: Case, seed: number, compute: op.LinearCompute = 'f32', variant?: op.LinearVariant) {
   const gpu = await testGpu();
   const { N, IC, OC } = c, rows = c.rows ?? OC, off = c.off ?? 0;
   const wf = randn32(rows * IC, seed, 0.5);
@@ -49,38 +51,41 @@ async function runCase(format: QFormat, c: Case, seed: number, compute: op.Linea
   const bDout = gpu.f32(dout, 't.dout'), bDinp = gpu.f32(dinp0, 't.dinp');
   const bBias = bias ? gpu.f32(bias, 't.bias') : null;
   await gpu.scoped('linear', () => {
-    op.linear_forward(gpu, bOut, bInp, w, bBias, N, IC, OC, off, { compute });
-    op.linear_backward(gpu, bDinp, bDout, w, N, IC, OC, off);
+    op.linear_forward(gpu, bOut, bInp, w, bBias, N, IC, OC, off, { compute, variant });
+    op.linear_backward(gpu, bDinp, bDout, w, N, IC, OC, off, { variant });
   });
-  const tag = `${format} N=${N} IC=${IC} OC=${OC} off=${off}${bias ? ' bias' : ''} compute ${compute}`;
+  const tag = `${format} N=${N} IC=${IC} OC=${OC} off=${off}${bias ? ' bias' : ''} compute ${compute} variant ${variant ?? 'default'}`;
   assertClose(`linear out ${tag}`, await gpu.readF32(bOut, N * OC), out, compute === 'f16' ? TOL.f16 : TOL.f32sum);
   assertClose(`linear dinp ${tag}`, await gpu.readF32(bDinp, N * IC), dinp, TOL.f32sum);
   for (const b of [w.buf, bInp, bOut, bDout, bDinp, bBias]) if (b) gpu.destroy(b);
 }
 
-for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
-  test(`gpu linear ${format} odd shapes (N 1,3,17 × IC 5,33,96,100 × OC 1,7,65)`, async () => {
+for (const variant of op.LINEAR_VARIANTS) for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
+  test(`gpu linear ${variant} ${format} odd shapes (N 1,3,17 × IC 5,33,96,100 × OC 1,7,65)`, async () => {
     let seed = 10;
-    for (const N of [1, 3, 17]) for (const IC of [5, 33, 96, 100]) for (const OC of [1, 7, 65]) await runCase(format, { N, IC, OC }, seed += 10);
+    for (const N of [1, 3, 17]) for (const IC of [5, 33, 96, 100]) for (const OC of [1, 7, 65]) await runCase(format, { N, IC, OC }, seed += 10, 'f32', variant);
   });
-  test(`gpu linear ${format} bias, rowOffset slices, bigger shapes`, async () => {
-    await runCase(format, { N: 5, IC: 33, OC: 7, bias: true }, 1);
-    await runCase(format, { N: 17, IC: 100, OC: 65, rows: 200, off: 77 }, 2);
-    await runCase(format, { N: 3, IC: 64, OC: 1, rows: 9, off: 8, bias: true }, 3);
-    await runCase(format, { N: 70, IC: 130, OC: 99, rows: 150, off: 51, bias: true }, 4);
-    await runCase(format, { N: 64, IC: 256, OC: 128 }, 5);
-    await runCase(format, { N: 9, IC: 96, OC: 20, rows: 50, off: 13 }, 6); // vec4 dout path with a slice
-    await runCase(format, { N: 33, IC: 100, OC: 36, rows: 37, off: 1, bias: true }, 7);
-    await runCase(format, { N: 6, IC: 33, OC: 8, rows: 10, off: 2 }, 8); // scalar inp, vec4 dout
+  test(`gpu linear ${variant} ${format} bias, rowOffset slices, bigger shapes`, async () => {
+    await runCase(format, { N: 5, IC: 33, OC: 7, bias: true }, 1, 'f32', variant);
+    await runCase(format, { N: 17, IC: 100, OC: 65, rows: 200, off: 77 }, 2, 'f32', variant);
+    await runCase(format, { N: 3, IC: 64, OC: 1, rows: 9, off: 8, bias: true }, 3, 'f32', variant);
+    await runCase(format, { N: 70, IC: 130, OC: 99, rows: 150, off: 51, bias: true }, 4, 'f32', variant);
+    await runCase(format, { N: 64, IC: 256, OC: 128 }, 5, 'f32', variant);
+    await runCase(format, { N: 9, IC: 96, OC: 20, rows: 50, off: 13 }, 6, 'f32', variant); // vec4 dout path with a slice
+    await runCase(format, { N: 33, IC: 100, OC: 36, rows: 37, off: 1, bias: true }, 7, 'f32', variant);
+    await runCase(format, { N: 6, IC: 33, OC: 8, rows: 10, off: 2 }, 8, 'f32', variant); // scalar inp, vec4 dout
+    // several tiles in every direction, partial last tiles (sm64: 64×64 output, K tiles of 16)
+    await runCase(format, { N: 131, IC: 161, OC: 130, bias: true }, 12, 'f32', variant);
+    await runCase(format, { N: 129, IC: 200, OC: 67, rows: 90, off: 23 }, 13, 'f32', variant);
   });
-  test(`gpu linear ${format} weight larger than the binding limit is bound by row slices`, async () => {
+  test(`gpu linear ${variant} ${format} weight larger than the binding limit is bound by row slices`, async () => {
     const gpu = await testGpu();
     const lim = gpu.info.limits, saved = lim.maxStorageBufferBindingSize;
     lim.maxStorageBufferBindingSize = 4096; // pretend: the 300-row weights below exceed it
     try {
-      await runCase(format, { N: 5, IC: 33, OC: 20, rows: 300, off: 123, bias: true }, 9);
-      await runCase(format, { N: 7, IC: 32, OC: 24, rows: 300, off: 275 }, 10);
-      await runCase(format, { N: 3, IC: 36, OC: 1, rows: 300, off: 299 }, 11);
+      await runCase(format, { N: 5, IC: 33, OC: 20, rows: 300, off: 123, bias: true }, 9, 'f32', variant);
+      await runCase(format, { N: 7, IC: 32, OC: 24, rows: 300, off: 275 }, 10, 'f32', variant);
+      await runCase(format, { N: 3, IC: 36, OC: 1, rows: 300, off: 299 }, 11, 'f32', variant);
     } finally {
       lim.maxStorageBufferBindingSize = saved;
     }
@@ -89,24 +94,29 @@ for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
 
 // f16 format: each weight is exactly the f16 rounding of the f32 one (what the ref sees); the kernel
 // sees the same values, so the f32 tolerance holds. Shapes cover every IC % 4 (odd rows end in a pad half).
-test('gpu linear f16 format: weights are the f16 roundings (IC % 4 = 0..3, slices at odd and even rows)', async () => {
-  for (const IC of [1, 2, 3, 4, 6, 7, 9, 10, 11, 12]) {
-    await runCase('f16', { N: 5, IC, OC: 6, rows: 11, off: 3, bias: true }, 100 + IC);
-    await runCase('f16', { N: 9, IC, OC: 5, rows: 9, off: 4 }, 200 + IC);
+test('gpu linear f16 format: weights are the f16 roundings (IC % 4 = 0..3, slices at odd and even rows; every variant)', async () => {
+  for (const variant of op.LINEAR_VARIANTS) {
+    for (const IC of [1, 2, 3, 4, 6, 7, 9, 10, 11, 12]) {
+      await runCase('f16', { N: 5, IC, OC: 6, rows: 11, off: 3, bias: true }, 100 + IC, 'f32', variant);
+      await runCase('f16', { N: 9, IC, OC: 5, rows: 9, off: 4 }, 200 + IC, 'f32', variant);
+    }
   }
 });
 
 // f16 compute (forward only; the backward stays f32): every format, odd shapes, tolerance TOL.f16
-test('gpu linear compute f16 (shader-f16) vs ref: every format, odd shapes, slices, bias', async () => {
-  if (!(await hasF16('linear compute f16'))) return;
-  let seed = 5000;
-  for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
-    for (const N of [1, 17]) for (const IC of [5, 33, 96, 100]) for (const OC of [1, 7, 65]) await runCase(format, { N, IC, OC }, seed += 10, 'f16');
-    await runCase(format, { N: 70, IC: 130, OC: 99, rows: 150, off: 51, bias: true }, seed += 10, 'f16');
-    await runCase(format, { N: 6, IC: 33, OC: 8, rows: 10, off: 2 }, seed += 10, 'f16');
-    await runCase(format, { N: 64, IC: 256, OC: 128, bias: true }, seed += 10, 'f16');
-  }
-});
+for (const variant of op.LINEAR_VARIANTS) {
+  test(`gpu linear ${variant} compute f16 (shader-f16) vs ref: every format, odd shapes, slices, bias`, async () => {
+    if (!(await hasF16('linear compute f16'))) return;
+    let seed = 5000;
+    for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
+      for (const N of [1, 17]) for (const IC of [5, 33, 96, 100]) for (const OC of [1, 7, 65]) await runCase(format, { N, IC, OC }, seed += 10, 'f16', variant);
+      await runCase(format, { N: 70, IC: 130, OC: 99, rows: 150, off: 51, bias: true }, seed += 10, 'f16', variant);
+      await runCase(format, { N: 6, IC: 33, OC: 8, rows: 10, off: 2 }, seed += 10, 'f16', variant);
+      await runCase(format, { N: 64, IC: 256, OC: 128, bias: true }, seed += 10, 'f16', variant);
+      await runCase(format, { N: 131, IC: 161, OC: 130, bias: true }, seed += 10, 'f16', variant);
+    }
+  });
+}
 
 test('gpu linear compute f16: per-Gpu default (setLinearCompute), and a clear error without shader-f16', async () => {
   const gpu = await testGpu();
@@ -142,27 +152,118 @@ test('gpu linear compute f16: per-Gpu default (setLinearCompute), and a clear er
   for (const buf of [w.buf, x, ...y]) gpu.destroy(buf);
 });
 
-test('gpu linear GFLOP/s (N=256, IC=576, OC=1536; printed, not asserted)', async () => {
+// The names of the linear pipelines a recorded piece of work dispatches (timestamp profiling
+// names every dispatch), or null where the adapter has no timestamp-query.
+async function dispatched(fn: () => void): Promise<string[] | null> {
+  const gpu = await testGpu();
+  if (!gpu.startProfile()) return null;
+  fn();
+  return [...(await gpu.stopProfile()).keys()].filter((k) => k.startsWith('linear_')).sort();
+}
+
+test('gpu linear tuned dispatch: tuneLinear fills the table, calls of a tuned class run its variant, others the default', async () => {
+  const gpu = await testGpu();
+  op.clearLinearTuning(gpu);
+  const N = 40, IC = 96, OC = 80;
+  const cls = op.linearShapeClass(N, IC, OC);
+  assert.equal(cls, 'n64.i256.o256');
+  assert.equal(op.linearShapeClass(1, 576, 49152), 'n1.i1024.o16384');
+  // a cache that already holds rt4x4 (forward) and sm64 (backward) for this adapter and class:
+  // tuneLinear takes them without a trial
+  const cache = new MemoryTuneCache();
+  const names = [...op.LINEAR_VARIANTS];
+  const at = new Date().toISOString();
+  await cache.set(op.linearTuneCacheKey(gpu, 'forward', 'q8', N, IC, OC), { variant: 'rt4x4', candidates: names, ms: {}, method: 'wall', at });
+  await cache.set(op.linearTuneCacheKey(gpu, 'backward', 'q8', N, IC, OC), { variant: 'sm64', candidates: names, ms: {}, method: 'wall', at });
+  const table = await op.tuneLinear(gpu, [{ format: 'q8', N, IC, OC }, { format: 'q8', N: 50, IC: 100, OC: 70 }], { cache });
+  assert.equal(table.get(`q8.forward.${cls}`), 'rt4x4');
+  assert.equal(table.get(`q8.backward.${cls}`), 'sm64');
+  assert.equal(table.size, 2, 'the second shape is of the same class: no second entry');
+  assert.equal(op.linearVariant(gpu, 'q8', 'forward', 33, 200, 255), 'rt4x4');
+  assert.equal(op.linearVariant(gpu, 'q8', 'forward', 65, 200, 255), 'rt8x4', 'another class: the default');
+  assert.equal(op.linearVariant(gpu, 'q4', 'forward', N, IC, OC), 'rt8x4', 'another format: the default');
+  try {
+    // correct results through the tuned path (no opts.variant)
+    await runCase('q8', { N, IC, OC, rows: 90, off: 5, bias: true }, 77);
+    const w = op.uploadWeight(gpu, quantize(randn32(OC * IC, 1), OC, IC, 'q8'), 't.w');
+    const x = gpu.f32(randn32(N * IC, 2), 't.x'), y = gpu.f32(N * OC, 't.y');
+    const got = await dispatched(() => {
+      op.linear_forward(gpu, y, x, w, null, N, IC, OC);
+      op.linear_backward(gpu, x, y, w, N, IC, OC);
+    });
+    if (got) assert.deepEqual(got, ['linear_q8_v4_dv_sm64.linear_backward', 'linear_q8_v4_tm4.linear_forward']);
+    const forced = await dispatched(() => op.linear_forward(gpu, y, x, w, null, N, IC, OC, 0, { variant: 'sm64' }));
+    if (forced) assert.deepEqual(forced, ['linear_q8_v4_sm64.linear_forward'], 'opts.variant overrides the tuned choice');
+    op.clearLinearTuning(gpu);
+    const dflt = await dispatched(() => op.linear_forward(gpu, y, x, w, null, N, IC, OC));
+    if (dflt) assert.deepEqual(dflt, ['linear_q8_v4_tm8.linear_forward']);
+    for (const b of [w.buf, x, y]) gpu.destroy(b);
+  } finally {
+    op.clearLinearTuning(gpu);
+  }
+  assert.throws(() => op.linear_forward(gpu, gpu.f32(1, 't'), gpu.f32(1, 't'), op.uploadWeight(gpu, quantize(new Float32Array(1), 1, 1, 'f32'), 't'), null, 1, 1, 1, 0, { variant: 'nope' as op.LinearVariant }), /unknown variant/);
+});
+
+test('gpu linear tuneLinear runs a real trial (every variant works; memory cache; second call no trial)', async () => {
+  const gpu = await testGpu();
+  const cache = new MemoryTuneCache();
+  const shapes: op.LinearShape[] = [{ format: 'q4', N: 33, IC: 70, OC: 45 }];
+  const lines: string[] = [];
+  const t1 = await op.tuneLinear(gpu, shapes, { cache, reps: 1, log: (l) => lines.push(l) });
+  try {
+    const cls = op.linearShapeClass(33, 70, 45);
+    for (const dir of ['forward', 'backward']) {
+      const v = t1.get(`q4.${dir}.${cls}`);
+      assert.ok(v && op.LINEAR_VARIANTS.includes(v), `a variant for ${dir}: ${v}`);
+    }
+    assert.equal(cache.map.size, 2);
+    for (const rec of cache.map.values()) {
+      assert.deepEqual(Object.keys(rec.ms).sort(), [...op.LINEAR_VARIANTS].sort(), 'a median for every candidate');
+      assert.equal(rec.failed, undefined, `no variant failed: ${JSON.stringify(rec.failed)}`);
+    }
+    assert.ok(lines.some((l) => l.includes('autotune linear')), lines.join('\n'));
+    lines.length = 0;
+    await op.tuneLinear(gpu, shapes, { cache, log: (l) => lines.push(l) });
+    assert.deepEqual(lines, [], 'second call: from the cache, no trial');
+    await runCase('q4', { N: 33, IC: 70, OC: 45, bias: true }, 78); // the tuned variants compute correctly
+  } finally {
+    op.clearLinearTuning(gpu);
+  }
+});
+
+test('gpu linear GFLOP/s per variant (N=256, IC=576, OC=1536; printed, not asserted) and the autotune pick', async () => {
   const gpu = await testGpu();
   const N = 256, IC = 576, OC = 1536, flop = 2 * N * IC * OC;
   const inp = gpu.f32(randn32(N * IC, 1), 'p.inp'), out = gpu.f32(N * OC, 'p.out');
   const dout = gpu.f32(randn32(N * OC, 2), 'p.dout'), dinp = gpu.f32(N * IC, 'p.dinp');
   const wf = randn32(OC * IC, 3, 0.1);
-  const line: string[] = [];
-  for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
-    const w = op.uploadWeight(gpu, quantize(wf, OC, IC, format), 'p.w');
-    for (const dir of gpu.info.features.f16 ? ['fwd', 'fwd-h', 'bwd'] as const : ['fwd', 'bwd'] as const) {
-      const opts: op.LinearOptions = { compute: dir === 'fwd-h' ? 'f16' : 'f32' };
-      const run = () => dir === 'bwd' ? op.linear_backward(gpu, dinp, dout, w, N, IC, OC) : op.linear_forward(gpu, out, inp, w, null, N, IC, OC, 0, opts);
-      await gpu.scoped('warm', run);
-      await gpu.readF32(out, 1);
-      const reps = 5, t0 = performance.now();
-      for (let r = 0; r < reps; r++) { run(); gpu.submit(); }
-      await gpu.readF32(dir === 'bwd' ? dinp : out, 1);
-      const ms = (performance.now() - t0) / reps;
-      line.push(`${format} ${dir} ${(flop / ms / 1e6).toFixed(2)}`);
+  const lines: string[] = [];
+  // every format (and f16 compute) for the default variant; f32 and q4 for the others (SwiftShader is slow)
+  for (const variant of op.LINEAR_VARIANTS) {
+    const line: string[] = [];
+    for (const format of variant === op.DEFAULT_LINEAR_VARIANT ? ['f32', 'f16', 'q8', 'q4'] as const : ['f32', 'q4'] as const) {
+      const w = op.uploadWeight(gpu, quantize(wf, OC, IC, format), 'p.w');
+      for (const dir of gpu.info.features.f16 && variant === op.DEFAULT_LINEAR_VARIANT ? ['fwd', 'fwd-h', 'bwd'] as const : ['fwd', 'bwd'] as const) {
+        const opts: op.LinearOptions = { compute: dir === 'fwd-h' ? 'f16' : 'f32', variant };
+        const run = () => dir === 'bwd' ? op.linear_backward(gpu, dinp, dout, w, N, IC, OC, 0, opts) : op.linear_forward(gpu, out, inp, w, null, N, IC, OC, 0, opts);
+        await gpu.scoped('warm', run);
+        await gpu.readF32(out, 1);
+        const reps = 3, t0 = performance.now();
+        for (let r = 0; r < reps; r++) { run(); gpu.submit(); }
+        await gpu.readF32(dir === 'bwd' ? dinp : out, 1);
+        const ms = (performance.now() - t0) / reps;
+        line.push(`${format} ${dir} ${(flop / ms / 1e6).toFixed(2)}`);
+      }
+      gpu.destroy(w.buf);
     }
-    gpu.destroy(w.buf);
+    lines.push(`${variant}: ${line.join(', ')}`);
   }
-  console.log(`# linear GFLOP/s on ${gpu.info.description || gpu.info.device}: ${line.join(', ')}`);
+  const picks: string[] = [];
+  for (const format of ['f32', 'q4'] as const) {
+    const t = await op.tuneLinear(gpu, [{ format, N, IC, OC, dirs: ['forward'] }], { cache: new MemoryTuneCache(), reps: 2 });
+    picks.push(`${format} forward → ${t.get(`${format}.forward.${op.linearShapeClass(N, IC, OC)}`)}`);
+  }
+  op.clearLinearTuning(gpu);
+  console.log(`# linear GFLOP/s on ${gpu.info.description || gpu.info.device} (wall, loaded machine: noisy)\n#   ${lines.join('\n#   ')}\n#   autotune: ${picks.join(', ')}`);
+  for (const b of [inp, out, dout, dinp]) gpu.destroy(b);
 });

@@ -1,7 +1,8 @@
 // The worker's adapter service: stored LoRA adapters (src/store/adapters.ts) listed, renamed,
 // deleted, and turned back into the host LoRA weights inference takes (src/model/generate.ts
 // LoraWeights) from their PEFT tensor names and the LoRA config saved with them.
-// Exports go through src/export (PEFT, GGUF LoRA, merged model, cluster recipe) into memory and
+// Exports go through src/export (PEFT, GGUF LoRA, merged model, ONNX of the merged model (./onnx.ts),
+// cluster recipe) into memory and
 // come back as one file (a .zip when the format writes several); PEFT imports are checked against
 // the chosen base model by src/export importPeft and stored like a trained adapter.
 // It is not: training (src/train) nor the exporters (src/export); no DOM.
@@ -20,6 +21,7 @@ import {
 import type { ExportedFile, ExportFormat } from '../../src/protocol.ts';
 import type { Datasets } from './datasets.ts';
 import type { Models } from './models.ts';
+import { onnxFolder } from './onnx.ts';
 import { zip } from './zip.ts';
 
 const MODULE_TARGET = new Map<string, LoraTarget>(Object.entries(PEFT_MODULES).map(([t, m]) => [m, t as LoraTarget]));
@@ -110,6 +112,10 @@ export async function exportAdapter(deps: ExportDeps, adapterId: string, format:
     const r = format === 'merged'
       ? await exportMerged(model, adapterFromTrained({ ...a, baseModel: { ...a.baseModel, id: nameOrPath } }, model.config), sink, { dtype: dtype ?? 'f16', src: storedModelSource(modelId) })
       : await exportMergedGGUF(storedModelSource(modelId), model, adapterFromTrained({ ...a, baseModel: { ...a.baseModel, id: nameOrPath } }, model.config), sink, { dtype: dtype === 'f32' ? 'f32' : 'f16' });
+    notes.push(...r.notes);
+  } else if (format === 'onnx') {
+    const r = await onnxFolder(deps.models, modelId, adapterId);
+    for (const [name, bytes] of r.files) await sink(name, bytes);
     notes.push(...r.notes);
   } else if (format === 'recipe') {
     if (!a.datasetId) throw new Error(`"${a.name}" was not trained from a stored dataset; a recipe needs its training data`);

@@ -5,6 +5,9 @@
 // - checkpoints go to IndexedDB through src/train's storeCheckpointSink; when a run resumes, the
 //   metric rows after the checkpoint's step are dropped first (the steps are replayed);
 // - the finished adapter is saved to the store BEFORE the job is marked succeeded;
+// - a finished job is dropped from the queue once its final state is stored (src/train releases its
+//   inputs as it ends), so many runs do not pile up memory in this worker;
+// - pausing writes a checkpoint first (src/train), so a reload while paused loses no step;
 // - at start-up, jobs the store says are validating, queued or running are resubmitted and resume
 //   from their last checkpoint. Only one tab runs jobs: the one holding the 'whittle-jobs' Web Lock.
 // The store record's `hyperparameters` holds {input, trainOn, budgetBytes, resolved}: the form's
@@ -191,7 +194,11 @@ export class Jobs {
         console.warn(`whittle: job ${job.id}: ${(err as Error).message}`);
       }
       if (to === 'succeeded' || to === 'cancelled') await deleteCheckpoints(job.id);
-      if (FINAL.includes(to)) this.live.delete(job.id);
+      if (FINAL.includes(to)) {
+        // the store has it all now: let the queue drop the job (and its adapter, metrics, events)
+        this.live.delete(job.id);
+        this.queue.forget(job.id);
+      }
       const rec = await getJob(job.id);
       if (rec) this.post({ type: 'job-update', job: await this.summaryOf(rec) });
     });

@@ -24,7 +24,7 @@ export interface Lane {
 function summary(r: GenerateResult): GenerationSummary {
   return {
     text: r.text, finishReason: r.finishReason, promptTokens: r.promptTokens, tokens: r.ids.length,
-    tokensPerSecond: r.tokensPerSecond, prefillMs: r.prefillMs, decodeMs: r.decodeMs,
+    tokensPerSecond: r.tokensPerSecond, prefillMs: r.prefillMs, decodeMs: r.decodeMs, backend: 'gpu',
   };
 }
 

@@ -1,10 +1,12 @@
 // The Adapters section: every LoRA adapter in this browser with what it was trained on and how it
 // ended (steps, losses, rank, size), rename / delete / try it in the playground, exports through
-// src/export as downloads (PEFT, llama.cpp GGUF LoRA, merged model, a cluster recipe), and importing
+// src/export as downloads (PEFT, llama.cpp GGUF LoRA, merged model, ONNX of the merged model, a
+// cluster recipe), and importing
 // a PEFT adapter made elsewhere for a stored base model.
 import type { AdapterMeta, ExportFormat } from '../../protocol.ts';
 import { button, bytes, download, field, h, int, replace, say, select, when } from '../dom.ts';
 import type { Engine } from '../engine.ts';
+import { askPersistence } from '../persist.ts';
 import type { Section } from '../section.ts';
 import { setSetting, type AppState } from '../state.ts';
 
@@ -13,6 +15,7 @@ const FORMATS: Array<{ id: ExportFormat; label: string; what: string }> = [
   { id: 'gguf', label: 'GGUF LoRA (llama.cpp)', what: 'one .gguf adapter for llama.cpp / Ollama (--lora)' },
   { id: 'merged', label: 'Merged model (safetensors)', what: 'the base with the adapter folded in, as a Hugging Face folder' },
   { id: 'merged-gguf', label: 'Merged model (GGUF)', what: 'for a GGUF base: the same .gguf with the adapter merged' },
+  { id: 'onnx', label: 'ONNX (merged)', what: 'the base with the adapter merged, as an ONNX folder (config.json, tokenizer, onnx/model.onnx; f32): runs in transformers.js / ONNX Runtime on a CPU, no GPU needed' },
   { id: 'recipe', label: 'Cluster recipe', what: 'the dataset + axolotl config + TRL script to train the same adapter on GPUs' },
 ];
 
@@ -34,6 +37,8 @@ export function adaptersSection(engine: Engine, app: AppState): Section {
     fmt.addEventListener('change', () => {
       what.textContent = FORMATS.find((f) => f.id === fmt.value)!.what;
       if (fmt.value === 'merged') dtype.value = 'f16';
+      dtype.disabled = fmt.value === 'onnx' || fmt.value === 'recipe';
+      if (fmt.value === 'onnx') dtype.value = 'f32';
     });
     const exportBtn = button('Export', async () => {
       exportBtn.disabled = true;
@@ -128,6 +133,7 @@ export function adaptersSection(engine: Engine, app: AppState): Section {
         files: files.map((f) => ({ path: f.webkitRelativePath || f.name, file: f })),
       });
       say(impNote, 'good', `Imported "${meta.name}" (${meta.tensorCount} tensors).`);
+      void askPersistence('the first adapter import');
       nameInput.value = '';
     } catch (e) {
       say(impNote, 'bad', `Not imported: ${(e as Error).message}`);

@@ -7,6 +7,7 @@ import type { DatasetCheck, Issue, TrainOn } from '../../protocol.ts';
 import { histogram } from '../chart.ts';
 import { button, bytes, field, h, int, replace, say, select, when } from '../dom.ts';
 import type { Engine } from '../engine.ts';
+import { askPersistence } from '../persist.ts';
 import type { Section } from '../section.ts';
 import { setSetting, setting, type AppState } from '../state.ts';
 
@@ -265,6 +266,7 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
       say(saveNote, 'good', `Saved "${meta.name}": ${plural(meta.report?.examples ?? 0, 'example')}${excluded.length ? `, ${plural(excluded.length, 'line')} left out` : ''}. It is ready on the Train page.`);
       saveNote.dataset.datasetId = meta.id;
       setSetting('trainDataset', meta.id);
+      void askPersistence('the first saved dataset');
     } catch (e) {
       say(saveNote, 'bad', `Not saved: ${(e as Error).message}`);
     } finally {

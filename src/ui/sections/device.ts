@@ -1,10 +1,13 @@
 // The Device section: which WebGPU adapter the engine worker got (or why there is none), its
-// features and key limits, this site's storage, and the kernel self-test streamed from the worker.
+// features and key limits, this site's storage (usage / quota, whether the browser keeps it: see
+// ../persist.ts; whether the app is cached for offline use), and the kernel self-test streamed
+// from the worker. Without WebGPU it says why, and what still works (the CPU / ONNX playground).
 import type { GpuInfo } from '../../gpu/device.ts';
 import type { FromWorker } from '../../protocol.ts';
 import type { SelftestResult } from '../../selftest.ts';
-import { bytes, h, replace } from '../dom.ts';
+import { bytes, h, replace, when } from '../dom.ts';
 import type { Engine } from '../engine.ts';
+import { askPersistence, onPersistence, persistRecord } from '../persist.ts';
 import type { Section } from '../section.ts';
 
 type Ready = Extract<FromWorker, { type: 'ready' | 'gpu-unavailable' }>;
@@ -27,12 +30,26 @@ const LIMITS: Array<{ key: string; name: string; fmt: (v: number) => string }> =
 export function deviceSection(engine: Engine, ready: Promise<Ready>): Section {
   const adapterBody = h('div', { class: 'card-body' }, h('p', { class: 'muted' }, 'Asking the engine worker for a GPU…'));
   const storageLine = h('p', { class: 'storage', id: 'storage-line' }, 'Storage: checking…');
+  const persistLine = h('p', { class: 'storage', id: 'persist-line' });
+  const offlineLine = h('p', { class: 'storage', id: 'offline-line' });
+  const againBtn = h('button', { type: 'button', class: 'ghost small', id: 'persist-ask', hidden: true }, 'Ask again') as HTMLButtonElement;
+  const refreshStorage = () => void showStorage(storageLine, persistLine, offlineLine, againBtn);
+  againBtn.addEventListener('click', async () => {
+    againBtn.disabled = true;
+    try {
+      await askPersistence('you asked on the Device page', true);
+    } finally {
+      againBtn.disabled = false;
+    }
+  });
+  onPersistence(refreshStorage);
+  navigator.serviceWorker?.addEventListener('controllerchange', refreshStorage);
   const adapterCard = h(
     'article',
     { class: 'card', id: 'adapter-card', 'aria-labelledby': 'adapter-h', 'aria-busy': 'true' },
     h('h2', { id: 'adapter-h' }, 'WebGPU adapter'),
     adapterBody,
-    storageLine,
+    h('div', { class: 'storage-box' }, storageLine, h('div', { class: 'actions tight' }, persistLine, againBtn), offlineLine),
   );
 
   const runBtn = h('button', { type: 'button', id: 'run-selftest', class: 'primary', disabled: true }, 'Run self-test') as HTMLButtonElement;
@@ -84,7 +101,7 @@ export function deviceSection(engine: Engine, ready: Promise<Ready>): Section {
     h('div', { class: 'cards' }, adapterCard, selftestCard),
   );
 
-  void showStorage(storageLine);
+  refreshStorage();
 
   ready.then(
     (r) => {
@@ -155,7 +172,7 @@ export function deviceSection(engine: Engine, ready: Promise<Ready>): Section {
     }
   });
 
-  return { id: 'device', title: 'Device', el };
+  return { id: 'device', title: 'Device', el, onShow: refreshStorage };
 }
 
 function adapterView(g: GpuInfo, context: string): Node[] {
@@ -224,20 +241,51 @@ function resultRow(r: SelftestResult): DocumentFragment {
   return rows;
 }
 
-async function showStorage(el: HTMLElement): Promise<void> {
+/** Usage and quota, whether the browser keeps this site's data (and what whittle asked), offline readiness. */
+async function showStorage(el: HTMLElement, persistEl: HTMLElement, offlineEl: HTMLElement, again: HTMLButtonElement): Promise<void> {
   const s = navigator.storage;
+  const rec = persistRecord();
   if (!s?.estimate) {
     el.textContent = 'Storage: this browser does not report storage (navigator.storage is missing).';
-    return;
+  } else {
+    try {
+      const est = await s.estimate();
+      const usage = est.usage ?? 0, quota = est.quota ?? 0;
+      el.dataset.usage = String(usage);
+      el.dataset.quota = String(quota);
+      el.replaceChildren(
+        h('span', { class: 'label' }, 'Storage '),
+        `${bytes(usage)} used of ${bytes(quota)} this site may use`,
+        quota ? ` (${((100 * usage) / quota).toFixed(usage && usage / quota < 0.001 ? 3 : 1)}%)` : '',
+      );
+    } catch (e) {
+      el.textContent = `Storage: unknown (${(e as Error).message}).`;
+    }
   }
+  let persisted = false;
   try {
-    const [est, persisted] = await Promise.all([s.estimate(), s.persisted ? s.persisted() : Promise.resolve(false)]);
-    el.replaceChildren(
-      h('span', { class: 'label' }, 'Storage '),
-      `${bytes(est.usage ?? 0)} used of ${bytes(est.quota ?? 0)} this site may use`,
-      persisted ? ' · persistent' : ' · may be evicted under storage pressure',
-    );
-  } catch (e) {
-    el.textContent = `Storage: unknown (${(e as Error).message}).`;
+    persisted = (await s?.persisted?.()) ?? false;
+  } catch {
+    /* unknown: treated as not persisted */
   }
+  const state = persisted ? 'granted' : rec?.result === 'unsupported' || !s?.persist ? 'unsupported' : rec ? 'denied' : 'not-asked';
+  persistEl.dataset.state = state;
+  const asked = rec ? ` (asked ${when(rec.at)}, after ${rec.after})` : '';
+  persistEl.replaceChildren(h('span', { class: 'label' }, 'Persistent storage '),
+    state === 'granted' ? h('strong', { class: 'good' }, 'granted') : state === 'denied' ? h('strong', { class: 'warn' }, 'not granted') : state === 'unsupported' ? 'not supported by this browser' : 'not asked yet',
+    state === 'granted' ? `${asked}: the browser keeps the models, datasets and adapters stored here even when the disk runs low.`
+      : state === 'denied' ? `${asked}: the browser may evict what is stored here when the disk runs low (Chrome grants it to sites you bookmark or use often). Export adapters you want to keep.`
+        : state === 'unsupported' ? ': stored data may be evicted when the disk runs low.'
+          : ': whittle asks the browser after your first download or import, so what you stored is kept.',
+  );
+  again.hidden = state === 'granted' || state === 'unsupported';
+  again.textContent = state === 'not-asked' ? 'Ask now' : 'Ask again';
+
+  const sw = 'serviceWorker' in navigator ? navigator.serviceWorker : null;
+  const ready = !!sw?.controller;
+  offlineEl.dataset.state = !sw ? 'unsupported' : ready ? 'ready' : 'not-ready';
+  offlineEl.replaceChildren(h('span', { class: 'label' }, 'Offline '),
+    !sw ? 'this browser has no service workers: the app needs the network to load.'
+      : ready ? 'ready: this app is cached in the browser; with the models, datasets and adapters stored here it works with no network.'
+        : 'not yet: the app is being cached (a development build is never cached).');
 }

@@ -7,6 +7,7 @@
 import type { HubProgress, ModelDetails, ModelSummary } from '../../protocol.ts';
 import { button, bytes, count, duration, field, h, int, replace, say } from '../dom.ts';
 import type { Engine } from '../engine.ts';
+import { askPersistence } from '../persist.ts';
 import type { Section } from '../section.ts';
 import { setSetting, setting, type AppState } from '../state.ts';
 
@@ -177,10 +178,6 @@ export function modelsSection(engine: Engine, app: AppState): Section {
     };
   }
 
-  /** Ask the browser to keep this site's storage under pressure (models are big to fetch again). */
-  function keepStorage(): void {
-    void navigator.storage?.persist?.().catch(() => false);
-  }
 
   async function startDownload(o: { repo: string; revision?: string; file?: string; name?: string }): Promise<void> {
     const baseUrl = serverInput.value.trim().replace(/\/+$/, '') || HUB_DEFAULT;
@@ -194,7 +191,7 @@ export function modelsSection(engine: Engine, app: AppState): Section {
       t.done(r.cached ? 'already stored: nothing downloaded' : `stored ${bytes(r.totalBytes)}${r.resumedBytes ? ` (resumed: ${bytes(r.resumedBytes)} were already here)` : ''}`, true);
       open.add(r.id);
       renderList();
-      keepStorage();
+      void askPersistence('the first download'); // models are big to fetch again: ask the browser to keep them
     } catch (e) {
       t.done(`${(e as Error).message}`, false);
     }
@@ -257,7 +254,7 @@ export function modelsSection(engine: Engine, app: AppState): Section {
       nameInput.value = '';
       open.add(r.id);
       renderList();
-      keepStorage();
+      void askPersistence('the first import');
     } catch (e) {
       t.done((e as Error).message, false);
     }

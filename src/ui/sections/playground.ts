@@ -3,6 +3,9 @@
 // formats the turn exactly as training did (the model's chat template, or the plain
 // "User: / Assistant:" format); completion mode continues raw text. Sampling: temperature (0 =
 // greedy), top-k, top-p, repetition penalty, seed, and the length.
+// "Run on CPU (ONNX)" (forced where WebGPU is missing) generates through onnxruntime-web instead:
+// the worker exports the model with the adapter merged to ONNX in memory (workers/engine/onnx.ts);
+// greedy only, lanes one after the other.
 import type { GenerationSummary, ModelDetails, PromptInput, SamplingOptions } from '../../protocol.ts';
 import { button, field, h, replace, say, select } from '../dom.ts';
 import type { Engine } from '../engine.ts';
@@ -15,6 +18,23 @@ export function playgroundSection(engine: Engine, app: AppState): Section {
   const modelSel = select([], undefined, { id: 'pg-model' });
   const adapterSel = select([], undefined, { id: 'pg-adapter' });
   const compare = h('input', { type: 'checkbox', id: 'pg-compare', checked: true }) as HTMLInputElement;
+  const onnx = h('input', { type: 'checkbox', id: 'pg-onnx', checked: setting('pgOnnx', '0') === '1' }) as HTMLInputElement;
+  const cpuNote = h('p', { class: 'note', id: 'pg-cpu-note', hidden: true });
+  const greedyNote = h('span', { class: 'muted small', id: 'pg-greedy-note' }, ' — not used on the CPU (ONNX): decoding there is greedy');
+  const syncBackend = () => (greedyNote.hidden = !onnx.checked);
+  onnx.addEventListener('change', () => {
+    setSetting('pgOnnx', onnx.checked ? '1' : '0');
+    syncBackend();
+  });
+  syncBackend();
+  // no WebGPU here: the CPU path is the only one (and says so)
+  void app.ready.then((r) => r.type === 'ready', () => false).then((gpu) => {
+    if (gpu) return;
+    onnx.checked = true;
+    onnx.disabled = true;
+    syncBackend();
+    say(cpuNote, 'info', 'WebGPU is not available in this browser, so the model runs on the CPU: whittle exports it (with the adapter merged in) to ONNX in memory and runs it with ONNX Runtime (WebAssembly). Decoding is greedy; it is slower than a GPU, fine for small models.');
+  });
   const modeSel = select([['chat', 'chat turn'], ['completion', 'continue text']], undefined, { id: 'pg-mode' });
   const system = h('input', { type: 'text', id: 'pg-system', placeholder: 'optional: the system prompt your dataset used' });
   const prompt = h('textarea', { id: 'pg-prompt', rows: 4, placeholder: 'Ask something, or paste a prompt from your dataset…' });
@@ -120,9 +140,12 @@ export function playgroundSection(engine: Engine, app: AppState): Section {
     outputs.dataset.lanes = String(lanes.length);
     goBtn.disabled = true;
     stopBtn.disabled = false;
-    const p = engine.start({ type: 'generate', modelId, lanes, prompt: input, sampling, maxTokens: Math.max(1, Number(maxTokens.value) || 128) }, (m) => {
+    const backend = onnx.checked ? 'onnx' as const : 'gpu' as const;
+    if (backend === 'onnx') panes.forEach((pn, i) => i > 0 && (pn.foot.textContent = 'waiting: on the CPU the lanes run one after the other…'));
+    const p = engine.start({ type: 'generate', modelId, lanes, prompt: input, sampling, maxTokens: Math.max(1, Number(maxTokens.value) || 128), backend }, (m) => {
       if (m.type === 'gen-token') {
         const pn = panes[m.lane];
+        if (pn.el.dataset.tokens === undefined) pn.foot.textContent = 'generating…';
         pn.text.append(m.text);
         pn.el.dataset.tokens = String(Number(pn.el.dataset.tokens ?? 0) + (m.tokenId === null ? 0 : 1));
       } else if (m.type === 'gen-done') {
@@ -146,7 +169,9 @@ export function playgroundSection(engine: Engine, app: AppState): Section {
     pn.el.dataset.state = 'done';
     pn.el.dataset.finish = s.finishReason;
     if (!s.text) pn.text.append(h('span', { class: 'muted' }, '(nothing: the model ended at once)'));
-    pn.foot.textContent = `${s.tokens} tokens · ${s.tokensPerSecond ? `${s.tokensPerSecond.toFixed(1)} tokens/s` : '—'} · prompt ${s.promptTokens} tokens · ${FINISH[s.finishReason] ?? s.finishReason}`;
+    pn.el.dataset.backend = s.backend ?? 'gpu';
+    pn.foot.textContent = `${s.tokens} tokens · ${s.tokensPerSecond ? `${s.tokensPerSecond.toFixed(1)} tokens/s` : '—'} · prompt ${s.promptTokens} tokens · ${FINISH[s.finishReason] ?? s.finishReason}` +
+      (s.backend === 'onnx' ? ' · CPU (ONNX, greedy)' : '');
   }
 
   const form = h('form', { id: 'pg-form' },
@@ -155,9 +180,13 @@ export function playgroundSection(engine: Engine, app: AppState): Section {
       field('Adapter', adapterSel),
       h('div', { class: 'field checkfield' }, h('span', { class: 'label' }, 'Compare'), h('label', { for: 'pg-compare', class: 'checkrow' }, compare, 'show the base model next to it')),
     ),
-    h('div', { class: 'grid3' }, field('Mode', modeSel), field('System prompt', system)),
+    h('div', { class: 'grid3' }, field('Mode', modeSel), field('System prompt', system),
+      h('div', { class: 'field checkfield' }, h('span', { class: 'label' }, 'Run on'),
+        h('label', { for: 'pg-onnx', class: 'checkrow' }, onnx, 'run on CPU (ONNX)'),
+        h('span', { class: 'help' }, 'the model, with the adapter merged, exported to ONNX in memory and run by ONNX Runtime (WebAssembly): no GPU needed; greedy decoding'))),
+    cpuNote,
     field('Prompt', prompt, 'Ctrl+Enter generates.'),
-    h('details', { class: 'advanced' }, h('summary', null, 'Sampling'),
+    h('details', { class: 'advanced' }, h('summary', null, 'Sampling', greedyNote),
       h('div', { class: 'hp-grid' },
         field('Temperature', temperature, '0 = always the most likely token (greedy)'),
         field('Top-k', topK, 'keep the k most likely tokens (0 = all)'),

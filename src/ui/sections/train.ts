@@ -181,6 +181,11 @@ export function trainSection(engine: Engine, app: AppState): Section {
   async function updatePlan(): Promise<void> {
     const my = ++planSeq;
     startBtn.disabled = true;
+    if (app.gpu === false) {
+      plan = null;
+      replace(planBox, h('p', { class: 'muted' }, 'Training needs WebGPU, which this browser does not offer (see above).'));
+      return;
+    }
     if (!modelSel.value || !datasetSel.value) {
       plan = null;
       replace(planBox, h('p', { class: 'muted' }, !app.lists.models.some((m) => m.complete)
@@ -273,6 +278,17 @@ export function trainSection(engine: Engine, app: AppState): Section {
   });
 
   const formCard = h('article', { class: 'card', 'aria-labelledby': 'train-form-h' }, h('h2', { id: 'train-form-h' }, 'New run'), form);
+  // without WebGPU: say so, and what still works
+  const noGpu = h('article', { class: 'card card-warn', id: 'train-no-gpu', role: 'alert', hidden: true, 'aria-labelledby': 'no-gpu-h' },
+    h('h2', { id: 'no-gpu-h', class: 'warn' }, 'Training needs WebGPU'),
+    h('p', null, 'This browser does not give whittle a GPU (the ', h('a', { href: '#device' }, 'Device page'), ' says why and what to do), and training runs on the GPU, so it is off here.'),
+    h('p', null, 'What still works: downloading and importing models, preparing datasets, importing and exporting adapters (including ONNX), and trying a model — with an adapter merged in — in the ',
+      h('a', { href: '#playground' }, 'Playground'), ', on the CPU through ONNX Runtime.'));
+  void app.ready.then((r) => r.type === 'ready', () => false).then((gpu) => {
+    if (gpu) return;
+    noGpu.hidden = false;
+    schedulePlan(0);
+  });
 
   // ================= the dashboard of one job
   let current: JobSummary | null = null;
@@ -478,7 +494,7 @@ export function trainSection(engine: Engine, app: AppState): Section {
       h('h1', { id: 'train-title' }, 'Train'),
       h('p', { class: 'lede' }, 'Fine-tune a LoRA adapter on the GPU of this computer. The base model stays frozen; only the small adapter learns.'),
     ),
-    h('div', { class: 'cards' }, formCard, dashCard, historyCard),
+    h('div', { class: 'cards' }, noGpu, formCard, dashCard, historyCard),
   );
   return { id: 'train', title: 'Train', el, onShow: () => schedulePlan(0) };
 }
