@@ -63,6 +63,8 @@ export default defineConfig({
   base: './',
   resolve: { alias },
   plugins: [precacheManifest()],
+  // dev server: pre-bundling would move ort away from its .wasm (the new URL(…, import.meta.url) above)
+  optimizeDeps: { exclude: ['onnxruntime-web', 'onnxruntime-web/wasm'] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -76,6 +78,8 @@ export default defineConfig({
     format: 'es',
     rolldownOptions: { external: nodeOnly },
   },
-  server: { host: '127.0.0.1' },
+  // the dev server on its own port: `npm start` (vite preview, 5173) registers the offline service
+  // worker for its origin, which would otherwise answer the dev server's pages from its cache
+  server: { host: '127.0.0.1', port: 5180 },
   preview: { host: '127.0.0.1' },
 });

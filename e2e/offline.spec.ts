@@ -7,6 +7,7 @@
 // .wasm comes from the cache). No request leaves localhost during the whole spec.
 // Screenshots: test-results/offline-*.png.
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from '../test/harness.ts';
 import { TINY_REPO, downloadTinyModel, openApp, saveDataset, startRun, tinyDataset } from './flows.ts';
 
@@ -23,6 +24,24 @@ test('offline: after the first load the app, its stored model, dataset and adapt
     for (const re of [/\/index\.html$/, /\/assets\/index-.*\.js$/, /\/assets\/engine\.worker-.*\.js$/, /\/assets\/ort-wasm-simd-threaded-.*\.wasm$/, /\/assets\/onnx-generate-.*\.js$/]) {
       assert.ok(cached.some((p) => re.test(p)), `the cache holds ${re} (${cached.join(', ')})`);
     }
+
+    // a new build (here: dist/sw.js with another version) installs beside this one; the page offers
+    // "Reload", which switches to it and drops the old cache
+    const swPath = 'dist/sw.js', swText = readFileSync(swPath, 'utf8');
+    const version = /"version":"([0-9a-f]+)"/.exec(swText)![1];
+    writeFileSync(swPath, swText.replace(`"version":"${version}"`, `"version":"${version}-next"`));
+    try {
+      await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r?.update()));
+      await page.waitForSelector('#update-banner:not([hidden])', { timeout: 60_000 });
+      assert.match(await page.locator('#update-banner').innerText(), /A new version of whittle is ready/);
+      await s.shot('update');
+      await Promise.all([page.waitForEvent('load', { timeout: 60_000 }), page.click('#update-reload')]);
+    } finally {
+      writeFileSync(swPath, swText);
+    }
+    await page.waitForSelector('#gpu-badge.ok', { timeout: 60_000 });
+    assert.deepEqual(await page.evaluate(() => caches.keys()), [`whittle-app-${version}-next`], 'the new cache only');
+    assert.ok(await page.locator('#update-banner').isHidden(), 'no banner after the update');
 
     await downloadTinyModel(s);
     await saveDataset(s, 'greetings', tinyDataset(24).join('\n'));

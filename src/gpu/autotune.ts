@@ -10,8 +10,9 @@
 // interleaved across candidates (background load hits them alike), median; the lowest median
 // wins, ties go to the earlier candidate, and the first candidate (the default) keeps the win
 // unless another beats it by more than `margin` (5%: near-ties on a loaded machine do not flip).
-// After the first round, candidates slower than 4× the best are not timed again. If every
-// candidate fails, the first one is returned and nothing is cached.
+// After the first round, candidates slower than 2.5× the best are not timed again, and no round
+// starts after `budgetMs` (3 s). If every candidate fails, the first one is returned and nothing
+// is cached.
 // On the CPU drivers (lavapipe, SwiftShader) the kernels run on the host's cores, so other load
 // on the machine is noise in either timing; the median and the margin damp it.
 // It is not: a search over parameters (the candidates are given), nor called inside a step (it
@@ -51,6 +52,12 @@ export interface TuneOptions {
   cache?: TuneCache;
   /** timed runs per candidate (default 5) */
   reps?: number;
+  /**
+   * Time budget of the timed rounds in ms (default 3000): after a round that ends past it no
+   * further round starts (at least one timed run per candidate always happens). Keeps trials short
+   * on slow adapters (SwiftShader: about a second per 256×576×1536 matmul on a loaded machine).
+   */
+  budgetMs?: number;
   /** ignore a cached choice and run the trial again (the new result replaces it) */
   force?: boolean;
   /** 'auto' (default): timestamps when the adapter has them, else wall time */
@@ -267,13 +274,16 @@ export async function chooseVariant(gpu: Gpu, kernel: string, shapeClass: string
     return names[0];
   }
   const reps = Math.max(1, opts.reps ?? 5);
+  const budget = opts.budgetMs ?? 3000;
   const times = new Map<string, number[]>(alive.map((c) => [c.name, []]));
+  const t0 = performance.now();
   for (let r = 0; r < reps; r++) {
     for (const c of alive) times.get(c.name)!.push(await timeOnce(gpu, c.run, useTs));
-    // after the first round, drop candidates over 4× the best (saves the slow ones' reps)
+    if (performance.now() - t0 > budget) break;
+    // after the first round, drop candidates over 2.5× the best (saves the slow ones' reps)
     if (r === 0 && alive.length > 1) {
       const best = Math.min(...alive.map((c) => times.get(c.name)![0]));
-      alive = alive.filter((c) => times.get(c.name)![0] <= 4 * best);
+      alive = alive.filter((c) => times.get(c.name)![0] <= 2.5 * best);
     }
   }
   const ms: Record<string, number> = {};

@@ -21,7 +21,7 @@ type Ort = typeof import('onnxruntime-web');
 type OnnxGen = typeof import('../../src/export/onnx-generate.ts');
 type Session = Awaited<ReturnType<OnnxGen['createOnnxSession']>>;
 
-const MAX_SESSIONS = 3;
+const MAX_SESSIONS = 2; // base + one adapter (the compare view); each holds an f32 copy of the model
 
 let runtime: Promise<{ ort: Ort; gen: OnnxGen }> | null = null;
 

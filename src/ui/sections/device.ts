@@ -220,6 +220,8 @@ function unavailableView(reason: string, workerHasGpu: boolean): HTMLElement {
   return h('div', { class: 'unavailable', id: 'webgpu-missing', role: 'alert' },
     h('p', { class: 'adapter-name' }, 'WebGPU is not available'),
     ...tips.map((t) => h('p', null, t)),
+    h('p', { class: 'muted', id: 'no-gpu-works' }, 'Without it, training and this self-test are off; models, datasets and adapters still work, and the ',
+      h('a', { href: '#playground' }, 'Playground'), ' runs a model (with an adapter merged in) on the CPU through ONNX Runtime.'),
     h('details', null, h('summary', null, 'What the engine reported'), h('pre', null, reason)),
   );
 }
