@@ -7,6 +7,10 @@
 //   s = maxNorm > 0 ? min(1, maxNorm / (sqrt(normsq) + 1e-6)) : 1;  g = s·grad
 //   p -= lr·wd·p;  m = b1·m + (1−b1)·g;  v = b2·v + (1−b2)·g²;  p -= lr·(m/bc1) / (sqrt(v/bc2) + eps)
 //   with bc1 = 1 − b1^t, bc2 = 1 − b2^t computed on the host (PyTorch AdamW semantics).
+//   A non-finite normsq (a NaN or ±Inf anywhere in grads, or Σ g² overflowing f32) skips the step:
+//   params, m and v are left as they were, so a NaN / Inf step cannot reach the weights or the
+//   moments (src/train rejects that step and rolls back). Tested on the bits (exponent all ones),
+//   which a compiler cannot fold away as it may `x != x`.
 
 const WG: u32 = 256u;
 
@@ -87,6 +91,7 @@ fn global_norm_sq_final(@builtin(local_invocation_id) lid3: vec3u) {
 fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= AP.n) { return; }
+  if ((bitcast<u32>(normsq[0]) & 0x7f800000u) == 0x7f800000u) { return; } // NaN / Inf: no update
   var scale = 1.0;
   if (AP.max_norm > 0.0) {
     scale = min(1.0, AP.max_norm / (sqrt(normsq[0]) + 1e-6));

@@ -6,6 +6,17 @@ export interface Io {
   out(s: string): void;
   /** one line (or block) to stderr */
   err(s: string): void;
+  /**
+   * The terminal behind stderr, when there is one: raw writes (no newline added) for progress bars
+   * redrawn in place with '\r', and its width. Absent when stderr is a file or a pipe.
+   */
+  tty?: { write(s: string): void; columns: number };
+}
+
+/** Io.tty for this process's stderr (undefined when stderr is not a terminal). */
+export function stderrTty(): Io['tty'] {
+  if (!process.stderr.isTTY) return undefined;
+  return { write: (s) => void process.stderr.write(s), get columns() { return process.stderr.columns || 80; } };
 }
 
 export interface Command {

@@ -1,5 +1,5 @@
 // `whittle export`: a LoRA adapter out of whittle, in Node (no GPU).
-//   whittle export --model PATH --adapter DIR --format peft|gguf|merged|merged-gguf|recipe --out PATH [--data FILE]
+//   whittle export --model PATH --adapter DIR --format peft|gguf|merged|merged-gguf|onnx|recipe --out PATH [--data FILE]
 // --model is the base (Hugging Face folder or .gguf); --adapter is a PEFT directory
 // (adapter_config.json + adapter_model.safetensors, the common interchange) or a `whittle train`
 // output directory (adapter.json + adapter.bin). Formats (src/export):
@@ -7,26 +7,31 @@
 //   gguf         llama.cpp GGUF LoRA adapter file (`llama-cli -m BASE.gguf --lora FILE`)
 //   merged       base + adapter merged, as a Hugging Face folder (config.json, safetensors, tokenizer files)
 //   merged-gguf  base + adapter merged, as a .gguf (GGUF bases: keeps the tokenizer and the other tensors)
+//   onnx         base + adapter merged, as a transformers.js-style ONNX folder (src/export/onnx.ts:
+//                config.json, generation_config.json, the source's tokenizer files, onnx/model.onnx; f32)
 //   recipe       dataset + axolotl.yaml + TRL script + README to run the same fine-tune on a cluster
 //                (--data required; --adapter optional: its LoRA settings and hyperparameters are reused)
 // Exit codes: 0 ok, 1 failure, 2 usage error. Exports `command` (src/cli/main.ts table) and `run(argv)`.
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { readFile, readdir } from 'node:fs/promises';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { type LoadedModel, loadModel } from '../model/load.ts';
 import { nodeSource } from '../model/source-node.ts';
 import { LORA_TARGETS, type LoraConfig, type LoraTarget } from '../model/config.ts';
 import { chatRenderer, loadDataset } from '../data/index.ts';
 import { type HyperparameterInput, type Hyperparameters, resolveHyperparameters, SCHEDULES } from '../train/hyperparams.ts';
-import { type Adapter, type ExportDtype, EXPORT_DTYPES, type FileSink } from '../export/adapter.ts';
+import { type Adapter, type ExportDtype, EXPORT_DTYPES, type FileSink, fitAdapter } from '../export/adapter.ts';
 import { exportPeft } from '../export/peft.ts';
 import { exportGgufLora } from '../export/gguf-lora.ts';
-import { exportMerged, exportMergedGGUF } from '../export/merged.ts';
+import { TOKENIZER_FILES, exportMerged, exportMergedGGUF } from '../export/merged.ts';
+import { exportOnnx } from '../export/onnx.ts';
+import { mergeLora } from '../model/merge.ts';
 import { type RecipeHyperparameters, exportRecipe } from '../export/recipe.ts';
 import { loadAdapterDir, pathKind as exists } from './adapter-arg.ts';
 import { parseArgs, UsageError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { dirSink, size } from './fs-sink.ts';
 
-const FORMATS = ['peft', 'gguf', 'merged', 'merged-gguf', 'recipe'] as const;
+const FORMATS = ['peft', 'gguf', 'merged', 'merged-gguf', 'onnx', 'recipe'] as const;
 type Format = (typeof FORMATS)[number];
 
 const USAGE = [
@@ -41,9 +46,11 @@ const USAGE = [
   '                      gguf         llama.cpp LoRA adapter (.gguf) for llama-cli/llama-server --lora, ollama ADAPTER',
   '                      merged       the base with the adapter merged in, as a Hugging Face folder',
   '                      merged-gguf  the base with the adapter merged in, as a .gguf (GGUF bases)',
+  '                      onnx         the base with the adapter merged in, as an ONNX folder (onnx/model.onnx,',
+  '                                   config.json, tokenizer files) for transformers.js / onnxruntime (f32)',
   '                      recipe       dataset + axolotl.yaml + TRL script to train the same adapter on a cluster',
   '  --out PATH          output directory (a file path ending in .gguf for gguf / merged-gguf also works)',
-  '  --dtype f32|f16|bf16   tensor type of the written weights (default f32; GGUF: f32 or f16)',
+  '  --dtype f32|f16|bf16   tensor type of the written weights (default f32; GGUF: f32 or f16; ONNX: f32)',
   '  --base-id ID        Hugging Face id of the base model, written as base_model_name_or_path / base_model',
   '                      (default: from the adapter, else the model\'s own name, else --model)',
   '  --name NAME         adapter name (default: from the adapter, else the adapter directory name)',
@@ -75,18 +82,6 @@ function numFlag(flags: Flags, key: string, int: boolean): number | undefined {
   }
   return x;
 }
-
-/** A sink writing under `root` (directories created). */
-function dirSink(root: string, written: { path: string; bytes: number }[]): FileSink {
-  return async (name, bytes) => {
-    const p = join(root, ...name.split('/'));
-    await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, bytes);
-    written.push({ path: p, bytes: bytes.length });
-  };
-}
-
-const size = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`);
 
 /** Hyperparameter input from the recipe flags (only those given). */
 function hpFlags(flags: Flags): HyperparameterInput {
@@ -187,6 +182,7 @@ export async function runExport(args: string[], io: Io): Promise<number> {
   const dtype = (flags.dtype ?? 'f32') as ExportDtype;
   if (!EXPORT_DTYPES.includes(dtype)) throw new UsageError(`--dtype must be ${EXPORT_DTYPES.join(', ')}`);
   if ((format === 'gguf' || format === 'merged-gguf') && dtype === 'bf16') throw new UsageError('--dtype bf16 is not available for GGUF output (f32 or f16)');
+  if (format === 'onnx' && dtype !== 'f32') throw new UsageError('--format onnx writes f32 weights (no --dtype f16 / bf16)');
   const name = typeof flags.name === 'string' ? flags.name : undefined;
 
   const t0 = performance.now();
@@ -231,6 +227,25 @@ export async function runExport(args: string[], io: Io): Promise<number> {
       if (model.source.format !== 'gguf') throw new Error(`--format merged-gguf needs a GGUF base (${flags.model} is a Hugging Face folder): use --format merged`);
       const r = await exportMergedGGUF(src, model, adapter!, sink, { dtype: dtype as 'f32' | 'f16', ...(ggufFile ? { file: basename(out) } : {}) });
       notes.push(...r.notes);
+      break;
+    }
+    case 'onnx': {
+      // the merged model in the base's own orientation: exportOnnx un-permutes a GGUF 'pairs' q/k itself
+      const a = fitAdapter(adapter!, cfg);
+      const merged = mergeLora(cfg, model.weights, a.lora, a.tensors);
+      const names = await src.list();
+      const tokenizerFiles = new Map<string, Uint8Array>();
+      let configJson: string | undefined;
+      if (model.source.format === 'hf') {
+        for (const f of TOKENIZER_FILES) if (names.includes(f)) tokenizerFiles.set(f, await src.read(f));
+        if (names.includes('config.json')) configJson = new TextDecoder().decode(await src.read('config.json'));
+      } else {
+        notes.push('the base is a GGUF file: its tokenizer lives in the GGUF metadata, so no tokenizer files were written (copy tokenizer.json from the original Hugging Face repo next to config.json)');
+      }
+      if (cfg.ropeStyle === 'pairs') notes.push('q/k projections un-permuted from llama.cpp (GGUF) order to Hugging Face order');
+      notes.push('weights are f32, with the adapter merged in: the folder runs in transformers.js / onnxruntime without LoRA support');
+      const files = exportOnnx(cfg, merged, { tokenizerFiles, ...(configJson !== undefined ? { configJson } : {}) });
+      for (const [name, bytes] of files) await sink(name, bytes);
       break;
     }
     case 'recipe':

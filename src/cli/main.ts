@@ -3,7 +3,7 @@
 // `command: Command` (see ./command.ts). To add one: write src/cli/<name>.ts and list it below
 // with a one-line summary (kept here so `whittle --help` loads no command module).
 // It is not: an argument-parsing framework; commands parse their own flags with ./args.ts.
-import type { Command } from './command.ts';
+import { type Command, stderrTty } from './command.ts';
 import { UsageError } from './args.ts';
 
 /** name → summary and loader; the order is the order of `whittle --help`. */
@@ -11,10 +11,12 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   selftest: { summary: 'check every GPU kernel against its CPU twin on this adapter', load: () => import('./selftest.ts') },
   generate: { summary: 'generate text from a model with the KV-cache GPU path (streamed)', load: () => import('./generate.ts') },
   logits: { summary: 'print the logits of every position of a sequence (JSON for comparisons)', load: () => import('./logits.ts') },
-  train: { summary: 'fine-tune a LoRA adapter on a JSONL dataset (headless, on the GPU)', load: () => import('./train.ts') },
+  validate: { summary: 'check a JSONL training file: line-precise errors and warnings, token statistics with --model', load: () => import('./validate.ts') },
+  train: { summary: 'fine-tune a LoRA adapter on a JSONL dataset (headless, on the GPU), written in the PEFT layout', load: () => import('./train.ts') },
+  grads: { summary: 'the loss and every LoRA gradient of an adapter on given tokens (safetensors, for comparisons)', load: () => import('./grads.ts') },
   bench: { summary: 'benchmark training, matmul, memory and inference against a PyTorch CPU peer', load: () => import('./bench.ts') },
   profile: { summary: 'GPU time per kernel of LoRA training steps (timestamp queries)', load: () => import('./profile.ts') },
-  export: { summary: 'export a LoRA adapter as PEFT, llama.cpp GGUF, a merged model, or a cluster training recipe', load: () => import('./export.ts') },
+  export: { summary: 'export a LoRA adapter as PEFT, llama.cpp GGUF, a merged model (HF, GGUF or ONNX), or a cluster training recipe', load: () => import('./export.ts') },
 };
 
 const VERSION = '0.1.0';
@@ -63,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(rest, { out, err });
+    return await command.run(rest, { out, err, tty: stderrTty() });
   } catch (e) {
     if (e instanceof UsageError) {
       err(`whittle ${name}: ${e.message}\n\n${command.usage}`);

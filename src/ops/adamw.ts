@@ -40,6 +40,7 @@ export function global_norm_sq(gpu: Gpu, out: Buf, grads: Buf, n: number): void 
  * One AdamW step over params/m/v (n) in place, grads (n) read, normsq (1) = Σ g² (from global_norm_sq).
  * g' = g · min(1, maxNorm/(sqrt(normsq)+1e-6)) (no clipping when maxNorm ≤ 0); p -= lr·wd·p;
  * m = b1 m + (1−b1) g'; v = b2 v + (1−b2) g'²; p -= lr·(m/(1−b1^t)) / (sqrt(v/(1−b2^t)) + eps). t is 1-based.
+ * A non-finite normsq (NaN / Inf in grads) skips the step: params, m, v stay as they were.
  */
 export function adamw_step(
   gpu: Gpu, params: Buf, grads: Buf, m: Buf, v: Buf, normsq: Buf, n: number,

@@ -10,11 +10,16 @@ export function global_norm_sq(out: Vec, grads: Vec, n: number): void {
   out[0] = s;
 }
 
-/** params, m, v (n) updated in place; grads (n); normsq (1) = Σ g² */
+/**
+ * params, m, v (n) updated in place; grads (n); normsq (1) = Σ g². A non-finite normsq (NaN / Inf
+ * in grads) skips the step: params, m, v unchanged (as the shader does; the shader also skips when
+ * Σ g² overflows f32, which float64 here does not).
+ */
 export function adamw_step(
   params: Vec, grads: Vec, m: Vec, v: Vec, normsq: Vec, n: number,
   lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, t: number, maxNorm: number,
 ): void {
+  if (!Number.isFinite(normsq[0])) return;
   const scale = maxNorm > 0 ? Math.min(1, maxNorm / (Math.sqrt(normsq[0]) + 1e-6)) : 1;
   const bc1 = 1 - Math.pow(beta1, t);
   const bc2 = 1 - Math.pow(beta2, t);

@@ -11,7 +11,8 @@
 //   data        {epoch, index, orderSeed}: the batch iterator's position (src/data BatchIterator)
 //   metrics     every metric row so far (rows after `step` are dropped on resume)
 //   extra       CheckpointExtra: format tag, micro-step, active time, dataset fingerprint, model
-//               signature, the resolved hyperparameters
+//               signature, the resolved hyperparameters, lrScale (the factor on the scheduled
+//               learning rate: 0.5 once a NaN / Inf step was rolled back; version 2 on)
 // No DOM, no node:*.
 import type { CheckpointInput, DataPosition } from '../store/checkpoints.ts';
 import type { TensorInput } from '../store/core.ts';
@@ -22,7 +23,8 @@ import type { Hyperparameters } from './hyperparams.ts';
 export type { CheckpointInput, DataPosition, JobMetric, TensorInput };
 
 export const CHECKPOINT_FORMAT = 'whittle.train-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** 2: extra.lrScale (a version-1 checkpoint has none: 1). */
+export const CHECKPOINT_VERSION = 2;
 
 export interface CheckpointExtra extends Record<string, unknown> {
   format: typeof CHECKPOINT_FORMAT;
@@ -38,6 +40,8 @@ export interface CheckpointExtra extends Record<string, unknown> {
   /** modelShapeSignature of the base */
   model: string;
   hyperparameters: Hyperparameters;
+  /** factor on the scheduled learning rate (1; 0.5 after a NaN / Inf step was rolled back) */
+  lrScale: number;
 }
 
 /** A checkpoint as saved / loaded (tensor data as ArrayBuffer or a typed array). */

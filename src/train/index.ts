@@ -6,6 +6,6 @@ export * from './hyperparams.ts';
 export * from './memory.ts';
 export * from './checkpoint.ts';
 export * from './adapter.ts';
-export { Trainer, truncateExamples, toModelBatch, type TrainerInit, type StepMetrics, type EvalMetrics } from './trainer.ts';
+export { Trainer, NonFiniteStepError, truncateExamples, toModelBatch, type TrainerInit, type TrainerHooks, type StepMetrics, type EvalMetrics } from './trainer.ts';
 export { TrainingJob, JobQueue, JobCancelled, type JobInputs, type JobListener, type JobSpec, type JobResult } from './job.ts';
 export { accumulate, accumulateOp, type AccumulateOp } from './accumulate.ts';

@@ -9,6 +9,10 @@
 //   model; pausing a queued job holds it out of the queue until resumed);
 // - checkpoints every checkpointInterval steps and at each epoch end, through the CheckpointSink,
 //   and when a running job pauses (so a reload while paused loses no step);
+// - a step whose loss or gradient norm is NaN / Inf is rejected (never applied): the job rolls back
+//   to the sink's latest checkpoint (or the initial state when there is none), halves the learning
+//   rate (a 'warning' event; the lowered rate is saved at once in a checkpoint, so a resume keeps
+//   it) and goes on; a second one fails the job ("… again after lowering the learning rate to X …");
 // - a job that ends (succeeded, failed, cancelled) lets go of its inputs — model weights, datasets,
 //   the GPU model — so finished jobs kept in the queue cost no memory; JobQueue.forget drops one;
 // - succeeded: the TrainedAdapter is on job.adapter (and job.done's result).
@@ -25,7 +29,7 @@ import type { TrainedAdapter } from './adapter.ts';
 import type { CheckpointSink } from './checkpoint.ts';
 import { type HyperparameterInput, type Hyperparameters, resolveHyperparameters } from './hyperparams.ts';
 import { mib, type MemoryPlan } from './memory.ts';
-import { type StepMetrics, Trainer } from './trainer.ts';
+import { NonFiniteStepError, type StepMetrics, Trainer, type TrainerHooks } from './trainer.ts';
 
 export type { JobEvent, JobMetric, JobStatus };
 
@@ -47,6 +51,8 @@ export interface JobInputs {
   budgetBytes?: number;
   /** LlamaModel xentChunk override (tests) */
   xentChunk?: number;
+  /** Trainer hooks (tests: inject a NaN at a given step) */
+  hooks?: TrainerHooks;
 }
 
 export interface JobListener {
@@ -75,6 +81,9 @@ export interface JobResult {
   adapter: TrainedAdapter | null;
   error: string | null;
 }
+
+/** A learning rate to 3 significant digits: 5e-4, 1.5e-4. */
+const fmtLr = (x: number) => Number(x.toPrecision(3)).toExponential();
 
 const fmtMs = (ms: number) => {
   const s = Math.round(ms / 1000);
@@ -250,7 +259,7 @@ export class TrainingJob {
       this.setStatus('running', 'running');
       trainer = new Trainer({
         gpu: inputs.gpu, config: inputs.config, weights: inputs.weights, train: this.train!, valid: this.valid, hp,
-        padId: inputs.padId, xentChunk: inputs.xentChunk,
+        padId: inputs.padId, xentChunk: inputs.xentChunk, hooks: inputs.hooks,
       });
       if (trainer.dropped) this.emit('warning', `${trainer.dropped} example(s) have no trained token within ${hp.seqLen} tokens and are skipped`);
       if (sink && this.spec.resume !== false) {
@@ -260,6 +269,10 @@ export class TrainingJob {
           this.metrics.length = 0;
           this.metrics.push(...trainer.history);
           this.emit('checkpoint', `resumed from the checkpoint at step ${c.step} (epoch ${c.data.epoch + 1}, example ${c.data.index})`, { step: c.step });
+          if (trainer.lrScale < 1) {
+            this.emit('warning', `the learning rate stays lowered to ${fmtLr(hp.learningRate * trainer.lrScale)} (peak) after an earlier NaN / Inf step; another one fails the job`,
+              { lrScale: trainer.lrScale });
+          }
         }
       }
       let savedStep = trainer.step; // the step of the sink's latest checkpoint (0: none needed yet)
@@ -286,7 +299,15 @@ export class TrainingJob {
           if (this.wantCancel) throw new JobCancelled();
           this.setStatus('running', `resumed at step ${trainer.step}`);
         }
-        const m = await trainer.trainStep();
+        let m: StepMetrics | null;
+        try {
+          m = await trainer.trainStep();
+        } catch (err) {
+          if (!(err instanceof NonFiniteStepError)) throw err;
+          await this.recover(trainer, err, sink);
+          savedStep = trainer.step;
+          continue;
+        }
         if (!m) break;
         const row = this.row(m);
         const last = trainer.finished;
@@ -324,6 +345,34 @@ export class TrainingJob {
         this.error = (e as Error)?.message ?? String(e);
         this.finish('failed', `failed: ${this.error}`);
       }
+    }
+  }
+
+  /**
+   * A NaN / Inf step: the first time, roll back to the sink's latest checkpoint (or the initial
+   * state), halve the learning rate, save that at once (so a resume keeps the lowered rate) and go
+   * on; when the rate was lowered already, fail with the reason.
+   */
+  private async recover(trainer: Trainer, e: NonFiniteStepError, sink: CheckpointSink | null): Promise<void> {
+    const hp = trainer.hp;
+    if (trainer.lrScale < 1) {
+      throw new Error(`${e.what} at step ${e.step} again after lowering the learning rate to ${fmtLr(hp.learningRate * trainer.lrScale)}; ` +
+        'try a lower learning rate or check the data');
+    }
+    const c = sink ? await sink.load(this.id) : undefined;
+    trainer.rollback(c);
+    const from = hp.learningRate * trainer.lrScale;
+    trainer.lrScale *= 0.5;
+    const to = hp.learningRate * trainer.lrScale;
+    this.metrics.length = 0;
+    this.metrics.push(...trainer.history);
+    this.emit('warning', `${e.what} at step ${e.step}: the step was rejected; rolled back to ${c ? `the checkpoint at step ${c.step}` : 'the initial state (no checkpoint yet)'} ` +
+      `and lowered the learning rate from ${fmtLr(from)} to ${fmtLr(to)}`,
+      { step: trainer.step, failedStep: e.step, loss: e.loss, gradNorm: e.gradNorm, learningRate: { from, to }, lrScale: trainer.lrScale });
+    if (sink) {
+      const ck = await trainer.checkpoint();
+      await sink.save(this.id, ck);
+      this.emit('checkpoint', `checkpoint saved at step ${ck.step} (learning rate lowered to ${fmtLr(to)})`, { step: ck.step, data: ck.data });
     }
   }
 

@@ -6,11 +6,18 @@
 // dropout masks of micro-step m (loraSeed(seed, m, layer, target)); with gradAccum = 1, m = t, as
 // LlamaModel.trainStep does. Restoring a checkpoint restores LoRA params, AdamW moments, step,
 // micro-step and iterator state, so the continued run is bit-identical to an uninterrupted one.
+// Non-finite steps: the last micro-batch's step reads back the global gradient norm² with the loss
+// (two small reads of one submission). A NaN / Inf loss or norm throws NonFiniteStepError; the
+// AdamW kernel itself skips an update whose gradient norm is not finite, and the caller rolls the
+// trainer back (rollback: a checkpoint or the initial state) and may lower the learning rate
+// (lrScale, kept in checkpoints).
 // It is not: the job state machine, pause / cancel, events (./job.ts).
 // No DOM, no node:*.
 import type { Gpu } from '../gpu/device.ts';
 import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
 import { LlamaModel } from '../model/llama.ts';
+import { initLora } from '../model/lora.ts';
+import { global_norm_sq } from '../ops/adamw.ts';
 import type { Batch as ModelBatch } from '../ref/model.ts';
 import { BatchIterator, datasetFingerprint, evalBatches } from '../data/batch.ts';
 import { IGNORE, type Batch as DataBatch, type DataState, type Dataset, type TokenizedExample } from '../data/types.ts';
@@ -33,6 +40,33 @@ export interface TrainerInit {
   padId?: number;
   /** lm_head rows per cross-entropy chunk (LlamaModel option; default: the model's) */
   xentChunk?: number;
+  /** test hooks (fault injection) */
+  hooks?: TrainerHooks;
+}
+
+/** Called while a step is recorded (tests: poison a parameter or a gradient to inject a NaN). */
+export interface TrainerHooks {
+  /** before step t's first forward is recorded */
+  beforeStep?(t: number, trainer: Trainer): void;
+  /** after step t's last backward (and accumulation), before the optimizer step is recorded */
+  beforeOptimizer?(t: number, trainer: Trainer): void;
+}
+
+/**
+ * A step whose loss or gradient norm was NaN / Inf. It was not applied to the weights or the AdamW
+ * moments (the kernel skips a non-finite norm; a finite norm with a non-finite loss was applied,
+ * which the rollback undoes), but the data iterator and micro-step moved on: roll back before
+ * stepping again (Trainer.rollback).
+ */
+export class NonFiniteStepError extends Error {
+  /** "the loss became NaN" / "the gradient norm became Infinity" */
+  readonly what: string;
+  constructor(readonly step: number, readonly loss: number, readonly gradNorm: number, readonly learningRate: number) {
+    const what = !Number.isFinite(loss) ? `the loss became ${loss}` : `the gradient norm became ${gradNorm} (loss ${loss.toFixed(4)})`;
+    super(`${what} at step ${step}`);
+    this.name = 'NonFiniteStepError';
+    this.what = what;
+  }
 }
 
 export interface StepMetrics {
@@ -126,8 +160,16 @@ export class Trainer {
   trainedTokens = 0;
   /** metric rows so far (one per step, with validation columns on eval steps) */
   history: JobMetric[] = [];
+  /**
+   * Factor on the scheduled learning rate (1; 0.5 after a NaN / Inf step was rolled back). Saved
+   * in checkpoints and restored with them, so a resumed run keeps the lowered rate.
+   */
+  lrScale = 1;
   private it: BatchIterator;
   private acc: GPUBuffer | null = null;
+  /** global gradient norm² of the last step (1 float; the same reduction AdamW clips with) */
+  private normsq: GPUBuffer;
+  private hooks: TrainerHooks;
   private padId: number;
   private recentStepMs: number[] = [];
 
@@ -154,6 +196,8 @@ export class Trainer {
       ...(init.xentChunk ? { xentChunk: init.xentChunk } : {}),
     });
     if (hp.gradAccum > 1) this.acc = init.gpu.f32(this.model.layout.floats, 'lora.accum');
+    this.normsq = init.gpu.f32(1, 'train.normsq');
+    this.hooks = init.hooks ?? {};
   }
 
   private iterator(state: DataState): BatchIterator {
@@ -175,7 +219,10 @@ export class Trainer {
     return this.step >= this.hp.maxSteps || this.it.state.epoch >= this.hp.epochs;
   }
 
-  /** One optimizer step over up to gradAccum micro-batches; null when the run is finished. */
+  /**
+   * One optimizer step over up to gradAccum micro-batches; null when the run is finished. Throws
+   * NonFiniteStepError when the loss or the gradient norm is NaN / Inf (then roll back).
+   */
   async trainStep(): Promise<StepMetrics | null> {
     if (this.finished) return null;
     const hp = this.hp, g = this.gpu, model = this.model;
@@ -189,16 +236,17 @@ export class Trainer {
     }
     if (!micro.length) return null;
     const t = this.step + 1;
-    const lr = learningRateAt(t, hp);
+    const lr = learningRateAt(t, hp) * this.lrScale;
     const total = micro.reduce((a, b) => a + b.trainedTokens, 0);
     const m = micro.length;
-    let loss = 0, hits = 0, realTokens = 0;
+    let loss = 0, hits = 0, realTokens = 0, normsq = 0;
     for (let k = 0; k < m; k++) {
       const b = micro[k];
       const f = total > 0 ? b.trainedTokens / total : 0;
       realTokens += b.realTokens;
       const r = await g.scoped(`train step ${t}${m > 1 ? ` micro-batch ${k + 1}/${m}` : ''}`, () => {
         model.step = this.microStep + 1;
+        if (k === 0) this.hooks.beforeStep?.(t, this);
         model.setBatch(toModelBatch(b, hp.batchSize, hp.seqLen, this.padId));
         model.forward(true);
         model.backward();
@@ -207,15 +255,21 @@ export class Trainer {
           accumulate(g, accumulateOp(k, m), this.acc!, grads, model.layout.floats, f);
         }
         if (k === m - 1) {
+          this.hooks.beforeOptimizer?.(t, this);
+          // the norm AdamW clips with (same kernel, same grads: the same bits), read back with the loss
+          global_norm_sq(g, this.normsq, model.flatBuffers().grads, model.layout.floats);
           model.optimizerStep({ t, lr, beta1: hp.adamBeta1, beta2: hp.adamBeta2, eps: hp.adamEps, weightDecay: hp.weightDecay, maxNorm: hp.maxGradNorm });
+          const ns = g.readF32(this.normsq, 1);
+          return Promise.all([model.readLoss(), ns]).then(([r, x]) => ({ ...r, normsq: x[0] }));
         }
-        return model.readLoss();
+        return model.readLoss().then((r) => ({ ...r, normsq: 0 }));
       });
       this.microStep++;
+      if (k === m - 1) normsq = r.normsq;
       loss += f * r.loss;
       hits += r.tokenAccuracy * b.trainedTokens;
     }
-    if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at step ${t}: lower the learning rate (${lr.toExponential(2)})`);
+    if (!Number.isFinite(loss) || !Number.isFinite(normsq)) throw new NonFiniteStepError(t, loss, Math.sqrt(normsq), lr);
     this.step = t;
     this.trainedTokens += total;
     const ms = performance.now() - t0;
@@ -277,6 +331,7 @@ export class Trainer {
     const extra: CheckpointExtra = {
       format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, microStep: this.microStep, elapsedMs: this.elapsedMs,
       trainedTokens: this.trainedTokens, dataset: this.fingerprint, model: modelShapeSignature(this.cfg), hyperparameters: structuredClone(this.hp),
+      lrScale: this.lrScale,
     };
     return {
       step: this.step,
@@ -319,6 +374,9 @@ export class Trainer {
     this.gpu.write(params, tensorsToFlat(c.lora, layout, `${what} (lora)`));
     this.gpu.write(m, tensorsToFlat(c.adamM, layout, `${what} (adamM)`));
     this.gpu.write(v, tensorsToFlat(c.adamV, layout, `${what} (adamV)`));
+    const lrScale = x.lrScale ?? 1;
+    if (typeof lrScale !== 'number' || !(lrScale > 0 && lrScale <= 1)) throw new Error(`${what}: extra.lrScale is ${JSON.stringify(lrScale)}, expected a number in (0, 1]`);
+    this.lrScale = lrScale;
     this.step = c.step;
     this.microStep = x.microStep ?? c.step;
     this.elapsedMs = x.elapsedMs ?? 0;
@@ -326,6 +384,41 @@ export class Trainer {
     this.it = this.iterator({ epoch: c.data.epoch, index: c.data.index });
     this.history = c.metrics.filter((r) => r.step <= c.step).map((r) => ({ ...r }));
     return warnings;
+  }
+
+  /**
+   * Undo everything since a checkpoint of this run (restore, see there), or since the start when
+   * there is none: the initial LoRA (initLora of the seed, as LlamaModel starts), zero AdamW moments,
+   * step 0, the data from the start, no history. Active time (elapsedMs) keeps counting; lrScale is
+   * the checkpoint's (1 for the initial state): the caller sets the lowered rate afterwards.
+   */
+  rollback(c?: CheckpointInput | null): void {
+    const elapsed = this.elapsedMs;
+    if (c) {
+      this.restore(c);
+    } else {
+      const layout = this.model.layout;
+      const flat = new Float32Array(layout.floats);
+      const init = initLora(this.cfg, loraConfigOf(this.hp), this.hp.seed);
+      for (const s of layout.slots) {
+        const p = init.get(s.key)!;
+        flat.set(p.A, s.a);
+        flat.set(p.B, s.b);
+      }
+      const { params, m, v } = this.model.flatBuffers();
+      this.gpu.write(params, flat);
+      const zeros = new Float32Array(layout.floats);
+      this.gpu.write(m, zeros);
+      this.gpu.write(v, zeros);
+      this.step = 0;
+      this.microStep = 0;
+      this.trainedTokens = 0;
+      this.lrScale = 1;
+      this.it = this.iterator({ epoch: 0, index: 0 });
+      this.history = [];
+    }
+    this.elapsedMs = elapsed;
+    this.recentStepMs = [];
   }
 
   /** The adapter as it stands (LoRA tensors + config + base signature + hyperparameters + metrics). */
@@ -340,5 +433,6 @@ export class Trainer {
     this.model.destroy();
     if (this.acc) this.gpu.destroy(this.acc);
     this.acc = null;
+    this.gpu.destroy(this.normsq);
   }
 }

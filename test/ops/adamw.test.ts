@@ -1,6 +1,7 @@
 // AdamW + global-norm clipping: ref sanity (first step is lr·sign(g) plus decay), GPU global_norm_sq
 // vs ref (tiny, odd, large; deterministic), GPU adamw_step vs ref over 5 steps with clipping
-// active, inactive and disabled.
+// active, inactive and disabled; a NaN / Inf gradient (or an f32-overflowing norm) skips the step
+// on the GPU and in the ref (params and moments unchanged).
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/adamw.ts';
@@ -67,3 +68,48 @@ for (const [label, clipFrac] of [['clipping active', 0.3], ['clipping inactive',
     for (const b of [bP, bM, bV, bG, bNs]) gpu.destroy(b);
   });
 }
+
+test('adamw_step skips the step when the gradient norm is not finite (gpu and ref)', async () => {
+  const gpu = await testGpu();
+  const n = 1031, lr = 1e-2, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
+  const p0 = randn32(n, 40), g0 = randn32(n, 41, 0.1);
+  const bP = gpu.f32(n, 't.p'), bM = gpu.f32(n, 't.m'), bV = gpu.f32(n, 't.v'), bG = gpu.f32(n, 't.g'), bNs = gpu.f32(1, 't.ns');
+  // one ordinary step first, so the moments are non-zero
+  gpu.write(bP, p0);
+  gpu.write(bG, g0);
+  await gpu.scoped('adamw', () => {
+    op.global_norm_sq(gpu, bNs, bG, n);
+    op.adamw_step(gpu, bP, bG, bM, bV, bNs, n, lr, b1, b2, eps, wd, 1, 1);
+  });
+  const [p1, m1, v1] = [await gpu.readF32(bP, n), await gpu.readF32(bM, n), await gpu.readF32(bV, n)];
+  assert.ok(m1.some((x) => x !== 0));
+  for (const [label, bad] of [['NaN', NaN], ['Inf', Infinity], ['-Inf', -Infinity], ['f32 overflow of Σ g²', 1e30]] as const) {
+    for (const maxNorm of [1, 0]) {
+      const g = g0.slice();
+      g[517] = bad;
+      gpu.write(bG, g);
+      await gpu.scoped('adamw', () => {
+        op.global_norm_sq(gpu, bNs, bG, n);
+        op.adamw_step(gpu, bP, bG, bM, bV, bNs, n, lr, b1, b2, eps, wd, 2, maxNorm);
+      });
+      const ns = (await gpu.readF32(bNs, 1))[0];
+      assert.ok(!Number.isFinite(ns), `${label}: normsq ${ns} is not finite`);
+      assert.deepEqual(await gpu.readF32(bP, n), p1, `${label}, maxNorm ${maxNorm}: params unchanged`);
+      assert.deepEqual(await gpu.readF32(bM, n), m1, `${label}, maxNorm ${maxNorm}: m unchanged`);
+      assert.deepEqual(await gpu.readF32(bV, n), v1, `${label}, maxNorm ${maxNorm}: v unchanged`);
+      if (Number.isFinite(bad)) continue; // float64 does not overflow: the ref takes that step
+      const rp = Float64Array.from(p1), rm = Float64Array.from(m1), rv = Float64Array.from(v1), rns = new Float64Array(1);
+      ref.global_norm_sq(rns, g, n);
+      ref.adamw_step(rp, g, rm, rv, rns, n, lr, b1, b2, eps, wd, 2, maxNorm);
+      assert.deepEqual([rp, rm, rv], [Float64Array.from(p1), Float64Array.from(m1), Float64Array.from(v1)], `${label}: ref unchanged`);
+    }
+  }
+  // a finite gradient afterwards steps again
+  gpu.write(bG, g0);
+  await gpu.scoped('adamw', () => {
+    op.global_norm_sq(gpu, bNs, bG, n);
+    op.adamw_step(gpu, bP, bG, bM, bV, bNs, n, lr, b1, b2, eps, wd, 2, 1);
+  });
+  assert.notDeepEqual(await gpu.readF32(bP, n), p1, 'a finite step updates');
+  for (const b of [bP, bM, bV, bG, bNs]) gpu.destroy(b);
+});

@@ -122,7 +122,8 @@ test('failures: prepare throws, settings cannot fit, a NaN loss — each failed 
   const nan = q.submit(spec('z', { hyperparameters: { ...HP, learningRate: 1, maxGradNorm: 0 }, prepare: async () => ({ ...(await inputs()), weights: { ...weights, norm: weights.norm.map(() => NaN) } }) }));
   const rn = await nan.done;
   assert.equal(rn.status, 'failed');
-  assert.match(rn.error!, /the loss became NaN at step 1/);
+  assert.equal(rn.error, 'the loss became NaN at step 1 again after lowering the learning rate to 5e-1; try a lower learning rate or check the data');
+  assert.ok(nan.events.some((e) => e.type === 'warning' && /^the loss became NaN at step 1: the step was rejected; rolled back to the initial state/.test(e.message)));
 });
 
 test('job resume: cancelled after the step-5 checkpoint, a fresh job resumes from the file sink = uninterrupted job', async () => {
