@@ -288,6 +288,38 @@ for (const { format, compute, IC } of [
   });
 }
 
+// linear kernel variants other than the default (src/ops/linear.ts LinearVariant; autotune may pick
+// them on this adapter): register tiling 4×4, and shared-memory tiling (64×64 tiles, K tiles of 16,
+// dequantized while staging) on a shape with several partial tiles, an odd IC (scalar paths) and a slice.
+for (const { variant, format, IC } of [
+  { variant: 'rt4x4', format: 'q4', IC: 100 },
+  { variant: 'sm64', format: 'f32', IC: 99 },
+  { variant: 'sm64', format: 'q8', IC: 100 },
+  { variant: 'sm64', format: 'f16', IC: 99 },
+] as const) {
+  const N = 70, OC = 67, rows = 150, off = 51;
+  register('linear', `N=${N} IC=${IC} OC=${OC} ${format} +bias rows ${off}..${off + OC} variant ${variant}`, async (t) => {
+    const { gpu } = t;
+    const seed = 570 + IC;
+    const { q: w, f32: wdq } = t.weight(rand(rows * IC, seed, 0.5), rows, IC, format, 'w');
+    const inp = rand(N * IC, seed + 1), dout = rand(N * OC, seed + 2), d0 = rand(N * IC, seed + 4), b = rand(OC, seed + 3);
+    const out = new Float32Array(N * OC);
+    linearRef.linear_forward(out, inp, wdq, b, N, IC, OC, off);
+    const dinp = d0.slice();
+    linearRef.linear_backward(dinp, dout, wdq, N, IC, OC, off);
+    const bInp = t.f32(inp, 'inp'), bOut = t.f32(rand(N * OC, seed + 5), 'out'), bB = t.f32(b, 'bias');
+    const bDout = t.f32(dout, 'dout'), bD = t.f32(d0, 'dinp');
+    await gpu.scoped('selftest linear', () => {
+      linearOp.linear_forward(gpu, bOut, bInp, w, bB, N, IC, OC, off, { variant });
+      linearOp.linear_backward(gpu, bD, bDout, w, N, IC, OC, off, { variant });
+    });
+    return [
+      { check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum },
+      { check: 'backward dinp', got: await t.readF32(bD, N * IC), ref: dinp, tol: TOL.f32sum },
+    ];
+  });
+}
+
 // lora: dropout on the input (exact integer hash shared with the twin), all four gradients
 {
   const N = 17, IC = 100, OC = 65, R = 8, scale = 2, p = 0.1, seed = 7;

@@ -1,7 +1,7 @@
 // `--adapter DIR` of the CLI commands (export, generate, logits): load a LoRA adapter directory for
 // a loaded base model, in Node (no GPU). DIR is a PEFT directory (adapter_config.json +
-// adapter_model.safetensors, src/export/peft.ts importPeft) or a `whittle train` output directory
-// (adapter.json + adapter.bin, src/train/node.ts readAdapterFiles → src/export/adapter.ts
+// adapter_model.safetensors, src/export/peft.ts importPeft; what `whittle train` writes) or an older
+// whittle adapter directory (adapter.json + adapter.bin, src/train/node.ts readAdapterFiles → src/export/adapter.ts
 // adapterFromTrained). Either way the adapter comes back checked against the base (every tensor's
 // shape; an Error names the tensor and the expected vs actual shape) and in the base's q/k
 // orientation (a GGUF llama/mistral base gets llama.cpp's row permutation on q/k lora_B).
@@ -35,7 +35,7 @@ export async function loadAdapterDir(dir: string, model: LoadedModel, name?: str
     return { ...out, name: name ?? out.name, base: { ...out.base, format: out.base.format ?? model.source.format } };
   }
   if (files.includes(PEFT_WEIGHTS_BIN)) throw new Error(`${dir}: has ${PEFT_WEIGHTS_BIN} but no ${PEFT_CONFIG}`);
-  throw new Error(`${dir}: not an adapter directory: expected ${PEFT_CONFIG} + adapter_model.safetensors (PEFT) or adapter.json + adapter.bin (whittle train)`);
+  throw new Error(`${dir}: not an adapter directory: expected ${PEFT_CONFIG} + adapter_model.safetensors (PEFT) or adapter.json + adapter.bin (older whittle train)`);
 }
 
 /** The engine's view of an adapter (src/model/generate.ts): its LoRA config and A/B per loraKey. */

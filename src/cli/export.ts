@@ -1,8 +1,8 @@
 // `whittle export`: a LoRA adapter out of whittle, in Node (no GPU).
 //   whittle export --model PATH --adapter DIR --format peft|gguf|merged|merged-gguf|onnx|recipe --out PATH [--data FILE]
 // --model is the base (Hugging Face folder or .gguf); --adapter is a PEFT directory
-// (adapter_config.json + adapter_model.safetensors, the common interchange) or a `whittle train`
-// output directory (adapter.json + adapter.bin). Formats (src/export):
+// (adapter_config.json + adapter_model.safetensors, the common interchange, and what `whittle train`
+// writes) or an older whittle adapter directory (adapter.json + adapter.bin). Formats (src/export):
 //   peft         PEFT adapter directory (Hugging Face orientation)
 //   gguf         llama.cpp GGUF LoRA adapter file (`llama-cli -m BASE.gguf --lora FILE`)
 //   merged       base + adapter merged, as a Hugging Face folder (config.json, safetensors, tokenizer files)
@@ -31,7 +31,7 @@ import { parseArgs, UsageError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { dirSink, size } from './fs-sink.ts';
 
-const FORMATS = ['peft', 'gguf', 'merged', 'merged-gguf', 'onnx', 'recipe'] as const;
+const FORMATS = ['peft', 'gguf', 'merged', 'merged-gguf', 'recipe', 'onnx'] as const;
 type Format = (typeof FORMATS)[number];
 
 const USAGE = [
@@ -41,7 +41,7 @@ const USAGE = [
   '',
   '  --model PATH        the base model: Hugging Face folder (config.json + safetensors) or a .gguf file',
   '  --adapter DIR       PEFT adapter directory (adapter_config.json + adapter_model.safetensors)',
-  '                      or a `whittle train` output directory (adapter.json + adapter.bin)',
+  '                      (what `whittle train` writes), or an older whittle adapter.json + adapter.bin directory',
   '  --format FORMAT     peft         PEFT adapter directory (transformers, vLLM, axolotl, ...)',
   '                      gguf         llama.cpp LoRA adapter (.gguf) for llama-cli/llama-server --lora, ollama ADAPTER',
   '                      merged       the base with the adapter merged in, as a Hugging Face folder',

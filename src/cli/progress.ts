@@ -13,12 +13,12 @@ export function clock(ms: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(ss).padStart(2, '0')}` : `${m}:${String(ss).padStart(2, '0')}`;
 }
 
-/** The bar's text (no control characters): `[#####-----]  12/30  40%  <label>`, at most `width` columns. */
+/** The bar's text (no control characters): `[#####-----] 12/30  40%  <label>`, cut to width − 1 columns. */
 export function renderBar(done: number, total: number, label: string, width: number): string {
   const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
   const count = `${String(done).padStart(String(total).length)}/${total}`;
   const pct = `${Math.floor(frac * 100)}%`.padStart(4);
-  const cells = Math.max(10, Math.min(30, width - count.length - pct.length - label.length - 6));
+  const cells = Math.max(10, Math.min(30, Math.floor(width / 4))); // the same for every label; the label is cut instead
   const full = Math.round(frac * cells);
   const text = `[${'#'.repeat(full)}${'-'.repeat(cells - full)}] ${count} ${pct}${label ? `  ${label}` : ''}`;
   return text.length > width - 1 ? text.slice(0, Math.max(0, width - 1)) : text;

@@ -147,6 +147,35 @@ export function metricsRows(m: JobMetric): Record<string, unknown>[] {
 
 const jsonl = (rows: Record<string, unknown>[]) => rows.map((r) => JSON.stringify(r) + '\n').join('');
 
+/**
+ * metrics.jsonl kept equal to a job's metric rows (metricsRows of each): sync(rows) appends the one
+ * new row when `rows` is the written ones plus one, and rewrites the file otherwise (the start of a
+ * run, from the checkpoint's history on a resume; a NaN / Inf step that rolled the run back) or
+ * when forced. Writes are chained, so they land in order; the first failure is kept in `error`.
+ */
+export class MetricsFile {
+  error: Error | null = null;
+  private writes: Promise<void> = Promise.resolve();
+  private count = 0; // job metric rows in the file
+
+  constructor(readonly path: string) {}
+
+  sync(rows: readonly JobMetric[], force = false): void {
+    if (!force && rows.length === this.count) return;
+    const append = !force && rows.length === this.count + 1;
+    const text = jsonl((append ? rows.slice(-1) : rows).flatMap(metricsRows));
+    this.writes = this.writes
+      .then(() => (append ? appendFile(this.path, text) : writeFile(this.path, text)))
+      .catch((e: Error) => { this.error ??= e; });
+    this.count = rows.length;
+  }
+
+  /** Resolves once every write so far has landed (or failed: see `error`). */
+  flush(): Promise<void> {
+    return this.writes;
+  }
+}
+
 /** `whittle train` with explicit output streams; returns the exit code. */
 export async function runTrain(args: string[], io: Io): Promise<number> {
   const { flags, positional } = parseArgs(args, SPEC);
@@ -214,25 +243,7 @@ export async function runTrain(args: string[], io: Io): Promise<number> {
   const name = typeof flags.name === 'string' ? flags.name : dataPath.replace(/^.*[\\/]/, '').replace(/\.jsonl?$/i, '');
   const resume = flags.resume === true;
   let total = 0, resumed = false;
-  // metrics.jsonl mirrors the job's metric rows: rewritten when training starts (from the
-  // checkpoint's history on a resume, empty otherwise) and whenever the job's rows are not the
-  // written ones plus one (a NaN / Inf step rolled the run back), else appended one step at a time.
-  // Writes are chained, so they land in order.
-  let writes: Promise<void> = Promise.resolve();
-  let writeError: Error | null = null;
-  let rowsWritten = 0; // job metric rows in the file
-  const syncMetrics = (rows: readonly JobMetric[], force = false) => {
-    if (!force && rows.length === rowsWritten) return;
-    if (!force && rows.length === rowsWritten + 1) {
-      const add = jsonl(metricsRows(rows[rows.length - 1]));
-      writes = writes.then(() => appendFile(metricsPath, add));
-    } else {
-      const all = jsonl(rows.flatMap(metricsRows));
-      writes = writes.then(() => writeFile(metricsPath, all));
-    }
-    rowsWritten = rows.length;
-    writes = writes.catch((e: Error) => { writeError ??= e; });
-  };
+  const metrics = new MetricsFile(metricsPath);
   const job = queue.submit({
     id: 'train', name, hyperparameters: hpInput, prepare: async () => inputs,
     sink: new FileCheckpointSink(join(out, 'checkpoints')), resume,
@@ -242,26 +253,26 @@ export async function runTrain(args: string[], io: Io): Promise<number> {
         const start = e.type === 'info' && /^training (\d+) steps/.exec(e.message);
         if (start) {
           total = Number(start[1]);
-          syncMetrics(j.metrics, true);
+          metrics.sync(j.metrics, true);
           if (resume && !resumed) {
             const note = `no checkpoint in ${join(out, 'checkpoints')}: starting from step 0`;
             if (json) io.out(JSON.stringify({ type: 'event', kind: 'info', time: Date.now(), message: note }));
             else print(note);
           }
-          if (bar) bar.update(j.metrics.at(-1)?.step ?? 0, total, 'starting');
+        } else if (total) {
+          metrics.sync(j.metrics);
         }
-        else if (total) syncMetrics(j.metrics);
         if (json) { io.out(JSON.stringify({ ...e, kind: e.type, type: 'event' })); return; }
         // text: status changes are implied by the lines around them; without a bar, eval results are on the step line
-        if (e.type === 'status' || (e.type === 'eval' && !bar)) return;
-        print(`${e.type === 'hyperparameter' ? '  ' : ''}${e.message}`);
+        if (e.type !== 'status' && (e.type !== 'eval' || bar)) print(`${e.type === 'hyperparameter' ? '  ' : ''}${e.message}`);
+        if (start && bar) bar.update(j.metrics.at(-1)?.step ?? 0, total, 'starting');
       },
       metric: (m, j) => {
-        syncMetrics(j.metrics);
+        metrics.sync(j.metrics);
         if (json) { io.out(JSON.stringify({ type: 'step', ...m })); return; }
         const loss = (m.loss as number).toFixed(4), lr = (m.lr as number).toExponential(2), tps = Math.round(m.tokensPerSec as number);
         if (bar) {
-          bar.update(m.step, total || m.step, `epoch ${(m.epoch as number).toFixed(2)}  loss ${loss}  lr ${lr}  ${tps} tok/s  ${clock(m.elapsedMs as number)}<${clock(m.etaMs as number)}`);
+          bar.update(m.step, total || m.step, `loss ${loss}  ${clock(m.elapsedMs as number)}<${clock(m.etaMs as number)}  ${tps} tok/s  lr ${lr}  epoch ${(m.epoch as number).toFixed(2)}`);
           return;
         }
         const acc = ((m.accuracy as number) * 100).toFixed(1);
@@ -282,12 +293,12 @@ export async function runTrain(args: string[], io: Io): Promise<number> {
   let r;
   try {
     r = await job.done;
-    await writes;
+    await metrics.flush();
   } finally {
     process.off('SIGINT', onSigint);
     bar?.clear();
   }
-  if (writeError) io.err(`whittle train: could not write ${metricsPath}: ${(writeError as Error).message}`);
+  if (metrics.error) io.err(`whittle train: could not write ${metricsPath}: ${metrics.error.message}`);
   if (r.status === 'cancelled') {
     say(`cancelled; the last checkpoint is in ${join(out, 'checkpoints')} (--resume continues from it)`, { type: 'result', status: 'cancelled' });
     return 130;
@@ -299,7 +310,7 @@ export async function runTrain(args: string[], io: Io): Promise<number> {
   }
   // the adapter as a PEFT directory (Hugging Face orientation; whittle_adapter.json keeps the run's settings)
   const adapter = adapterFromTrained(r.adapter, cfg);
-  const baseId = typeof flags['base-id'] === 'string' ? flags['base-id'] : model.source.modelName ?? flags.model;
+  const baseId = typeof flags['base-id'] === 'string' ? flags['base-id'] : model.source.modelName ?? resolve(flags.model);
   const written: { path: string; bytes: number }[] = [];
   await exportPeft(adapter, cfg, dirSink(out, written), { baseModelNameOrPath: baseId });
   const m = r.adapter.metrics;
@@ -308,8 +319,7 @@ export async function runTrain(args: string[], io: Io): Promise<number> {
     `targets ${r.adapter.lora.targets.join(',')}; final loss ${m.finalLoss?.toFixed(4)}` +
     (m.validLoss !== null ? `, validation loss ${m.validLoss.toFixed(4)}` : '') + `\nmetrics   ${files.metrics}`,
   { type: 'result', status: 'succeeded', dir: out, files, written: written.map((w) => w.path), tensors: r.adapter.tensors.length, metrics: m });
-  if (writeError) return 1;
-  return 0;
+  return metrics.error ? 1 : 0;
 }
 
 /** `whittle train` on stdout / stderr (the entry point the brief names); returns the exit code. */

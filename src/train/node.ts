@@ -5,7 +5,9 @@
 //   renamed (.bin first, then .json: the json names the bin's byte length, so a torn pair is detected).
 // - writeAdapterFiles(dir, adapter): `adapter.json` (manifest: config, base model, hyperparameters,
 //   metrics, history, and per tensor {name, shape, dtype, offset, bytes}) + `adapter.bin` (raw
-//   little-endian f32 tensors, in manifest order). readAdapterFiles reads them back.
+//   little-endian f32 tensors, in manifest order). readAdapterFiles reads them back. `whittle train`
+//   now writes the PEFT layout instead (src/cli/train.ts); --adapter DIR still reads these
+//   directories (src/cli/adapter-arg.ts).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TensorInput } from '../store/core.ts';

@@ -199,7 +199,8 @@ test('tune caches: JSON file (WHITTLE_AUTOTUNE_FILE, merge, corrupt file) and In
   assert.deepEqual(Object.keys(JSON.parse(readFileSync(path, 'utf8')).entries), ['k3']);
   // an unwritable path: the set is reported, not thrown, and kept in memory
   const lines: string[] = [];
-  const e = fileTuneCache('/proc/whittle-no/tune.json', (l) => lines.push(l));
+  writeFileSync(join(dir, 'a-file'), 'x'); // its "subdirectory" cannot be created (ENOTDIR)
+  const e = fileTuneCache(join(dir, 'a-file', 'sub', 'tune.json'), (l) => lines.push(l));
   await e.set('k', rec('b'));
   assert.equal((await e.get('k'))?.variant, 'b');
   assert.match(lines.join('\n'), /could not write/);
