@@ -15,11 +15,11 @@ export const HUB_DEFAULT = 'https://huggingface.co';
 
 /** Models a workshop can start from: name, repo, parameters and download size (the weights, bf16 unless noted). */
 export const HUB_MODELS: Array<{ repo: string; name: string; params: string; size: number; note: string }> = [
-  { repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', name: 'SmolLM2-135M-Instruct', params: '135M', size: 269e6, note: 'the best first choice: small, instruction-tuned, trains at interactive speed on a laptop GPU' },
-  { repo: 'HuggingFaceTB/SmolLM2-360M-Instruct', name: 'SmolLM2-360M-Instruct', params: '362M', size: 724e6, note: 'noticeably smarter, about 3× slower to train' },
+  { repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', name: 'SmolLM2-135M-Instruct', params: '135M', size: 269e6, note: 'the best first choice: the smallest instruction-tuned model here' },
+  { repo: 'HuggingFaceTB/SmolLM2-360M-Instruct', name: 'SmolLM2-360M-Instruct', params: '362M', size: 724e6, note: 'about 2.7× the parameters of the 135M, so roughly that much more work per token' },
   { repo: 'Qwen/Qwen2.5-0.5B-Instruct', name: 'Qwen2.5-0.5B-Instruct', params: '494M', size: 988e6, note: 'multilingual; a 152k-token vocabulary makes it the heaviest per token' },
-  { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama-1.1B-Chat', params: '1.1B', size: 2.2e9, note: 'the largest here: needs a discrete GPU; train it with the base in q4' },
-  { repo: 'raincandy-u/TinyStories-656K', name: 'TinyStories-656K', params: '656K', size: 2.7e6, note: 'a toy story model (not a chat model): trains in seconds even on a CPU, for trying the app' },
+  { repo: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', name: 'TinyLlama-1.1B-Chat', params: '1.1B', size: 2.2e9, note: 'the largest here: keep the base in q4 (about 0.7 GB of weights)' },
+  { repo: 'raincandy-u/TinyStories-656K', name: 'TinyStories-656K', params: '656K', size: 2.7e6, note: 'a toy story model (not a chat model), small enough to try the app on any adapter' },
 ];
 
 function sourceText(m: ModelSummary): string {
