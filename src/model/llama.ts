@@ -11,7 +11,7 @@ import type { Buf, Gpu } from '../gpu/device.ts';
 import { adamw_step, global_norm_sq } from '../ops/adamw.ts';
 import { attention_backward, attention_forward } from '../ops/attention.ts';
 import { embedding_forward } from '../ops/embedding.ts';
-import { linear_backward, linear_forward, type QWeight, uploadWeight } from '../ops/linear.ts';
+import { linear_backward, linear_forward, type QWeight, tuneLinear, uploadWeight } from '../ops/linear.ts';
 import { lora_backward, lora_forward } from '../ops/lora.ts';
 import { rmsnorm_backward, rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_backward, rope_forward } from '../ops/rope.ts';
@@ -22,7 +22,7 @@ import { type AdamWOptions, type Batch, lossScale, tokenAccuracy } from '../ref/
 import { rope_inv_freq } from '../ref/rope.ts';
 import { XENT_IGNORE } from '../ref/xent.ts';
 import type { Vec } from '../ref/types.ts';
-import { type LayerWeights, type LlamaConfig, type LlamaWeights, type LoraConfig, type LoraTarget, LORA_TARGETS, loraScale } from './config.ts';
+import { type LayerWeights, type LlamaConfig, type LlamaWeights, type LoraConfig, type LoraTarget, LORA_TARGETS, loraScale, targetShape as targetShapeOf } from './config.ts';
 import { initLora, type LoraLayout, type LoraParams, type LoraSlot, loraKey, loraLayout, loraSeed } from './lora.ts';
 import { Arena, elems, tableBytes, type TensorSpec } from './memory.ts';
 import { dequantize, type QFormat, quantize } from './quant.ts';
@@ -354,6 +354,27 @@ export class LlamaModel {
       this.optimizerStep(o);
       return this.readLoss();
     });
+  }
+
+  /**
+   * Pick the fastest linear kernel variant for every matmul shape of this model on this adapter
+   * (a short timed trial per shape class at first use, cached per adapter: src/gpu/autotune.ts).
+   * Call once after creation, never inside a step; untuned shapes use the default variant.
+   */
+  async tune(): Promise<void> {
+    const { cfg, N } = this, f = this.opts.quant;
+    const seen = new Set<string>();
+    const shapes: { format: QFormat; N: number; IC: number; OC: number }[] = [];
+    const add = (format: QFormat, IC: number, OC: number) => {
+      const k = `${format}:${IC}:${OC}`;
+      if (!seen.has(k)) { seen.add(k); shapes.push({ format, N, IC, OC }); }
+    };
+    for (const t of LORA_TARGETS) {
+      const [OC, IC] = targetShapeOf(cfg, t);
+      add(f, IC, OC);
+    }
+    add(f, cfg.hidden, Math.min(this.chunk, cfg.vocab));
+    await tuneLinear(this.gpu, shapes);
   }
 
   /**

@@ -1,0 +1,33 @@
+// LlamaModel.tune(): every matmul shape of the model gets a tuned linear variant (trial once,
+// cached in memory here), and training with the tuned variants still matches the reference.
+import assert from 'node:assert/strict';
+import { test } from '../harness.ts';
+import { MemoryTuneCache, autotuneStats, setDefaultTuneCache } from '../../src/gpu/autotune.ts';
+import { LlamaModel } from '../../src/model/llama.ts';
+import { clearLinearTuning, linearTuning } from '../../src/ops/linear.ts';
+import { ref_loss } from '../../src/ref/model.ts';
+import { ALL_TARGETS, tinyBatch, tinyConfig, tinyWeights } from './tiny.ts';
+import { testGpu } from '../util.ts';
+
+test('tune() fills the variant table for the model shapes; loss still matches the reference', async () => {
+  const gpu = await testGpu();
+  setDefaultTuneCache(new MemoryTuneCache());
+  clearLinearTuning(gpu);
+  const cfg = tinyConfig(), weights = tinyWeights(cfg, 3);
+  const lora = { rank: 4, alpha: 8, dropout: 0, targets: ALL_TARGETS };
+  const model = new LlamaModel(gpu, cfg, weights, { quant: 'f32', lora, batch: 2, seq: 16, seed: 1 });
+  const trials0 = autotuneStats.trials;
+  await model.tune();
+  assert.ok(linearTuning(gpu).size > 0, 'tuned variants recorded');
+  assert.ok(autotuneStats.trials > trials0, 'a trial ran on a cold cache');
+  clearLinearTuning(gpu);
+  const trials1 = autotuneStats.trials;
+  await model.tune();
+  assert.equal(autotuneStats.trials, trials1, 'second tune is served from the cache');
+  const batch = tinyBatch(cfg, 2, 16, 5);
+  const got = await model.trainStep(batch, { lr: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxNorm: 0, t: 1 });
+  const want = ref_loss(cfg, weights, { config: lora, params: await model.getLora(), seed: 1, step: 1, train: false }, batch);
+  assert.ok(Math.abs(got.loss - want.loss) < 1e-4 * Math.max(1, Math.abs(want.loss)), `loss ${got.loss} vs ref ${want.loss}`);
+  model.destroy();
+  setDefaultTuneCache(null);
+});
