@@ -51,6 +51,8 @@ export interface JobInputs {
   budgetBytes?: number;
   /** LlamaModel xentChunk override (tests) */
   xentChunk?: number;
+  /** pick linear kernel variants for this adapter before training (LlamaModel.tune; cached per adapter) */
+  autotune?: boolean;
   /** Trainer hooks (tests: inject a NaN at a given step) */
   hooks?: TrainerHooks;
 }
@@ -261,6 +263,10 @@ export class TrainingJob {
         gpu: inputs.gpu, config: inputs.config, weights: inputs.weights, train: this.train!, valid: this.valid, hp,
         padId: inputs.padId, xentChunk: inputs.xentChunk, hooks: inputs.hooks,
       });
+      if (inputs.autotune) {
+        await trainer.model.tune();
+        this.emit('info', 'matmul kernel variants tuned for this adapter');
+      }
       if (trainer.dropped) this.emit('warning', `${trainer.dropped} example(s) have no trained token within ${hp.seqLen} tokens and are skipped`);
       if (sink && this.spec.resume !== false) {
         const c = await sink.load(this.id);

@@ -10,7 +10,7 @@
 //   --json step lines when there is no metrics file).
 // The prompt is the data layer's plain chat fallback (the model has no chat template):
 // "User: {user}\nAssistant:"; generate is fed exactly the ids training used (checked below).
-// About a minute and a half on lavapipe (2 cores).
+// About a minute on lavapipe (2 cores); SwiftShader is about 10× slower.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -98,7 +98,8 @@ test('fine-tuning teaches tinystories-656k a greeting it does not have; validati
       if (/Hello|Nice to meet you/.test(base.text)) baseHas++;
       table.push(`| ${user} | ${JSON.stringify(base.text)} | ${JSON.stringify(tuned.text)} |`);
     }
-    console.log(`# trained in ${trainS.toFixed(0)} s; validation loss ${first.loss.toFixed(4)} (step ${first.step}) → ${last.loss.toFixed(4)} (step ${last.step})`);
+    console.log(`# trained in ${trainS.toFixed(0)} s; validation loss ${first.loss.toFixed(4)} (step ${first.step}) → ${last.loss.toFixed(4)} (step ${last.step}); ` +
+      `held-out prompts: taught format ${format}/${HELD_OUT.length}, right name ${named}/${HELD_OUT.length}, base greets ${baseHas}/${HELD_OUT.length}`);
     console.log(`# | prompt | base | tuned |\n${table.map((l) => `# ${l}`).join('\n')}`);
     assert.ok(format >= HELD_OUT.length - 1, `the tuned model answers in the taught format (${format}/${HELD_OUT.length})`);
     assert.ok(named >= Math.ceil(HELD_OUT.length / 2) + 1, `the tuned model greets most held-out names by name (${named}/${HELD_OUT.length})`);

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import { JobQueue, type JobInputs, type JobSpec } from '../../src/train/job.ts';
-import { MemoryCheckpointSink } from '../../src/train/checkpoint.ts';
+import { type JobMetric, MemoryCheckpointSink } from '../../src/train/checkpoint.ts';
 import { resolveHyperparameters } from '../../src/train/hyperparams.ts';
 import { NonFiniteStepError, Trainer, type TrainerHooks } from '../../src/train/trainer.ts';
 import { testGpu } from '../util.ts';
@@ -59,8 +59,8 @@ function spec(id: string, hooks: TrainerHooks | undefined, over: Partial<JobSpec
   return { id, hyperparameters: { ...HP }, prepare: () => inputs(hooks), ...over };
 }
 
-const losses = (rows: { loss?: unknown }[]) => rows.map((m) => m.loss as number);
-const lrs = (rows: { lr?: unknown }[]) => rows.map((m) => m.lr as number);
+const losses = (rows: JobMetric[]) => rows.map((m) => m.loss as number);
+const lrs = (rows: JobMetric[]) => rows.map((m) => m.lr as number);
 
 test('trainer: a NaN loss or NaN gradient norm throws NonFiniteStepError and leaves weights and moments as they were', async () => {
   const gpu = await testGpu();

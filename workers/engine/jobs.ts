@@ -42,6 +42,14 @@ function storedHp(r: JobRecord): StoredHp {
   return { input: h.input ?? {}, trainOn: h.trainOn ?? 'assistant', budgetBytes: h.budgetBytes, resolved: h.resolved };
 }
 
+/**
+ * CPU (software) Vulkan drivers: the default linear variant was measured best or within noise there
+ * (README, "Per-adapter kernel variants"), and a trial costs seconds, so they are not tuned.
+ */
+function softwareAdapter(gpu: Gpu): boolean {
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${gpu.info.architecture} ${gpu.info.device} ${gpu.info.description}`);
+}
+
 function limitsOf(gpu: Gpu, budgetBytes?: number) {
   const l = gpu.info.limits;
   return {
@@ -155,7 +163,7 @@ export class Jobs {
         const seq = hp.resolved?.seqLen ?? (typeof hp.input.seqLen === 'number' ? hp.input.seqLen : Math.min(model.config.maxPos, 2048));
         const renderer = model.chatTemplate ? (await this.models.tokenizer(rec.modelId)).renderer : null;
         const dataset = await this.datasets.forTraining(rec.datasetId, { tokenizer: model.tokenizer, renderer }, seq, hp.trainOn);
-        return { gpu, modelId: rec.modelId, config: model.config, weights: model.weights, dataset, datasetId: rec.datasetId, budgetBytes: hp.budgetBytes };
+        return { gpu, modelId: rec.modelId, config: model.config, weights: model.weights, dataset, datasetId: rec.datasetId, budgetBytes: hp.budgetBytes, autotune: !softwareAdapter(gpu) };
       },
       listener: {
         event: (e, j) => this.onEvent(j, e),
