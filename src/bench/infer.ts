@@ -7,6 +7,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
 import { generateText, InferenceModel } from '../model/generate.ts';
 import type { QFormat } from '../model/quant.ts';
+import type { OnnxPeerResult } from './onnx-peer.ts';
 import { type Stat, stat } from './stats.ts';
 
 export interface InferCase {
@@ -15,6 +16,8 @@ export interface InferCase {
   prompt: number;
   gen: number;
   runs: number;
+  /** also time the onnxruntime-web peer on the same case (f32 only) */
+  onnx?: boolean;
 }
 
 export interface InferResult extends InferCase {
@@ -22,9 +25,14 @@ export interface InferResult extends InferCase {
   decodeTokensPerSecond: Stat;
   /** bytes of the inference model's own buffers (base, KV cache, scratch) */
   bytes: number;
+  /** the same model exported to ONNX on onnxruntime-web (wasm, 1 thread, Node); null when not run */
+  onnxruntimeWeb: OnnxPeerResult | null;
+  /** our decode tokens/s ÷ onnxruntime-web's (medians); null when the peer was not run */
+  decode_ratio_vs_onnxruntime_web: number | null;
 }
 
-function ids(n: number, vocab: number, seed: number): number[] {
+/** `n` pseudo-random token ids below `vocab` (deterministic in `seed`). */
+export function promptIds(n: number, vocab: number, seed: number): number[] {
   let s = seed * 2654435761 >>> 0 || 1;
   return Array.from({ length: n }, () => {
     s ^= s << 13;
@@ -40,7 +48,7 @@ export async function benchInfer(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeigh
   try {
     const prefill: number[] = [], decode: number[] = [];
     for (let r = 0; r <= c.runs; r++) {
-      const prompt = ids(c.prompt, cfg.vocab, r + 1);
+      const prompt = promptIds(c.prompt, cfg.vocab, r + 1);
       inf.reset();
       const g = await generateText(inf, prompt, { maxTokens: c.gen, greedy: true, eos: [], reuseCache: false });
       if (g.reusedTokens !== 0 || g.decodeTokens < 1) throw new Error(`bench infer: expected a fresh prefill and ≥ 1 decode step (reused ${g.reusedTokens}, decoded ${g.decodeTokens})`);
@@ -48,7 +56,7 @@ export async function benchInfer(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeigh
       prefill.push((g.promptTokens * 1000) / g.prefillMs);
       decode.push(g.tokensPerSecond);
     }
-    const res: InferResult = { ...c, prefillTokensPerSecond: stat(prefill), decodeTokensPerSecond: stat(decode), bytes: inf.bytes };
+    const res: InferResult = { ...c, prefillTokensPerSecond: stat(prefill), decodeTokensPerSecond: stat(decode), bytes: inf.bytes, onnxruntimeWeb: null, decode_ratio_vs_onnxruntime_web: null };
     log?.(`infer ${c.model} ${c.quant}: prefill ${res.prefillTokensPerSecond.median.toFixed(1)} tok/s, decode ${res.decodeTokensPerSecond.median.toFixed(1)} tok/s`);
     return res;
   } finally {

@@ -14,6 +14,7 @@ import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
 import { loadModel } from '../model/load.ts';
 import type { QFormat } from '../model/quant.ts';
 import { nodeSource } from '../model/source-node.ts';
+import { benchOnnxPeer } from './onnx-peer.ts';
 import { benchInfer, type InferCase, type InferResult } from './infer.ts';
 import { benchMatmul, matmulSizes, type MatmulReport } from './matmul.ts';
 import { benchMemory, type MemoryCase, type MemoryResult } from './memory.ts';
@@ -35,6 +36,8 @@ export interface BenchOptions {
   install: boolean;
   /** also time SmolLM2-135M at the issue setting (seq 256, batch 4): minutes per step on CPU drivers */
   full135m: boolean;
+  /** run the onnxruntime-web inference peer (default true) */
+  onnx?: boolean;
   /** the real small model (default ../shared/models/tinystories-656k) */
   modelPath: string;
   log: (s: string) => void;
@@ -108,7 +111,7 @@ function plan(o: BenchOptions): ModelPlan[] {
       name: 'tiny', load: shape('tiny'), torch: true,
       settings: [{ setting: 'tiny', batch: 2, seq: 16, quants: ['f32', 'q4'], warmup: 1, steps: 2 }],
       memory: [{ model: 'tiny', quant: 'q4', batch: 2, seq: 16, checkpointing: true, measure: true }],
-      infer: [{ quant: 'f32', prompt: 8, gen: 4, runs: 2 }],
+      infer: [{ quant: 'f32', prompt: 8, gen: 4, runs: 2, onnx: true }],
     }];
   }
   const plans: ModelPlan[] = [];
@@ -125,7 +128,7 @@ function plan(o: BenchOptions): ModelPlan[] {
         ...(o.quick ? [] : [{ setting: 'issue', batch: 4, seq: 256, quants: QUANTS, warmup: 2, steps: 3 }]),
       ],
       memory: [],
-      infer: (o.quick ? ['f32'] : ['f32', 'q4']).map((quant) => ({ quant: quant as QFormat, prompt: 128, gen: 64, runs: 3 })),
+      infer: (o.quick ? ['f32'] : ['f32', 'q4']).map((quant) => ({ quant: quant as QFormat, prompt: 128, gen: 64, runs: 3, onnx: quant === 'f32' })),
     });
   }
   const mem: (MemoryCase & { measure: boolean })[] = [];
@@ -141,7 +144,7 @@ function plan(o: BenchOptions): ModelPlan[] {
       ...(o.full135m ? [{ setting: 'issue', batch: 4, seq: 256, quants: ['f32'] as QFormat[], warmup: 0, steps: 2 }] : []),
     ],
     memory: mem,
-    infer: (o.quick ? ['f32'] : QUANTS).map((quant) => ({ quant: quant as QFormat, prompt: 64, gen: 16, runs: o.quick ? 2 : 3 })),
+    infer: (o.quick ? ['f32'] : QUANTS).map((quant) => ({ quant: quant as QFormat, prompt: 64, gen: 16, runs: o.quick ? 2 : 3, onnx: quant === 'f32' && o.full135m })),
   });
   return plans;
 }
@@ -237,12 +240,33 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
       const rest = p.memory.filter((m) => !m.measure);
       memory.push(...(await benchMemory(gpu, cfg, weights, measured, log)), ...(await benchMemory(gpu, cfg, null, rest, log)));
     }
-    for (const ic of p.infer) inference.push(await benchInfer(gpu, cfg, weights, { model: p.name, ...ic }, log));
+    for (const ic of p.infer) {
+      const x = await benchInfer(gpu, cfg, weights, { model: p.name, ...ic }, log);
+      if (ic.onnx && o.onnx !== false) {
+        log(`onnxruntime-web ${p.name} f32 (prompt ${ic.prompt}, ${ic.gen} tokens)…`);
+        try {
+          x.onnxruntimeWeb = await benchOnnxPeer(cfg, weights, ic, log);
+          x.decode_ratio_vs_onnxruntime_web = x.decodeTokensPerSecond.median / x.onnxruntimeWeb.decodeTokensPerSecond.median;
+          log(`  → decode ratio vs onnxruntime-web ${x.decode_ratio_vs_onnxruntime_web.toFixed(3)}×`);
+        } catch (e) {
+          notes.push(`onnxruntime-web peer ${p.name}: ${(e as Error).message}`);
+          log(`  onnxruntime-web failed: ${(e as Error).message}`);
+        }
+      }
+      inference.push(x);
+    }
   }
 
   if (models.some((m) => m.name === 'smollm2-135m') && !o.full135m) {
     notes.push('SmolLM2-135M shape: timed at the small setting only (B=2, T=64; one step takes tens of seconds on a CPU Vulkan driver); ' +
       'its issue setting (B=4, T=256) is covered by the memory table (planned and allocated bytes). `--full-135m` times it too.');
+  }
+  if (o.onnx === false) notes.push('onnxruntime-web inference peer not run (--no-onnx)');
+  else {
+    notes.push('Inference peer: the same model exported to ONNX in memory (src/export/onnx.ts) and decoded greedily with the KV cache by ' +
+      'onnxruntime-web (the runtime transformers.js uses) on its WebAssembly execution provider, one thread, in Node — not in a browser. ' +
+      'Same prompt length and new tokens; decode tokens/s excludes prefill (first token to last); f32 only.' +
+      (models.some((m) => m.name === 'smollm2-135m') && !o.full135m ? ' SmolLM2-135M shape: peer skipped (`--full-135m` runs it).' : ''));
   }
   if (torchOk) {
     notes.push('PyTorch ratios of q8 / q4 cases use the f32 torch run: torch has no q8/q4 matmul, so a quantized base is dequantized to ' +

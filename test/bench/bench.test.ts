@@ -91,12 +91,16 @@ test('whittle bench --tiny --quick --json --no-torch writes a complete report', 
     positiveStat('inference decode', x.decodeTokensPerSecond);
     positive('inference bytes', x.bytes);
   }
+  const peer = rep.inference.find((x) => x.quant === 'f32');
+  assert.ok(peer?.onnxruntimeWeb, 'the f32 inference case has the onnxruntime-web peer');
+  positiveStat('onnxruntime-web decode', peer.onnxruntimeWeb.decodeTokensPerSecond);
+  positive('decode_ratio_vs_onnxruntime_web', peer.decode_ratio_vs_onnxruntime_web);
 
   // goals and markdown
   assert.ok(rep.goals.some((g) => g.goal.includes('PyTorch') && g.met === null), 'training goal is n/a without torch');
   assert.ok(rep.goals.some((g) => g.goal.includes('quantized matmul') && typeof g.met === 'boolean'));
   const md = renderMarkdown(rep);
-  for (const h of ['## Training', '## Matmul', '## GPU memory', '## Inference', '## Goals']) assert.ok(md.includes(h), `markdown has ${h}`);
+  for (const h of ['## Training', '## Matmul', '## GPU memory', '## Inference', '## Goals', 'decode ratio vs onnxruntime-web']) assert.ok(md.includes(h), `markdown has ${h}`);
 });
 
 test('trainStepFlops matches a hand count on the tiny shape', () => {

@@ -1,0 +1,65 @@
+// The inference peer: the same model exported to ONNX in memory (src/export/onnx.ts exportOnnx)
+// and decoded greedily with the KV cache on onnxruntime-web (src/export/onnx-generate.ts
+// onnxGenerate; the runtime transformers.js uses), WebAssembly execution provider, one thread,
+// in Node (not a browser). Same prompt length and number of new tokens as benchInfer, random
+// prompt ids, EOS off. Decode tokens/s excludes prefill: (tokens − 1) / (time from the first
+// token to the last), the first token being prefill's. One untimed warm-up, then `runs` timed
+// runs. onnxruntime-web is imported lazily (only when the peer runs).
+import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
+import type { Tokenizer } from '../tokenizer/types.ts';
+import { promptIds } from './infer.ts';
+import { type Stat, stat } from './stats.ts';
+
+export interface OnnxPeerResult {
+  prefillTokensPerSecond: Stat;
+  decodeTokensPerSecond: Stat;
+  runtime: string;
+}
+
+/** A tokenizer that only satisfies onnxGenerate's bookkeeping (ids in, no text out, no EOS). */
+function idTokenizer(vocab: number): Tokenizer {
+  return {
+    kind: 'hf', vocabSize: vocab, bos: null, eos: [], addBosDefault: false, prefixSpaceDefault: false, bosToken: null, eosToken: null,
+    encode: () => { throw new Error('bench onnx peer: ids only'); },
+    decode: () => '', tokenToString: () => '', tokenToId: () => undefined, isSpecial: () => false,
+  };
+}
+
+export async function benchOnnxPeer(
+  cfg: LlamaConfig, weights: LlamaWeights, c: { prompt: number; gen: number; runs: number }, log?: (s: string) => void,
+): Promise<OnnxPeerResult> {
+  if (c.gen < 2) throw new Error('bench onnx peer: gen must be ≥ 2 (one prefill token, ≥ 1 decode step)');
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const { createOnnxSession, onnxGenerate } = await import('../export/onnx-generate.ts');
+  const { exportOnnx } = await import('../export/onnx.ts');
+  const session = await createOnnxSession(exportOnnx(cfg, weights));
+  const tok = idTokenizer(cfg.vocab);
+  try {
+    const prefill: number[] = [], decode: number[] = [];
+    for (let r = 0; r <= c.runs; r++) {
+      const ids = promptIds(c.prompt, cfg.vocab, r + 1);
+      const t0 = performance.now();
+      let tFirst = 0, tLast = 0, n = 0;
+      const g = await onnxGenerate(session, tok, ids, c.gen, {
+        stopIds: [],
+        onToken: () => {
+          tLast = performance.now();
+          if (n++ === 0) tFirst = tLast;
+        },
+      });
+      if (g.ids.length !== c.gen) throw new Error(`bench onnx peer: generated ${g.ids.length} of ${c.gen} tokens (${g.stopReason})`);
+      if (r === 0) continue; // warm-up
+      prefill.push((c.prompt * 1000) / (tFirst - t0));
+      decode.push(((c.gen - 1) * 1000) / (tLast - tFirst));
+    }
+    const res: OnnxPeerResult = {
+      prefillTokensPerSecond: stat(prefill), decodeTokensPerSecond: stat(decode),
+      runtime: `onnxruntime-web ${ort.env.versions?.web ?? '?'} (wasm, 1 thread, Node)`,
+    };
+    log?.(`  → onnxruntime-web: prefill ${res.prefillTokensPerSecond.median.toFixed(1)} tok/s, decode ${res.decodeTokensPerSecond.median.toFixed(1)} tok/s`);
+    return res;
+  } finally {
+    await session.release();
+  }
+}
