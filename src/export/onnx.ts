@@ -36,6 +36,7 @@
 // No DOM, no node:*; runs in the browser and in Node. See ./onnx-generate.ts for running it.
 import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
 import { rope_inv_freq } from '../ref/rope.ts';
+import { hfConfigJson } from './merged.ts';
 import { GraphBuilder } from './onnx/graph.ts';
 import { type Dim, type Lazy, DType, attr, modelProto } from './onnx/proto.ts';
 
@@ -66,12 +67,6 @@ export interface OnnxModelBytes {
   model: Uint8Array;
   externalData: { path: string; data: Uint8Array }[];
 }
-
-const ARCH_CLASS: Record<LlamaConfig['arch'], string> = {
-  llama: 'LlamaForCausalLM',
-  mistral: 'MistralForCausalLM',
-  qwen2: 'Qwen2ForCausalLM',
-};
 
 function check(cond: boolean, why: string): asserts cond {
   if (!cond) throw new Error(`ONNX export: ${why}`);
@@ -306,42 +301,11 @@ export function buildOnnxModel(
  * quantized variant), use_external_data_format: chunk count (when external) }.
  */
 export function onnxConfigJson(cfg: LlamaConfig, base: Record<string, unknown> = {}, externalChunks = 0): Record<string, unknown> {
-  const rs = cfg.ropeScaling;
-  const eos = cfg.eos.length === 1 ? cfg.eos[0] : cfg.eos.length ? cfg.eos.slice() : null;
   const baseTjs = (base['transformers.js_config'] ?? {}) as Record<string, unknown>;
   const tjs: Record<string, unknown> = { ...baseTjs, dtype: 'fp32' };
   if (externalChunks > 0) tjs.use_external_data_format = { 'model.onnx': externalChunks };
   else delete tjs.use_external_data_format;
-  const out: Record<string, unknown> = {
-    ...base,
-    architectures: [ARCH_CLASS[cfg.arch]],
-    model_type: cfg.arch,
-    hidden_size: cfg.hidden,
-    intermediate_size: cfg.ffn,
-    num_hidden_layers: cfg.layers,
-    num_attention_heads: cfg.heads,
-    num_key_value_heads: cfg.kvHeads,
-    head_dim: cfg.headDim,
-    vocab_size: cfg.vocab,
-    max_position_embeddings: cfg.maxPos,
-    rms_norm_eps: cfg.eps,
-    rope_theta: cfg.ropeTheta,
-    rope_scaling: rs
-      ? {
-        rope_type: 'llama3', factor: rs.factor, low_freq_factor: rs.lowFreqFactor,
-        high_freq_factor: rs.highFreqFactor, original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
-      }
-      : null,
-    hidden_act: 'silu',
-    tie_word_embeddings: cfg.tiedEmbeddings,
-    bos_token_id: cfg.bos,
-    eos_token_id: eos,
-    torch_dtype: 'float32',
-    use_cache: true,
-    'transformers.js_config': tjs,
-  };
-  if (cfg.arch !== 'qwen2') out.attention_bias = cfg.attnBias;
-  return out;
+  return { ...base, ...hfConfigJson(cfg, 'f32', base), 'transformers.js_config': tjs };
 }
 
 /**
