@@ -48,6 +48,8 @@ test('datasets: bad line named, fixed → valid, stats + histogram + token view,
     assert.match(await page.locator('#ds-verdict').innerText(), /^Valid\. 40 lines · 40 valid examples · prompt \/ completion · 0 errors/);
     await page.waitForSelector('#ds-stat-list [data-stat="examples"]');
     assert.equal(await page.locator('#ds-stat-list [data-stat="examples"]').innerText(), '40');
+    // no run of this model yet: the time per epoch says it is not measured (never an invented number)
+    assert.match(await page.locator('#ds-stat-list [data-stat="epoch-time"]').innerText(), /unknown until a training run/);
     assert.match(await page.locator('#ds-stat-list [data-stat="tokens"]').innerText(), /^\d+ – \d+ \(median \d+/);
     assert.ok((await page.locator('#ds-histogram rect.bar').count()) > 0, 'a histogram');
     await page.waitForSelector('#ds-token-view .tok.trained', { timeout: 30_000 });

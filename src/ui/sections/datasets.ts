@@ -136,12 +136,22 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
       return;
     }
     const model = app.model(check.modelId!);
+    // Time per epoch: this dataset's tokens at the tokens/s the newest run of this model measured
+    // on this adapter (src/train reports real tokens per second); none measured yet → say so.
+    const measured = app.lists.jobs
+      .filter((j) => j.modelId === check!.modelId && (j.last?.tokensPerSec ?? 0) > 0)
+      .sort((a, b) => b.createdAt - a.createdAt)[0];
+    const tps = measured?.last?.tokensPerSec ?? 0;
+    const epochTime = tps > 0
+      ? `about ${duration(st.totalTokens / tps)} at ${tps.toFixed(0)} tokens/s (measured by "${measured!.name ?? measured!.id}" on this GPU; batch and sequence settings change it)`
+      : 'unknown until a training run of this model measures tokens/s on this GPU';
     replace(statsBox,
       h('h3', null, `Tokens (${model?.name ?? check.modelId} tokenizer)`),
       h('dl', { class: 'kv stats', id: 'ds-stat-list' },
         h('dt', null, 'Examples'), h('dd', { 'data-stat': 'examples' }, int(st.examples)),
         h('dt', null, 'Tokens per example'), h('dd', { 'data-stat': 'tokens' }, `${int(st.tokens.min)} – ${int(st.tokens.max)} (median ${int(st.tokens.median)}, mean ${st.tokens.mean.toFixed(1)})`),
         h('dt', null, 'Tokens per epoch'), h('dd', { 'data-stat': 'total' }, int(st.totalTokens)),
+        h('dt', null, 'Time per epoch'), h('dd', { 'data-stat': 'epoch-time' }, epochTime),
         h('dt', null, 'Trained tokens'), h('dd', { 'data-stat': 'trained' }, `${int(st.trainedTokens)} (${((100 * st.trainedTokens) / Math.max(1, st.totalTokens)).toFixed(0)}% of the tokens carry the loss)`),
         st.truncatedExamples ? h('dt', null, 'Cut') : null,
         st.truncatedExamples ? h('dd', { class: 'warn' }, `${plural(st.truncatedExamples, 'example')} longer than ${int(st.maxSeqLen)} tokens lose ${int(st.tokensCut)} tokens`) : null,
@@ -357,6 +367,7 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
     ))));
   }
   app.subscribe('datasets', renderList);
+  app.subscribe('jobs', () => renderStats());
   renderList();
   const listCard = h('article', { class: 'card', 'aria-labelledby': 'ds-list-h' },
     h('h2', { id: 'ds-list-h' }, 'Saved datasets'), listNote, listBody);
@@ -369,4 +380,11 @@ export function datasetsSection(engine: Engine, app: AppState): Section {
     h('div', { class: 'cards' }, editorCard, listCard),
   );
   return { id: 'datasets', title: 'Datasets', el, onShow: () => refreshModels() };
+}
+
+/** A short human duration: 45 s, 3.2 min, 1.5 h. */
+function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
 }
