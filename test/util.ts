@@ -6,6 +6,7 @@ import { acquireGpu, type Gpu } from '../src/gpu/device.ts';
 export type Vec = Float32Array | Float64Array;
 
 import { closeness, TOL } from '../src/ref/tolerance.ts';
+import { mulberry32 } from '../src/rng.ts';
 export { closeness, TOL };
 
 export function assertClose(name: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: { atol: number; rtol: number } = TOL.f32): void {
@@ -32,20 +33,11 @@ export function testGpu(): Promise<Gpu> {
 }
 
 /** Seeded PRNG (mulberry32) for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../src/rng.ts';
 
 /** n uniform values in [-scale, scale) as Float32Array. */
 export function randn32(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
   return out;

@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { randn32 } from '../util.ts';
 
 export const MODELS = fileURLToPath(new URL('../../../shared/models/', import.meta.url));
 export const TS656K = MODELS + 'tinystories-656k';
@@ -58,16 +59,5 @@ export async function rejects(p: Promise<unknown> | (() => unknown), ...patterns
   return error;
 }
 
-/** Seeded uniform values in [-scale, scale). */
-export function seeded(n: number, seed: number, scale = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
+/** Seeded uniform values in [-scale, scale) (the tests' one generator: test/util.ts randn32). */
+export const seeded = randn32;

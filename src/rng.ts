@@ -1,0 +1,13 @@
+// mulberry32: the one small seeded PRNG of the project (data order, test and self-test inputs,
+// example datasets). Returns floats in [0, 1). Not for dropout masks: those use the integer hash
+// shared by WGSL and TS (src/ref/lora.ts).
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
