@@ -7,7 +7,10 @@
 //   query n (position t = t0 + n) attends cache rows s ≤ t:  out = softmax(q·kcᵀ·scale)·vc
 //   (the cache already holds rows t0 .. t0+NQ−1 of this chunk: kv_append runs first).
 //
-// Work split: one workgroup of WG threads per (head h, query n) = (wid.x, wid.y). Keys go by in
+// Two entry points compute the same thing; src/ops/attention_decode.ts runs attention_decode_split
+// (end of file: keys split across threads, no barrier in the key loop) unless told otherwise.
+//
+// attention_decode_forward (tiled). Work split: one workgroup of WG threads per (head h, query n) = (wid.x, wid.y). Keys go by in
 // tiles of WG: thread i scores key s0+i (an HS-long dot with q, which sits in workgroup memory) and
 // publishes it; every thread then reads the whole tile to get the tile max (so all threads hold the
 // same running max m — no tree reductions: 3 barriers per tile, cheap on the CPU Vulkan drivers),
@@ -105,5 +108,77 @@ fn attention_decode_forward(@builtin(local_invocation_index) t: u32, @builtin(wo
       let d = d0 + WG * j;
       if (d < HS) { out[qrow + d] = acc[j] / l; }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention_decode_split: the same result with no barrier inside the key loop (what the CPU
+// Vulkan drivers reward, where a workgroup barrier is a coroutine switch per invocation).
+// One workgroup of WG threads per (head h, query n); thread t takes keys s ≡ t (mod WG) and keeps
+// its own online-softmax state (max m, sum l, output accumulator acc over the head's dims in quads
+// of 4; dims ≥ HS are zero in q, so they add nothing). Then one barrier and a merge: with
+// M = max_t m_t and w_t = exp(m_t − M), out[d] = Σ_t w_t·acc_t[d] / Σ_t w_t·l_t. Needs HS ≤ MAX_HS.
+const MAXQ: u32 = MAX_HS / 4u;
+override HQ: u32 = (HS + 3u) / 4u;               // quads per head
+var<workgroup> mst: array<f32, WG>;              // per-thread running max
+var<workgroup> lst: array<f32, WG>;              // per-thread running sum
+var<workgroup> ast: array<vec4f, WG * HQ>;       // per-thread accumulators (WG, HQ)
+
+// row values [b + 4j .. b + 4j + 3] of a cache row of HS values starting at b (dims ≥ HS clamped into the row)
+fn kq(b: u32, j: u32) -> vec4f {
+  let e = 4u * j;
+  let l = HS - 1u;
+  return vec4f(kc[b + min(e, l)], kc[b + min(e + 1u, l)], kc[b + min(e + 2u, l)], kc[b + min(e + 3u, l)]);
+}
+fn vq(b: u32, j: u32) -> vec4f {
+  let e = 4u * j;
+  let l = HS - 1u;
+  return vec4f(vc[b + min(e, l)], vc[b + min(e + 1u, l)], vc[b + min(e + 2u, l)], vc[b + min(e + 3u, l)]);
+}
+
+// grid (NH, NQ)
+@compute @workgroup_size(WG)
+fn attention_decode_split(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x;
+  let n = wid.y;
+  let KVD = P.NKV * HS;
+  let kvoff = (h / (P.NH / P.NKV)) * HS;
+  let pos = P.t0 + n;
+  let qrow = (n * P.NH + h) * HS;
+  var qv: array<vec4f, MAXQ>;
+  var acc: array<vec4f, MAXQ>;
+  for (var j = 0u; j < HQ; j++) {
+    let e = 4u * j;
+    let v = vec4f(q[qrow + min(e, HS - 1u)], q[qrow + min(e + 1u, HS - 1u)], q[qrow + min(e + 2u, HS - 1u)], q[qrow + min(e + 3u, HS - 1u)]);
+    qv[j] = select(vec4f(0.0), v * P.scale, vec4<bool>(e < HS, e + 1u < HS, e + 2u < HS, e + 3u < HS));
+    acc[j] = vec4f(0.0);
+  }
+  var m = NEG;
+  var l = 0.0;
+  for (var s = t; s <= pos; s += WG) {
+    let b = s * KVD + kvoff;
+    var x = 0.0;
+    for (var j = 0u; j < HQ; j++) { x += dot(qv[j], kq(b, j)); }
+    let mn = max(m, x);
+    let alpha = exp(m - mn);
+    let p = exp(x - mn);
+    l = l * alpha + p;
+    m = mn;
+    for (var j = 0u; j < HQ; j++) { acc[j] = acc[j] * alpha + p * vq(b, j); }
+  }
+  mst[t] = m;
+  lst[t] = l;
+  for (var j = 0u; j < HQ; j++) { ast[t * HQ + j] = acc[j]; }
+  workgroupBarrier();
+  var M = NEG;
+  for (var i = 0u; i < WG; i++) { M = max(M, mst[i]); }
+  var L = 0.0;
+  for (var i = 0u; i < WG; i++) { L += lst[i] * exp(mst[i] - M); }
+  for (var j = t; j < HQ; j += WG) {
+    var o = vec4f(0.0);
+    for (var i = 0u; i < WG; i++) { o += ast[i * HQ + j] * exp(mst[i] - M); }
+    o /= L;
+    let e = 4u * j;
+    for (var c = 0u; c < 4u; c++) { if (e + c < HS) { out[qrow + e + c] = o[c]; } }
   }
 }

@@ -1,6 +1,7 @@
 // Linear layer with frozen weights dequantized in-kernel (f32 / f16 / q8 / q4, docs/ENGINE.md formats).
 // Legend: N rows (B*T), IC in features, OC out features (a row slice of W starting at word wbase).
 // linear_forward:  out (N,OC) = inp (N,IC) · W[slice] (OC,IC)ᵀ (+ bias (OC))        — overwrites
+//                  (ACC: out += …, e.g. a residual stream updated in place)
 // linear_backward: dinp (N,IC) += dout (N,OC) · W[slice] (OC,IC)                     — adds
 // Row o of the slice starts at u32 word wbase + o·rowWords (rowWords = IC for f32, ceil(IC/2) for
 // f16, nb·9 for q8, nb·5 for q4, nb = ceil(IC/32)).
@@ -17,10 +18,11 @@
 //                  f32: gradients are routinely below f16's normal range (6e-5) and there is no loss
 //                  scaling here.
 //
+//   ACC            linear_forward adds into out instead of overwriting it
 //   SM             the shared-memory tiled entry points (end of file) instead of the register-tiled ones
 //
 // Variants (src/ops/linear.ts picks one per adapter and shape class, tuned by src/gpu/autotune.ts):
-//   rt8x4, rt4x4 (!SM, TM = 8 or 4)  register tiling, no shared memory: fastest on the CPU Vulkan
+//   rt8x4, rt4x4, rt1x4 (!SM, TM = 8, 4, 1)  register tiling, no shared memory: fastest on the CPU Vulkan
 //                  drivers, where a workgroup barrier is expensive. rt8x4 is the default.
 //   sm64 (SM)      shared-memory tiling (what GPUs reward): a 64×64 output tile per 16×16
 //                  workgroup, the reduction in tiles of 16 staged (and dequantized) in workgroup memory.
@@ -38,6 +40,8 @@ enable f16;
 //#endif
 
 const TM: u32 = 8u; // rows per thread (set by the launcher)
+const WX: u32 = 8u; // register-tiled workgroup shape WX×WY (set by the launcher)
+const WY: u32 = 8u;
 
 // VT: the forward's compute vector (4 consecutive k); cv converts an f32 quad to it.
 //#if H
@@ -162,8 +166,8 @@ fn wquad_tail(rb: u32, k: u32) -> VT {
 //#endif
 
 //#if !SM
-// grid: (ceil(OC/32), ceil(N/(8·TM))) workgroups of 8×8
-@compute @workgroup_size(8, 8)
+// grid: (ceil(OC/(4·WX)), ceil(N/(WY·TM))) workgroups of WX×WY (8×8; rt1x4: 64×1)
+@compute @workgroup_size(WX, WY)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
   let o0 = gid.x * 4u;
   let n0 = gid.y * TM;
@@ -216,7 +220,11 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
       if (o >= P.OC) { break; }
       var v = acc[i][j];
       if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+      out[n * P.OC + o] += v;
+//#else
       out[n * P.OC + o] = v;
+//#endif
     }
   }
 }
@@ -267,8 +275,8 @@ fn wcol(o: u32) -> vec4f {
 }
 
 //#if !SM
-// grid: (ceil(IC/32), ceil(N/(8·TM))) workgroups of 8×8. Thread: dinp[n0..][c0..c0+3] += Σ_o dout[n][o]·W[o][c]
-@compute @workgroup_size(8, 8)
+// grid: (ceil(IC/(4·WX)), ceil(N/(WY·TM))) workgroups of WX×WY. Thread: dinp[n0..][c0..c0+3] += Σ_o dout[n][o]·W[o][c]
+@compute @workgroup_size(WX, WY)
 fn linear_backward(@builtin(global_invocation_id) gid: vec3u) {
   let c0 = gid.x * 4u;
   let n0 = gid.y * TM;
@@ -426,7 +434,11 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id
       if (o >= P.OC) { break; }
       var v = a[i][j];
       if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+      out[n * P.OC + o] += v;
+//#else
       out[n * P.OC + o] = v;
+//#endif
     }
   }
 }

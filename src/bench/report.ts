@@ -59,6 +59,13 @@ export function renderMarkdown(r: BenchReport): string {
   L.push('', `f32 peak: ${p.gflops.toFixed(2)} GFLOP/s (${p.at.op}, ${p.at.N} × ${p.at.IC} → ${p.at.OC}); ` +
     Object.entries(r.matmul.byFormat).map(([f, v]) => `${f} best ${v.gflops.toFixed(2)} (${(v.shareOfF32Peak * 100).toFixed(0)}% of the f32 peak)`).join(', ') + '.');
 
+  const d = r.driver;
+  L.push('', '## Driver ceilings (src/bench/driver.ts, shaders/probe.wgsl)', '');
+  L.push(...table(['f32 FMA GFLOP/s (no memory traffic)', 'ns per vec4 storage load per invocation', 'µs per dispatch (1 workgroup, 200 in one submission)'],
+    [[fmtStat(d.fmaGflops, 1), fmtStat(d.loadNsPerVec4, 2), fmtStat(d.dispatchUs, 1)]], [0, 1, 2]));
+  L.push('', `A kernel whose inner loop does L vec4 loads and F FMAs per invocation costs about L·${d.loadNsPerVec4.median.toFixed(2)} ns + F·${(2 / d.fmaGflops.median).toFixed(3)} ns ` +
+    '(both summed over every invocation, all cores); every dispatch adds its fixed cost.');
+
   if (r.memory.length) {
     L.push('', '## GPU memory (LoRA r=16 on every linear)', '');
     L.push(...table(['model', 'base', 'B×T', 'checkpointing', 'planned MiB', 'base / LoRA+Adam / activations / scratch MiB', 'allocated at build MiB', 'memoryReport MiB', '< 1 GiB'],

@@ -17,6 +17,7 @@ import { nodeSource } from '../model/source-node.ts';
 import { benchOnnxPeer } from './onnx-peer.ts';
 import { benchInfer, type InferCase, type InferResult } from './infer.ts';
 import { benchMatmul, matmulSizes, type MatmulReport } from './matmul.ts';
+import { benchDriver, type DriverCeilings } from './driver.ts';
 import { benchMemory, type MemoryCase, type MemoryResult } from './memory.ts';
 import { BENCH_ADAMW, BENCH_LORA, paramCount, randomWeights, SHAPES } from './shapes.ts';
 import { type Stat, now, stat } from './stats.ts';
@@ -84,6 +85,8 @@ export interface BenchReport {
   adamw: typeof BENCH_ADAMW;
   models: ModelInfoRow[];
   matmul: MatmulReport;
+  /** what any kernel can reach on this adapter (src/bench/driver.ts) */
+  driver: DriverCeilings;
   training: (TrainResult & { torchTokensPerSecond: number | null; ratioVsPytorch: number | null })[];
   torch: { env: TorchEnv | null; sgemm1024Gflops: number | null; blas: string | null; cases: TorchCase[]; note: string };
   memory: MemoryResult[];
@@ -186,6 +189,8 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
   // matmul
   log('matmul microbenchmark…');
   const matmul = await benchMatmul(gpu, matmulSizes(o.quick, o.tiny), { runs: o.tiny ? 2 : 5, targetMs: o.tiny ? 20 : 300, log });
+  log('driver ceilings (fma, vec4 load, dispatch)…');
+  const driver = await benchDriver(gpu, { runs: o.tiny ? 2 : 5, tiny: o.tiny });
 
   const models: ModelInfoRow[] = [];
   const training: BenchReport['training'] = [];
@@ -294,6 +299,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     adamw: BENCH_ADAMW,
     models,
     matmul,
+    driver,
     training,
     torch: {
       env: torchEnv, sgemm1024Gflops: sgemm, blas, cases: torchCases,

@@ -8,8 +8,9 @@
 // `prefillChunk` rows. Everything is allocated once; a step allocates nothing on the GPU except
 // the readback staging buffer.
 // - prefill(ids): the ids are appended to the cache in chunks of ≤ prefillChunk rows, one pass
-//   through every layer per chunk; each layer appends its (rope'd) k and v to the cache
-//   (kv_append) and attends the cache (attention_decode). Returns the last position's logits (V).
+//   through every layer per chunk; each layer writes its (rope'd) k and v into the cache (projected
+//   straight into the cache rows when their offset is binding-aligned, else via kv_append) and
+//   attends the cache (attention_decode). Returns the last position's logits (V).
 // - decode(id) = prefill([id]): one row through all layers attending the cache.
 // - prefillArgmax / decodeArgmaxChained: greedy on the GPU (src/ops/argmax.ts): one u32 comes back
 //   per step, and the chosen token never leaves the GPU before the next step reads it, so several
@@ -32,7 +33,6 @@ import { embedding_forward } from '../ops/embedding.ts';
 import { kv_append_forward } from '../ops/kv_append.ts';
 import { linear_forward, rowWords, uploadWeight } from '../ops/linear.ts';
 import { lora_forward } from '../ops/lora.ts';
-import { residual_forward } from '../ops/residual.ts';
 import { rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_forward } from '../ops/rope.ts';
 import { swiglu_forward } from '../ops/swiglu.ts';
@@ -177,9 +177,9 @@ export class InferenceModel {
     need(maxSeq * KVD * 4 <= maxBind, `inference: one layer's KV cache (${maxSeq}·${KVD} floats) must fit maxStorageBufferBindingSize ${maxBind} — use a smaller maxSeq`);
     this.acts = new Arena(gpu, 'infer', [
       { name: 'ids', shape: [Pc] }, { name: 'pos', shape: [Pc] }, { name: 'tok', shape: [1] },
-      { name: 'xa', shape: [Pc, C] }, { name: 'xb', shape: [Pc, C] }, { name: 'h', shape: [Pc, C] }, { name: 'rstd', shape: [Pc] },
+      { name: 'xa', shape: [Pc, C] }, { name: 'h', shape: [Pc, C] }, { name: 'rstd', shape: [Pc] },
       { name: 'q', shape: [Pc, QD] }, { name: 'k', shape: [Pc, KVD] }, { name: 'v', shape: [Pc, KVD] }, { name: 'att', shape: [Pc, QD] },
-      { name: 'proj', shape: [Pc, C] }, { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }, { name: 's', shape: [Pc, F] },
+      { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }, { name: 's', shape: [Pc, F] },
       ...(lora ? [{ name: 'lh', shape: [Pc, lora.layout.rank] }] : []),
       { name: 'xl', shape: [1, C] }, { name: 'hl', shape: [1, C] }, { name: 'rstdl', shape: [1] }, { name: 'logits', shape: [V] },
     ]);
@@ -447,36 +447,41 @@ export class InferenceModel {
     }
   }
 
-  /** out (n,OC) = inp·Wᵀ (+bias) + LoRA(inp) (dropout 0). */
-  private proj(l: number, t: LoraTarget, out: Buf, inp: Buf, n: number): void {
+  /** out (n,OC) = inp·Wᵀ (+bias) + LoRA(inp) (dropout 0); accumulate: out += … instead. */
+  private proj(l: number, t: LoraTarget, out: Buf, inp: Buf, n: number, accumulate = false): void {
     const L = this.base.layers[l], w = L.w[t];
-    linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows);
+    linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows, 0, { accumulate });
     const a = this.lora?.slots.get(loraKey(l, t));
     if (a) lora_forward(this.gpu, out, this.acts.get('lh'), inp, a.A, a.B, n, w.cols, w.rows, this.lora!.layout.rank, this.lora!.scale, 0, 0);
   }
 
-  /** Layer l on n rows at positions t0..: xa → xb (attention) → xa (MLP); k/v appended to the cache. */
+  /**
+   * Layer l on n rows at positions t0..: the residual stream xa is updated in place (the o and down
+   * projections add into it). k and v are projected straight into the cache rows t0.. (k rope'd
+   * there) when that byte offset is binding-aligned; otherwise into scratch, then kv_append.
+   */
   private layer(l: number, n: number, t0: number): void {
     const g = this.gpu, cfg = this.cfg, A = this.acts, L = this.base.layers[l];
-    const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads, NKV = cfg.kvHeads, F = cfg.ffn;
-    const xa = A.get('xa'), xb = A.get('xb'), h = A.get('h'), rstd = A.get('rstd'), proj = A.get('proj');
-    const q = A.get('q'), k = A.get('k'), v = A.get('v'), att = A.get('att'), pos = A.get('pos');
+    const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads, NKV = cfg.kvHeads, F = cfg.ffn, KVD = NKV * HS;
+    const xa = A.get('xa'), h = A.get('h'), rstd = A.get('rstd');
+    const q = A.get('q'), att = A.get('att'), pos = A.get('pos');
     rmsnorm_forward(g, h, rstd, xa, L.attnNorm, n, C, cfg.eps);
     this.proj(l, 'q', q, h, n);
+    const off = t0 * KVD * 4, direct = off % g.alignment === 0;
+    const k: Buf = direct ? { buffer: this.kc[l], offset: off, size: n * KVD * 4 } : A.get('k');
+    const v: Buf = direct ? { buffer: this.vc[l], offset: off, size: n * KVD * 4 } : A.get('v');
     this.proj(l, 'k', k, h, n);
     this.proj(l, 'v', v, h, n);
     rope_forward(g, q, pos, this.base.invFreq, n, NH, HS, cfg.ropeStyle);
     rope_forward(g, k, pos, this.base.invFreq, n, NKV, HS, cfg.ropeStyle);
-    kv_append_forward(g, this.kc[l], this.vc[l], k, v, n, t0, NKV * HS);
+    if (!direct) kv_append_forward(g, this.kc[l], this.vc[l], k, v, n, t0, KVD);
     attention_decode_forward(g, att, q, this.kc[l], this.vc[l], n, t0, NH, NKV, HS);
-    this.proj(l, 'o', proj, att, n);
-    residual_forward(g, xb, xa, proj, n * C);
-    rmsnorm_forward(g, h, rstd, xb, L.ffnNorm, n, C, cfg.eps);
+    this.proj(l, 'o', xa, att, n, true);
+    rmsnorm_forward(g, h, rstd, xa, L.ffnNorm, n, C, cfg.eps);
     this.proj(l, 'gate', A.get('gate'), h, n);
     this.proj(l, 'up', A.get('up'), h, n);
     swiglu_forward(g, A.get('s'), A.get('gate'), A.get('up'), n * F);
-    this.proj(l, 'down', proj, A.get('s'), n);
-    residual_forward(g, xa, xb, proj, n * C);
+    this.proj(l, 'down', xa, A.get('s'), n, true);
   }
 }
 

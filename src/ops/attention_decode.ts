@@ -8,18 +8,26 @@ import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { need } from './util.ts';
 
 const MAX_HS = 128;
-/** Threads per workgroup = keys per tile (WG in the shader); HS ≤ 4·WG. Tests may change it. */
-export const attentionDecodeTuning = { wg: 32 };
+/**
+ * Which entry point runs and its workgroup size (tests may change these):
+ * - split (default): attention_decode_split, no barrier inside the key loop; splitWg threads per
+ *   (head, query) — 0 = auto: 8 for HS ≤ 32, else 16 (fastest measured on lavapipe; a real GPU
+ *   would want more).
+ * - !split: attention_decode_forward, tiles of wg keys (HS ≤ 4·wg), 3 barriers per tile.
+ */
+export const attentionDecodeTuning = { split: true, splitWg: 0, wg: 32 };
 
 /** out (NQ, NH*HS) = softmax(q·kcᵀ/sqrt(HS) over cache rows s ≤ t0+n)·vc — overwrites. */
 export function attention_decode_forward(gpu: Gpu, out: Buf, q: Buf, kc: Buf, vc: Buf, NQ: number, t0: number, NH: number, NKV: number, HS: number): void {
-  const wg = attentionDecodeTuning.wg;
-  need(HS >= 1 && HS <= MAX_HS && HS <= 4 * wg, `attention_decode: head size ${HS} in 1..${Math.min(MAX_HS, 4 * wg)}`);
+  const { split } = attentionDecodeTuning;
+  const wg = split ? attentionDecodeTuning.splitWg || (HS <= 32 ? 8 : 16) : attentionDecodeTuning.wg;
+  need(HS >= 1 && HS <= MAX_HS && (split || HS <= 4 * wg), `attention_decode: head size ${HS} in 1..${split ? MAX_HS : Math.min(MAX_HS, 4 * wg)}`);
   need(NKV >= 1 && NH % NKV === 0, `attention_decode: NH (${NH}) a multiple of NKV (${NKV})`);
   need(t0 >= 0 && Number.isInteger(t0), `attention_decode: t0 (${t0}) a non-negative integer`);
   if (NQ === 0) return;
   const maxG = gpu.info.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   need(NH <= maxG && NQ <= maxG, `attention_decode: NH (${NH}) and NQ (${NQ}) ≤ ${maxG} workgroups`);
   const u = uniforms([[NQ, 'u32'], [t0, 'u32'], [NH, 'u32'], [NKV, 'u32'], [1 / Math.sqrt(HS), 'f32']]);
-  gpu.dispatch(gpu.pipeline('attention_decode', code, 'attention_decode_forward', { HS, WG: attentionDecodeTuning.wg }), u, [out, q, kc, vc], [NH, NQ]);
+  const entry = split ? 'attention_decode_split' : 'attention_decode_forward';
+  gpu.dispatch(gpu.pipeline('attention_decode', code, entry, { HS, WG: wg }), u, [out, q, kc, vc], [NH, NQ]);
 }

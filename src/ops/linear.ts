@@ -6,7 +6,8 @@
 // in f32; it needs the adapter's shader-f16 and is NOT the default: on lavapipe it measured no
 // faster than f32 (see the GFLOP/s test), and it rounds activations to f16 (|x| ≤ 65504). The
 // backward always computes in f32 (gradients underflow f16).
-// Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread, the default), 'rt4x4'
+// Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread, the default), 'rt1x4' (one row,
+// the default for N ≤ SMALL_N_ROWS), 'rt4x4'
 // (register tiling 4×4), 'sm64' (shared-memory tiling, 64×64 per 16×16 workgroup; GPUs). Each call
 // runs opts.variant, else the variant tuned for its (format, direction, shape class) on this Gpu,
 // else the default. Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
@@ -66,7 +67,9 @@ export type LinearCompute = 'f32' | 'f16';
 export interface LinearOptions {
   /** default: the Gpu's setting (setLinearCompute), else 'f32'. Forward only. */
   compute?: LinearCompute;
-  /** kernel variant; default: the tuned one for this shape class (tuneLinear), else 'rt8x4' */
+  /** linear_forward only: add into out (out += inp·Wᵀ + bias) instead of overwriting it */
+  accumulate?: boolean;
+  /** kernel variant; default: the tuned one for this shape class (tuneLinear), else 'rt1x4' for N ≤ SMALL_N_ROWS, else 'rt8x4' */
   variant?: LinearVariant;
 }
 
@@ -86,38 +89,47 @@ export function linearCompute(gpu: Gpu): LinearCompute {
 
 /**
  * Kernel variants (shaders/linear.wgsl): 'rt8x4' register tiling, 8×4 outputs per thread (the
- * default; fastest on the CPU Vulkan drivers), 'rt4x4' register tiling 4×4, 'sm64' shared-memory
+ * default; fastest on the CPU Vulkan drivers), 'rt4x4' register tiling 4×4, 'rt1x4' one row × 4
+ * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sm64' shared-memory
  * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward). Every
  * variant takes every format, both directions and f16 compute. Which one runs: opts.variant, else
- * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt8x4'.
+ * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
+ * N ≤ SMALL_N_ROWS and 'rt8x4' otherwise.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'sm64';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'sm64'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
+/** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
+export const SMALL_N_ROWS = 4;
 export type LinearDir = 'forward' | 'backward';
 
 /** Dispatch geometry of a variant: output rows (n) and columns (o or c) per workgroup. */
-interface Geometry { sm: boolean; tm: number; rowsPerGroup: number; colsPerGroup: number }
+/** (register-tiled: TM rows × 4 columns per thread, workgroups of wx × wy threads) */
+interface Geometry { sm: boolean; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
 const GEOMETRY: Record<LinearVariant, Geometry> = {
-  rt8x4: { sm: false, tm: 8, rowsPerGroup: 64, colsPerGroup: 32 },
-  rt4x4: { sm: false, tm: 4, rowsPerGroup: 32, colsPerGroup: 32 },
-  sm64: { sm: true, tm: 8, rowsPerGroup: 64, colsPerGroup: 64 },
+  rt8x4: { sm: false, tm: 8, wx: 8, wy: 8, rowsPerGroup: 64, colsPerGroup: 32 },
+  rt4x4: { sm: false, tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
+  rt1x4: { sm: false, tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
+  sm64: { sm: true, tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
 };
 
 const sources = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
-function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false) {
+function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false) {
   const g = GEOMETRY[variant];
   need(!!g, `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${g.sm ? '_sm64' : `_tm${g.tm}`}`;
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${g.sm ? '_sm64' : `_tm${g.tm}`}`;
   let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, SM: g.sm,
+      V4: v4, DV: dv, H: h, ACC: acc, SM: g.sm,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
-    src = preprocess(code, flags).replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${g.tm}u;`);
+    src = preprocess(code, flags)
+      .replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${g.tm}u;`)
+      .replace(/const WX: u32 = \d+u;/, `const WX: u32 = ${g.wx}u;`)
+      .replace(/const WY: u32 = \d+u;/, `const WY: u32 = ${g.wy}u;`);
     sources.set(name, src);
   }
   return gpu.pipeline(name, src, entry);
@@ -148,7 +160,7 @@ const tuned = new WeakMap<Gpu, Map<string, LinearVariant>>();
 /** The variant linear_forward / linear_backward run for this call shape on `gpu` (tuned, else the default). */
 export function linearVariant(gpu: Gpu, format: QFormat, dir: LinearDir, N: number, IC: number, OC: number): LinearVariant {
   const t = tuned.get(gpu);
-  return (t && t.get(tuneKey(format, dir, N, IC, OC))) || DEFAULT_LINEAR_VARIANT;
+  return (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? 'rt1x4' : DEFAULT_LINEAR_VARIANT);
 }
 
 /** The tuned choices on `gpu`: '<format>.<forward|backward>.<shape class>' → variant. */
@@ -201,7 +213,7 @@ function check(w: QWeight, IC: number, OC: number, rowOffset: number): void {
 }
 
 /**
- * out (N,OC) = inp (N,IC) · W[rowOffset : rowOffset+OC]ᵀ (+ bias (OC)) — overwrites out.
+ * out (N,OC) = inp (N,IC) · W[rowOffset : rowOffset+OC]ᵀ (+ bias (OC)) — overwrites out (opts.accumulate: adds into it).
  * opts.compute 'f16' (needs shader-f16): the inner products in f16, accumulated in f32.
  */
 export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: Buf | null, N: number, IC: number, OC: number, rowOffset = 0, opts: LinearOptions = {}): void {
@@ -213,7 +225,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
   const variant = opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC);
-  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16');
+  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true);
   const g = GEOMETRY[variant];
   gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
 }

@@ -58,6 +58,11 @@ test('whittle bench --tiny --quick --json --no-torch writes a complete report', 
   positive('matmul.peakF32.gflops', rep.matmul.peakF32.gflops);
   for (const f of ['f32', 'f16', 'q8', 'q4']) positive(`matmul.byFormat.${f}.shareOfF32Peak`, rep.matmul.byFormat[f].shareOfF32Peak);
 
+  // driver ceilings
+  positiveStat('driver fmaGflops', rep.driver.fmaGflops);
+  positiveStat('driver loadNsPerVec4', rep.driver.loadNsPerVec4);
+  positiveStat('driver dispatchUs', rep.driver.dispatchUs);
+
   // training
   assert.ok(rep.training.length >= 2, 'training cases');
   for (const t of rep.training) {
@@ -100,7 +105,7 @@ test('whittle bench --tiny --quick --json --no-torch writes a complete report', 
   assert.ok(rep.goals.some((g) => g.goal.includes('PyTorch') && g.met === null), 'training goal is n/a without torch');
   assert.ok(rep.goals.some((g) => g.goal.includes('quantized matmul') && typeof g.met === 'boolean'));
   const md = renderMarkdown(rep);
-  for (const h of ['## Training', '## Matmul', '## GPU memory', '## Inference', '## Goals', 'decode ratio vs onnxruntime-web']) assert.ok(md.includes(h), `markdown has ${h}`);
+  for (const h of ['## Training', '## Matmul', '## Driver ceilings', '## GPU memory', '## Inference', '## Goals', 'decode ratio vs onnxruntime-web']) assert.ok(md.includes(h), `markdown has ${h}`);
 });
 
 test('trainStepFlops matches a hand count on the tiny shape', () => {

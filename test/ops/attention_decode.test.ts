@@ -38,10 +38,17 @@ const shapes: Shape[] = [
   { NQ: 1, t0: 200, NH: 2, NKV: 1, HS: 100, wg: 64 }, // 2 dims per thread, one ragged
 ];
 
-for (const s of shapes) {
-  const { NQ, t0, NH, NKV, HS } = s;
-  const wg = s.wg ?? op.attentionDecodeTuning.wg;
-  test(`gpu attention_decode NQ=${NQ} t0=${t0} NH=${NH} NKV=${NKV} HS=${HS} WG=${wg}`, async () => {
+const splitShapes: Array<{ NQ: number; t0: number; NH: number; NKV: number; HS: number; split: true; wg?: number }> = [
+  ...shapes.filter((s) => !s.wg).map((s) => ({ ...s, split: true as const })),
+  { NQ: 2, t0: 70, NH: 4, NKV: 2, HS: 8, split: true, wg: 32 }, // other split workgroup sizes
+  { NQ: 1, t0: 5, NH: 2, NKV: 1, HS: 128, split: true, wg: 16 }, // fewer keys than threads
+  { NQ: 1, t0: 300, NH: 2, NKV: 1, HS: 128, split: true, wg: 8 },
+];
+
+for (const s of [...shapes.map((x) => ({ ...x, split: false })), ...splitShapes]) {
+  const { NQ, t0, NH, NKV, HS, split } = s;
+  const wg = s.wg ?? (split ? op.attentionDecodeTuning.splitWg || (HS <= 32 ? 8 : 16) : op.attentionDecodeTuning.wg);
+  test(`gpu attention_decode ${split ? 'split' : 'tiled'} NQ=${NQ} t0=${t0} NH=${NH} NKV=${NKV} HS=${HS} WG=${wg}`, async () => {
     const gpu = await testGpu();
     const KVD = NKV * HS, T = t0 + NQ, maxT = T + 5;
     const q = randn32(NQ * NH * HS, 11, 2);
@@ -51,13 +58,13 @@ for (const s of shapes) {
     const want = new Float32Array(NQ * NH * HS);
     ref.attention_decode_forward(want, q, kc, vc, NQ, t0, NH, NKV, HS);
     const out = gpu.f32(NQ * NH * HS, 't.out');
-    const keep = op.attentionDecodeTuning.wg;
-    op.attentionDecodeTuning.wg = wg;
+    const keep = { ...op.attentionDecodeTuning };
+    Object.assign(op.attentionDecodeTuning, split ? { split, splitWg: wg } : { split, wg });
     try {
       await gpu.scoped('attention_decode', () =>
         op.attention_decode_forward(gpu, out, gpu.f32(q, 't.q'), gpu.f32(kc, 't.kc'), gpu.f32(vc, 't.vc'), NQ, t0, NH, NKV, HS));
     } finally {
-      op.attentionDecodeTuning.wg = keep;
+      Object.assign(op.attentionDecodeTuning, keep);
     }
     assertClose('attention_decode out', await gpu.readF32(out, NQ * NH * HS), want, TOL.f32sum);
   });

@@ -1,6 +1,6 @@
 // linear (shaders/linear.wgsl): ref backward vs finite differences (f64); GPU vs ref for f32/f16/q8/q4
-// weights on odd shapes, with bias, rowOffset slices and += semantics of dinp, for every kernel
-// variant (rt8x4, rt4x4, sm64); the f16-compute forward (shader-f16 adapters: required on
+// weights on odd shapes, with bias, rowOffset slices, += semantics of dinp and of the accumulating
+// forward, for every kernel variant (rt8x4, rt4x4, rt1x4, sm64); the f16-compute forward (shader-f16 adapters: required on
 // lavapipe); tuned variant dispatch (tuneLinear); a GFLOP/s print per variant.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
@@ -20,7 +20,7 @@ test('ref linear_backward matches finite differences (f64)', () => {
   assertClose('linear fd dinp', idx.map((i) => dinp[i]), num, TOL.fd);
 });
 
-interface Case { N: number; IC: number; OC: number; rows?: number; off?: number; bias?: boolean }
+interface Case { N: number; IC: number; OC: number; rows?: number; off?: number; bias?: boolean; accumulate?: boolean }
 
 /**
  * Whether this adapter can run the f16-compute variant. Lavapipe (llvmpipe) has shader-f16: there its
@@ -44,17 +44,19 @@ async function runCase(format: QFormat, c: Case, seed: number, compute: op.Linea
   const inp = randn32(N * IC, seed + 1), dout = randn32(N * OC, seed + 2);
   const bias = c.bias ? randn32(OC, seed + 3) : null;
   const dinp0 = randn32(N * IC, seed + 4); // non-zero: backward must add
+  const out0 = randn32(N * OC, seed + 5); // garbage the forward overwrites; with accumulate, what it adds to
   const out = new Float32Array(N * OC); ref.linear_forward(out, inp, wdq, bias, N, IC, OC, off);
+  if (c.accumulate) for (let i = 0; i < out.length; i++) out[i] += out0[i];
   const dinp = dinp0.slice(); ref.linear_backward(dinp, dout, wdq, N, IC, OC, off);
   const w = op.uploadWeight(gpu, host, 't.w');
-  const bInp = gpu.f32(inp, 't.inp'), bOut = gpu.f32(randn32(N * OC, seed + 5), 't.out'); // garbage: forward overwrites
+  const bInp = gpu.f32(inp, 't.inp'), bOut = gpu.f32(out0, 't.out');
   const bDout = gpu.f32(dout, 't.dout'), bDinp = gpu.f32(dinp0, 't.dinp');
   const bBias = bias ? gpu.f32(bias, 't.bias') : null;
   await gpu.scoped('linear', () => {
-    op.linear_forward(gpu, bOut, bInp, w, bBias, N, IC, OC, off, { compute, variant });
+    op.linear_forward(gpu, bOut, bInp, w, bBias, N, IC, OC, off, { compute, variant, accumulate: c.accumulate });
     op.linear_backward(gpu, bDinp, bDout, w, N, IC, OC, off, { variant });
   });
-  const tag = `${format} N=${N} IC=${IC} OC=${OC} off=${off}${bias ? ' bias' : ''} compute ${compute} variant ${variant ?? 'default'}`;
+  const tag = `${format} N=${N} IC=${IC} OC=${OC} off=${off}${bias ? ' bias' : ''}${c.accumulate ? ' accumulate' : ''} compute ${compute} variant ${variant ?? 'default'}`;
   assertClose(`linear out ${tag}`, await gpu.readF32(bOut, N * OC), out, compute === 'f16' ? TOL.f16 : TOL.f32sum);
   assertClose(`linear dinp ${tag}`, await gpu.readF32(bDinp, N * IC), dinp, TOL.f32sum);
   for (const b of [w.buf, bInp, bOut, bDout, bDinp, bBias]) if (b) gpu.destroy(b);
@@ -77,6 +79,9 @@ for (const variant of op.LINEAR_VARIANTS) for (const format of ['f32', 'f16', 'q
     // several tiles in every direction, partial last tiles (sm64: 64×64 output, K tiles of 16)
     await runCase(format, { N: 131, IC: 161, OC: 130, bias: true }, 12, 'f32', variant);
     await runCase(format, { N: 129, IC: 200, OC: 67, rows: 90, off: 23 }, 13, 'f32', variant);
+    // accumulate: out += inp·Wᵀ + bias (the residual stream updated in place)
+    await runCase(format, { N: 1, IC: 96, OC: 65, bias: true, accumulate: true }, 14, 'f32', variant);
+    await runCase(format, { N: 70, IC: 33, OC: 130, rows: 150, off: 7, accumulate: true }, 15, 'f32', variant);
   });
   test(`gpu linear ${variant} ${format} weight larger than the binding limit is bound by row slices`, async () => {
     const gpu = await testGpu();
