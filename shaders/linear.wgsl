@@ -19,13 +19,17 @@
 //                  scaling here.
 //
 //   ACC            linear_forward adds into out instead of overwriting it
-//   SM             the shared-memory tiled entry points (end of file) instead of the register-tiled ones
+//   RT / SM / SG   which entry points: register-tiled (RT), shared-memory tiled (SM, end of file) or
+//                  subgroup (SG, after SM; `enable subgroups;`) — exactly one
 //
 // Variants (src/ops/linear.ts picks one per adapter and shape class, tuned by src/gpu/autotune.ts):
 //   rt8x4, rt4x4, rt1x4 (!SM, TM = 8, 4, 1)  register tiling, no shared memory: fastest on the CPU Vulkan
 //                  drivers, where a workgroup barrier is expensive. rt8x4 is the default.
 //   sm64 (SM)      shared-memory tiling (what GPUs reward): a 64×64 output tile per 16×16
 //                  workgroup, the reduction in tiles of 16 staged (and dequantized) in workgroup memory.
+//   sg16x32 (SG)   adapters whose subgroups are exactly 8 wide, IC % 4 == 0 (V4): one subgroup per
+//                  workgroup, a 16×32 output tile; activation quads shared by subgroupBroadcast
+//                  (end of file). Fastest measured on lavapipe.
 //
 // Register tiling: each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
@@ -37,6 +41,9 @@
 // or reinterpreted with bitcast<vec4<f16>> in the H variant.
 //#if H
 enable f16;
+//#endif
+//#if SG
+enable subgroups;
 //#endif
 
 const TM: u32 = 8u; // rows per thread (set by the launcher)
@@ -165,7 +172,7 @@ fn wquad_tail(rb: u32, k: u32) -> VT {
 //#endif
 //#endif
 
-//#if !SM
+//#if RT
 // grid: (ceil(OC/(4·WX)), ceil(N/(WY·TM))) workgroups of WX×WY (8×8; rt1x4: 64×1)
 @compute @workgroup_size(WX, WY)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
@@ -274,7 +281,7 @@ fn wcol(o: u32) -> vec4f {
 //#endif
 }
 
-//#if !SM
+//#if RT
 // grid: (ceil(IC/(4·WX)), ceil(N/(WY·TM))) workgroups of WX×WY. Thread: dinp[n0..][c0..c0+3] += Σ_o dout[n][o]·W[o][c]
 @compute @workgroup_size(WX, WY)
 fn linear_backward(@builtin(global_invocation_id) gid: vec3u) {
@@ -488,5 +495,146 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
     }
 //#endif
   }
+}
+//#endif
+
+//#if SG
+// ---------------------------------------------------------------------------------------------
+// Subgroup variant sg16x32 (the launcher runs it only where subgroups are exactly 8 wide, and only
+// with V4: IC % 4 == 0). A workgroup is one subgroup of 8 lanes. Per 4-wide reduction step a lane
+// loads two quads of the row operand — rows n0+j and n0+8+j — plus its own column operand, and the
+// 16 row quads every lane needs are passed around with subgroupBroadcast. On the CPU Vulkan
+// drivers a storage load is a scalar loop over the 8 lanes while a broadcast is a register
+// shuffle, so this does 6 loads per 64 4-term dots where rt8x4 does 12 per 32.
+// Every subgroupBroadcast sits in uniform control flow (loop bounds come from P only).
+var<private> sacc: array<vec4f, 16>; // forward: sacc[r][c] = out[n0+r][o0+j+8c]; backward: sacc[r] = dinp[n0+r][c0..c0+3]
+
+// forward: row r += x · [w0 w1 w2 w3] (one 4-term dot per column; H: in f16, added in f32)
+fn sg_row(r: u32, x: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
+  let v = cv(x);
+  sacc[r] += vec4f(vec4<VS>(dot(v, w0), dot(v, w1), dot(v, w2), dot(v, w3)));
+}
+// rows 0..7 take lane r's quad xa, rows 8..15 lane r's quad xb (constant lanes: no dynamic index)
+fn sg_step(xa: vec4f, xb: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
+  sg_row(0u, subgroupBroadcast(xa, 0u), w0, w1, w2, w3); sg_row(1u, subgroupBroadcast(xa, 1u), w0, w1, w2, w3);
+  sg_row(2u, subgroupBroadcast(xa, 2u), w0, w1, w2, w3); sg_row(3u, subgroupBroadcast(xa, 3u), w0, w1, w2, w3);
+  sg_row(4u, subgroupBroadcast(xa, 4u), w0, w1, w2, w3); sg_row(5u, subgroupBroadcast(xa, 5u), w0, w1, w2, w3);
+  sg_row(6u, subgroupBroadcast(xa, 6u), w0, w1, w2, w3); sg_row(7u, subgroupBroadcast(xa, 7u), w0, w1, w2, w3);
+  sg_row(8u, subgroupBroadcast(xb, 0u), w0, w1, w2, w3); sg_row(9u, subgroupBroadcast(xb, 1u), w0, w1, w2, w3);
+  sg_row(10u, subgroupBroadcast(xb, 2u), w0, w1, w2, w3); sg_row(11u, subgroupBroadcast(xb, 3u), w0, w1, w2, w3);
+  sg_row(12u, subgroupBroadcast(xb, 4u), w0, w1, w2, w3); sg_row(13u, subgroupBroadcast(xb, 5u), w0, w1, w2, w3);
+  sg_row(14u, subgroupBroadcast(xb, 6u), w0, w1, w2, w3); sg_row(15u, subgroupBroadcast(xb, 7u), w0, w1, w2, w3);
+}
+// store row r of the tile (columns o0+j+8c); called with constant r so sacc stays in registers
+fn sg_store(r: u32, n0: u32, o0: u32) {
+  let n = n0 + r;
+  if (n >= P.N) { return; }
+  for (var c = 0u; c < 4u; c++) {
+    let o = o0 + 8u * c;
+    if (o < P.OC) {
+      var v = sacc[r][c];
+      if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+      out[n * P.OC + o] += v;
+//#else
+      out[n * P.OC + o] = v;
+//#endif
+    }
+  }
+}
+
+// grid: (ceil(OC/32), ceil(N/16)) workgroups of 8 (one subgroup). Lane j: columns o0+j+8c (c < 4).
+@compute @workgroup_size(8)
+fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let o0 = wg.x * 32u;
+  let n0 = wg.y * 16u;
+  let IC = P.IC;
+  let xa = min(n0 + j, P.N - 1u) * IC;
+  let xb = min(n0 + 8u + j, P.N - 1u) * IC;
+  let r0 = P.wbase + min(o0 + j, P.OC - 1u) * P.rowWords;
+  let r1 = P.wbase + min(o0 + j + 8u, P.OC - 1u) * P.rowWords;
+  let r2 = P.wbase + min(o0 + j + 16u, P.OC - 1u) * P.rowWords;
+  let r3 = P.wbase + min(o0 + j + 24u, P.OC - 1u) * P.rowWords;
+//#if !Q
+  for (var k = 0u; k < IC; k += 4u) {
+    sg_step(ldx(xa + k), ldx(xb + k), wquad(r0, k), wquad(r1, k), wquad(r2, k), wquad(r3, k));
+  }
+//#else
+  let nb = (IC + 31u) / 32u;
+  for (var b = 0u; b < nb; b++) {
+    let nq = min(8u, (IC - b * 32u) / 4u); // quads of block b (IC % 4 == 0)
+    let b0 = r0 + b * WB; let b1 = r1 + b * WB; let b2 = r2 + b * WB; let b3 = r3 + b * WB;
+    let d0 = wf(b0); let d1 = wf(b1); let d2 = wf(b2); let d3 = wf(b3);
+    for (var t = 0u; t < nq; t++) {
+      let k = b * 32u + 4u * t;
+      sg_step(ldx(xa + k), ldx(xb + k), cv(wquad_q(b0, t, d0)), cv(wquad_q(b1, t, d1)), cv(wquad_q(b2, t, d2)), cv(wquad_q(b3, t, d3)));
+    }
+  }
+//#endif
+  let oj = o0 + j;
+  sg_store(0u, n0, oj); sg_store(1u, n0, oj); sg_store(2u, n0, oj); sg_store(3u, n0, oj);
+  sg_store(4u, n0, oj); sg_store(5u, n0, oj); sg_store(6u, n0, oj); sg_store(7u, n0, oj);
+  sg_store(8u, n0, oj); sg_store(9u, n0, oj); sg_store(10u, n0, oj); sg_store(11u, n0, oj);
+  sg_store(12u, n0, oj); sg_store(13u, n0, oj); sg_store(14u, n0, oj); sg_store(15u, n0, oj);
+}
+
+// backward: row r += g.x·W[o] + g.y·W[o+1] + g.z·W[o+2] + g.w·W[o+3] (the lane's column quad)
+fn sgb_row(r: u32, g: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
+  sacc[r] += g.x * w0 + g.y * w1 + g.z * w2 + g.w * w3;
+}
+fn sgb_step(ga: vec4f, gb: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
+  sgb_row(0u, subgroupBroadcast(ga, 0u), w0, w1, w2, w3); sgb_row(1u, subgroupBroadcast(ga, 1u), w0, w1, w2, w3);
+  sgb_row(2u, subgroupBroadcast(ga, 2u), w0, w1, w2, w3); sgb_row(3u, subgroupBroadcast(ga, 3u), w0, w1, w2, w3);
+  sgb_row(4u, subgroupBroadcast(ga, 4u), w0, w1, w2, w3); sgb_row(5u, subgroupBroadcast(ga, 5u), w0, w1, w2, w3);
+  sgb_row(6u, subgroupBroadcast(ga, 6u), w0, w1, w2, w3); sgb_row(7u, subgroupBroadcast(ga, 7u), w0, w1, w2, w3);
+  sgb_row(8u, subgroupBroadcast(gb, 0u), w0, w1, w2, w3); sgb_row(9u, subgroupBroadcast(gb, 1u), w0, w1, w2, w3);
+  sgb_row(10u, subgroupBroadcast(gb, 2u), w0, w1, w2, w3); sgb_row(11u, subgroupBroadcast(gb, 3u), w0, w1, w2, w3);
+  sgb_row(12u, subgroupBroadcast(gb, 4u), w0, w1, w2, w3); sgb_row(13u, subgroupBroadcast(gb, 5u), w0, w1, w2, w3);
+  sgb_row(14u, subgroupBroadcast(gb, 6u), w0, w1, w2, w3); sgb_row(15u, subgroupBroadcast(gb, 7u), w0, w1, w2, w3);
+}
+//#if !DV
+// the OC tail (OC % 4 ≠ 0): one o at a time
+fn sgb_tail(ga: f32, gb: f32, w: vec4f) {
+  sacc[0] += subgroupBroadcast(ga, 0u) * w; sacc[1] += subgroupBroadcast(ga, 1u) * w;
+  sacc[2] += subgroupBroadcast(ga, 2u) * w; sacc[3] += subgroupBroadcast(ga, 3u) * w;
+  sacc[4] += subgroupBroadcast(ga, 4u) * w; sacc[5] += subgroupBroadcast(ga, 5u) * w;
+  sacc[6] += subgroupBroadcast(ga, 6u) * w; sacc[7] += subgroupBroadcast(ga, 7u) * w;
+  sacc[8] += subgroupBroadcast(gb, 0u) * w; sacc[9] += subgroupBroadcast(gb, 1u) * w;
+  sacc[10] += subgroupBroadcast(gb, 2u) * w; sacc[11] += subgroupBroadcast(gb, 3u) * w;
+  sacc[12] += subgroupBroadcast(gb, 4u) * w; sacc[13] += subgroupBroadcast(gb, 5u) * w;
+  sacc[14] += subgroupBroadcast(gb, 6u) * w; sacc[15] += subgroupBroadcast(gb, 7u) * w;
+}
+//#endif
+fn sgb_store(r: u32, n0: u32, c0: u32) {
+  let n = n0 + r;
+  if (n < P.N && c0 < P.IC) { dinp[(n * P.IC + c0) >> 2u] += sacc[r]; }
+}
+
+// grid: (ceil(IC/32), ceil(N/16)) workgroups of 8 (one subgroup). Lane j: dinp[n0..n0+15][c0..c0+3],
+// c0 = 32·wg.x + 4j (lanes past IC compute a clamped copy and store nothing).
+@compute @workgroup_size(8)
+fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let c0 = wg.x * 32u + 4u * j;
+  let n0 = wg.y * 16u;
+  let OC = P.OC;
+  let da = min(n0 + j, P.N - 1u) * OC;
+  let db = min(n0 + 8u + j, P.N - 1u) * OC;
+  let cc = min(c0, P.IC - 4u);
+  ccol = vec4u(cc, cc + 1u, cc + 2u, cc + 3u);
+//#if Q
+  cbw = (cc / 32u) * WB;
+  ct = (cc % 32u) / 4u;
+//#endif
+  let OC4 = OC & ~3u;
+  for (var o = 0u; o < OC4; o += 4u) {
+    sgb_step(ldd(da + o), ldd(db + o), wcol(o), wcol(o + 1u), wcol(o + 2u), wcol(o + 3u));
+  }
+//#if !DV
+  for (var o = OC4; o < OC; o++) { sgb_tail(dout[da + o], dout[db + o], wcol(o)); }
+//#endif
+  sgb_store(0u, n0, c0); sgb_store(1u, n0, c0); sgb_store(2u, n0, c0); sgb_store(3u, n0, c0);
+  sgb_store(4u, n0, c0); sgb_store(5u, n0, c0); sgb_store(6u, n0, c0); sgb_store(7u, n0, c0);
+  sgb_store(8u, n0, c0); sgb_store(9u, n0, c0); sgb_store(10u, n0, c0); sgb_store(11u, n0, c0);
+  sgb_store(12u, n0, c0); sgb_store(13u, n0, c0); sgb_store(14u, n0, c0); sgb_store(15u, n0, c0);
 }
 //#endif

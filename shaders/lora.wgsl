@@ -10,6 +10,12 @@
 // The TS twin is dropout_keep in src/ref/lora.ts (identical integer ops).
 // Strategy: register tiling like linear: a thread owns a 4×4 tile of C, a workgroup 8×8 threads
 // (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread.
+// Template (src/ops/lora.ts keeps lines by flag, like linear): SG adds lora_mm_sg (end of file),
+// the same product by one 8-lane subgroup per 16×(8·TN) tile of C with X values shared by
+// subgroupBroadcast — run where subgroups are exactly 8 wide.
+//#if SG
+enable subgroups;
+//#endif
 
 override MASK: u32 = 0u; // 0 none, 1 on X loads, 2 on Y loads, 3 on the C update
 override ACC: u32 = 0u;  // 0: C = alpha·XYᵀ, 1: C += alpha·XYᵀ
@@ -75,3 +81,75 @@ fn lora_mm(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
 }
+
+//#if SG
+// ---------------------------------------------------------------------------------------------
+// lora_mm_sg: workgroup = one subgroup of 8 lanes; C tile rows m0..m0+15, columns n0+j+8c (c < TN)
+// for lane j. Per k a lane loads X[m0+j, k], X[m0+8+j, k] and its TN values Y[n, k] (dropout
+// applied by element index as in lora_mm); the 16 X values every lane needs come by
+// subgroupBroadcast (a register shuffle on the CPU drivers, where each load is a loop over lanes).
+override TN: u32 = 4u; // columns per lane (1, 2 or 4)
+var<private> sacc: array<vec4f, 16>; // sacc[r][c] = Σ_k X[m0+r, k]·Y[n0+j+8c, k]
+
+fn sg_row(r: u32, x: f32, y: vec4f) { sacc[r] += x * y; }
+fn sg_step(xa: f32, xb: f32, y: vec4f) {
+  sg_row(0u, subgroupBroadcast(xa, 0u), y); sg_row(1u, subgroupBroadcast(xa, 1u), y);
+  sg_row(2u, subgroupBroadcast(xa, 2u), y); sg_row(3u, subgroupBroadcast(xa, 3u), y);
+  sg_row(4u, subgroupBroadcast(xa, 4u), y); sg_row(5u, subgroupBroadcast(xa, 5u), y);
+  sg_row(6u, subgroupBroadcast(xa, 6u), y); sg_row(7u, subgroupBroadcast(xa, 7u), y);
+  sg_row(8u, subgroupBroadcast(xb, 0u), y); sg_row(9u, subgroupBroadcast(xb, 1u), y);
+  sg_row(10u, subgroupBroadcast(xb, 2u), y); sg_row(11u, subgroupBroadcast(xb, 3u), y);
+  sg_row(12u, subgroupBroadcast(xb, 4u), y); sg_row(13u, subgroupBroadcast(xb, 5u), y);
+  sg_row(14u, subgroupBroadcast(xb, 6u), y); sg_row(15u, subgroupBroadcast(xb, 7u), y);
+}
+// store row r (columns nj + 8c), called with constant r so sacc stays in registers
+fn sg_store(r: u32, m0: u32, nj: u32, masked: bool) {
+  let m = m0 + r;
+  if (m >= P.M) { return; }
+  for (var c = 0u; c < TN; c++) {
+    let n = nj + 8u * c;
+    if (n < P.Nc) {
+      let ci = m * P.cs + n;
+      var v = P.alpha * sacc[r][c];
+      if (MASK == 3u && masked) { v *= drop(ci); }
+      if (ACC == 1u) { C[ci] += v; } else { C[ci] = v; }
+    }
+  }
+}
+
+// grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
+@compute @workgroup_size(8)
+fn lora_mm_sg(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let n0 = wg.x * 8u * TN;
+  let m0 = wg.y * 16u;
+  let xa = min(m0 + j, P.M - 1u) * P.xs0;
+  let xb = min(m0 + 8u + j, P.M - 1u) * P.xs0;
+  let y0 = min(n0 + j, P.Nc - 1u) * P.ys0;
+  let y1 = min(n0 + j + 8u, P.Nc - 1u) * P.ys0;
+  let y2 = min(n0 + j + 16u, P.Nc - 1u) * P.ys0;
+  let y3 = min(n0 + j + 24u, P.Nc - 1u) * P.ys0;
+  let masked = MASK != 0u && P.thr != 0u;
+  for (var k = 0u; k < P.K; k++) {
+    let xo = k * P.xs1; let yo = k * P.ys1;
+    var y = vec4f(0.0);
+    var x0: f32; var x1: f32;
+    if (masked && MASK != 3u) {
+      x0 = ldx(xa + xo); x1 = ldx(xb + xo);
+      y.x = ldy(y0 + yo);
+      if (TN > 1u) { y.y = ldy(y1 + yo); }
+      if (TN > 2u) { y.z = ldy(y2 + yo); y.w = ldy(y3 + yo); }
+    } else {
+      x0 = X[xa + xo]; x1 = X[xb + xo];
+      y.x = Y[y0 + yo];
+      if (TN > 1u) { y.y = Y[y1 + yo]; }
+      if (TN > 2u) { y.z = Y[y2 + yo]; y.w = Y[y3 + yo]; }
+    }
+    sg_step(x0, x1, y);
+  }
+  let nj = n0 + j;
+  sg_store(0u, m0, nj, masked); sg_store(1u, m0, nj, masked); sg_store(2u, m0, nj, masked); sg_store(3u, m0, nj, masked);
+  sg_store(4u, m0, nj, masked); sg_store(5u, m0, nj, masked); sg_store(6u, m0, nj, masked); sg_store(7u, m0, nj, masked);
+  sg_store(8u, m0, nj, masked); sg_store(9u, m0, nj, masked); sg_store(10u, m0, nj, masked); sg_store(11u, m0, nj, masked);
+  sg_store(12u, m0, nj, masked); sg_store(13u, m0, nj, masked); sg_store(14u, m0, nj, masked); sg_store(15u, m0, nj, masked);
+}
+//#endif

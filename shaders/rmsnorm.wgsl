@@ -4,13 +4,27 @@
 // rmsnorm_backward: dinp (N,C) += rstd·w·dout − inp · rstd³/C · Σ_c(dout·w·inp)
 // One workgroup of WG threads per row: threads stride over the row (coalesced), then a
 // workgroup tree reduction. Rows fold into a 2-D grid: row = wid.x + wid.y * nwg.x.
+// Template (src/ops/rmsnorm.ts keeps lines by flag): SG — where subgroups are exactly 8 wide —
+// makes the workgroup one subgroup of WG = 8 and the reduction a subgroupAdd (no barriers, which
+// cost a coroutine switch per invocation on the CPU Vulkan drivers).
+//#if SG
+enable subgroups;
+//#endif
 
+//#if SG
+const WG: u32 = 8u;
+//#else
 const WG: u32 = 256u;
+//#endif
 
 struct Params { N: u32, C: u32, eps: f32, _p0: u32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 
+//#if SG
+// Sum `v` over the workgroup (= one subgroup); every thread gets the total. Uniform control flow.
+fn wg_sum(v: f32, t: u32) -> f32 { return subgroupAdd(v); }
+//#else
 var<workgroup> red: array<f32, WG>;
 
 // Sum `v` over the workgroup; every thread gets the total. Called in uniform control flow.
@@ -25,6 +39,7 @@ fn wg_sum(v: f32, t: u32) -> f32 {
   workgroupBarrier(); // red may be reused right after
   return total;
 }
+//#endif
 
 // forward bindings
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;    // (N,C)

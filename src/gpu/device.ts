@@ -19,6 +19,9 @@ export interface GpuInfo {
   host: 'node' | 'browser';
   features: GpuFeatures;
   limits: Record<string, number>;
+  /** subgroup size range from the adapter info (0 when the adapter does not say) */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 }
 
 /** A storage binding: a whole buffer or a byte range of one. */
@@ -96,6 +99,8 @@ export async function acquireGpu(opts: { powerPreference?: GPUPowerPreference } 
     host,
     features,
     limits,
+    subgroupMinSize: features.subgroups ? Number((ai as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0) : 0,
+    subgroupMaxSize: features.subgroups ? Number((ai as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0) : 0,
   };
   const g = new Gpu(device, info);
   // Dawn in Node: the instance and adapter must outlive the device, or GC of them crashes the process.

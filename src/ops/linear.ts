@@ -6,11 +6,13 @@
 // in f32; it needs the adapter's shader-f16 and is NOT the default: on lavapipe it measured no
 // faster than f32 (see the GFLOP/s test), and it rounds activations to f16 (|x| ≤ 65504). The
 // backward always computes in f32 (gradients underflow f16).
-// Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread, the default), 'rt1x4' (one row,
-// the default for N ≤ SMALL_N_ROWS), 'rt4x4'
-// (register tiling 4×4), 'sm64' (shared-memory tiling, 64×64 per 16×16 workgroup; GPUs). Each call
-// runs opts.variant, else the variant tuned for its (format, direction, shape class) on this Gpu,
-// else the default. Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
+// Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread), 'rt4x4' (4×4), 'rt1x4' (one
+// row; the default for N ≤ SMALL_N_ROWS, decode), 'sm64' (shared-memory tiling, 64×64 per 16×16
+// workgroup; GPUs), 'sg16x32' (one 8-lane subgroup per 16×32 tile, operands shared by
+// subgroupBroadcast; only where subgroups are exactly 8 wide and IC % 4 == 0 — elsewhere rt8x4
+// runs in its place; the default for N > SMALL_N_ROWS where it can run: ~3× rt8x4 on lavapipe).
+// Each call runs opts.variant, else the variant tuned for its (format, direction, shape class) on
+// this Gpu, else the default (sg16x32 where available, else rt8x4; rt1x4 for N ≤ SMALL_N_ROWS). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
 // inside a step): a short timed trial per class through src/gpu/autotune.ts, cached per adapter.
 // Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
 // Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
@@ -21,7 +23,9 @@ import code from '../../shaders/linear.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.ts';
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
-import { need } from './util.ts';
+import { need, preprocess, subgroups8 } from './util.ts';
+
+export { preprocess };
 
 export interface QWeight {
   format: QFormat;
@@ -32,34 +36,6 @@ export interface QWeight {
   buf: GPUBuffer;
 }
 
-/** Keep the lines of a `//#if FLAG` / `//#if !FLAG` / `//#else` / `//#endif` template whose flags hold. */
-export function preprocess(src: string, flags: Record<string, boolean>): string {
-  const out: string[] = [];
-  const stack: { on: boolean; parent: boolean }[] = [];
-  let on = true;
-  for (const line of src.split('\n')) {
-    const m = /^\s*\/\/#(if|else|endif)\b\s*(!?)(\w*)/.exec(line);
-    if (!m) {
-      if (on) out.push(line);
-      continue;
-    }
-    if (m[1] === 'if') {
-      stack.push({ on, parent: on });
-      on = on && (m[2] === '!' ? !flags[m[3]] : !!flags[m[3]]);
-      stack[stack.length - 1].on = on;
-    } else if (m[1] === 'else') {
-      const top = stack[stack.length - 1];
-      if (!top) throw new Error('preprocess: #else without #if');
-      on = top.parent && !top.on;
-    } else {
-      const top = stack.pop();
-      if (!top) throw new Error('preprocess: #endif without #if');
-      on = top.parent;
-    }
-  }
-  if (stack.length) throw new Error('preprocess: unterminated #if');
-  return out.join('\n');
-}
 
 /** Arithmetic of the forward's inner products: 'f32', or 'f16' (vec4<f16> dots, f32 accumulation; needs shader-f16). */
 export type LinearCompute = 'f32' | 'f16';
@@ -89,15 +65,16 @@ export function linearCompute(gpu: Gpu): LinearCompute {
 
 /**
  * Kernel variants (shaders/linear.wgsl): 'rt8x4' register tiling, 8×4 outputs per thread (the
- * default; fastest on the CPU Vulkan drivers), 'rt4x4' register tiling 4×4, 'rt1x4' one row × 4
- * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sm64' shared-memory
+ * default where sg16x32 cannot run), 'rt4x4' register tiling 4×4, 'rt1x4' one row × 4
+ * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sg16x32' subgroup
+ * tiles (8-wide subgroups, IC % 4 == 0; the default there), 'sm64' shared-memory
  * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward). Every
  * variant takes every format, both directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
- * N ≤ SMALL_N_ROWS and 'rt8x4' otherwise.
+ * N ≤ SMALL_N_ROWS, else 'sg16x32' where it can run, else 'rt8x4'.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
 /** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
 export const SMALL_N_ROWS = 4;
@@ -105,25 +82,36 @@ export type LinearDir = 'forward' | 'backward';
 
 /** Dispatch geometry of a variant: output rows (n) and columns (o or c) per workgroup. */
 /** (register-tiled: TM rows × 4 columns per thread, workgroups of wx × wy threads) */
-interface Geometry { sm: boolean; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
+interface Geometry { kind: 'RT' | 'SM' | 'SG'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
 const GEOMETRY: Record<LinearVariant, Geometry> = {
-  rt8x4: { sm: false, tm: 8, wx: 8, wy: 8, rowsPerGroup: 64, colsPerGroup: 32 },
-  rt4x4: { sm: false, tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
-  rt1x4: { sm: false, tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
-  sm64: { sm: true, tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
+  rt8x4: { kind: 'RT', tm: 8, wx: 8, wy: 8, rowsPerGroup: 64, colsPerGroup: 32 },
+  rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
+  rt1x4: { kind: 'RT', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
+  sm64: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
+  sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
 };
+
+/** Whether sg16x32 can run on `gpu`: subgroups that are exactly 8 lanes wide (lavapipe on AVX2). */
+export function subgroupVariantAvailable(gpu: Gpu): boolean {
+  return subgroups8(gpu);
+}
+
+/** The variant that actually runs: sg16x32 needs subgroupVariantAvailable and IC % 4 == 0, else rt8x4. */
+function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
+  return v === 'sg16x32' && !(IC % 4 === 0 && subgroupVariantAvailable(gpu)) ? 'rt8x4' : v;
+}
 
 const sources = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
 function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false) {
   const g = GEOMETRY[variant];
   need(!!g, `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${g.sm ? '_sm64' : `_tm${g.tm}`}`;
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}_${variant}`;
   let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, SM: g.sm,
+      V4: v4, DV: dv, H: h, ACC: acc, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG',
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(code, flags)
@@ -160,7 +148,8 @@ const tuned = new WeakMap<Gpu, Map<string, LinearVariant>>();
 /** The variant linear_forward / linear_backward run for this call shape on `gpu` (tuned, else the default). */
 export function linearVariant(gpu: Gpu, format: QFormat, dir: LinearDir, N: number, IC: number, OC: number): LinearVariant {
   const t = tuned.get(gpu);
-  return (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? 'rt1x4' : DEFAULT_LINEAR_VARIANT);
+  const v = (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? 'rt1x4' : IC % 4 === 0 && subgroupVariantAvailable(gpu) ? 'sg16x32' : DEFAULT_LINEAR_VARIANT);
+  return effective(gpu, v, IC);
 }
 
 /** The tuned choices on `gpu`: '<format>.<forward|backward>.<shape class>' → variant. */
@@ -224,7 +213,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
-  const variant = opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC);
+  const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
   const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true);
   const g = GEOMETRY[variant];
   gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
@@ -239,7 +228,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32']]);
-  const variant = opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC);
+  const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
   const p = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
   const g = GEOMETRY[variant];
   gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
@@ -247,7 +236,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
 
 /** Kernel name of linear's autotune cache entries (bump the version when the variants change speed). */
 export function linearTuneKernel(dir: LinearDir, format: QFormat): string {
-  return `linear@1.${dir}.${format}`;
+  return `linear@2.${dir}.${format}`;
 }
 
 /** The autotune cache key (src/gpu/autotune.ts) of a linear call shape on `gpu`'s adapter. */
@@ -278,7 +267,7 @@ export interface TuneLinearOptions extends TuneOptions {
  * and freed; a variant whose trial fails (validation error, out of memory) is excluded.
  */
 export async function tuneLinear(gpu: Gpu, shapes: LinearShape[], opts: TuneLinearOptions = {}): Promise<ReadonlyMap<string, LinearVariant>> {
-  const cands = opts.variants ?? LINEAR_VARIANTS;
+  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => v !== 'sg16x32' || subgroupVariantAvailable(gpu));
   need(cands.length > 0 && cands.every((v) => GEOMETRY[v]), `tuneLinear: variants must be some of ${LINEAR_VARIANTS.join(', ')}`);
   let table = tuned.get(gpu);
   if (!table) tuned.set(gpu, (table = new Map()));

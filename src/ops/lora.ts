@@ -1,14 +1,29 @@
 // Launcher for shaders/lora.wgsl; twin: src/ref/lora.ts (also dropout_keep, lora_init_A).
 // Legend: N rows (B*T), IC in features, OC out features, R rank. All buffers f32 row-major.
-// Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward).
+// Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward), or
+// of its subgroup form lora_mm_sg where subgroups are exactly 8 wide (loraTuning).
 import code from '../../shaders/lora.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { need } from './util.ts';
+import { need, preprocess, subgroups8 } from './util.ts';
 
 export { lora_init_A, dropout_keep } from '../ref/lora.ts';
 
 const MASK = { none: 0, x: 1, y: 2, c: 3 } as const;
+
+/**
+ * Which kernel runs: 'sg' (lora_mm_sg: one 8-lane subgroup per 16×(8·TN) tile, X shared by
+ * subgroupBroadcast; only where subgroups are exactly 8 wide) or 'rt' (lora_mm, 4×4 per thread).
+ * 'auto' (default): sg where it can run. Tests may change it.
+ */
+export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' } = { kernel: 'auto' };
+
+const plain = preprocess(code, { SG: false });
+const withSg = preprocess(code, { SG: true });
+
+function useSg(gpu: Gpu): boolean {
+  return loraTuning.kernel !== 'rt' && subgroups8(gpu);
+}
 
 /**
  * C (M,Nc) (row stride cs) = or += alpha · Σ_k X[m·xs0 + k·xs1] · Y[n·ys0 + k·ys1],
@@ -25,7 +40,13 @@ function mm(
     [xs[0], 'u32'], [xs[1], 'u32'], [ys[0], 'u32'], [ys[1], 'u32'],
     [alpha, 'f32'], [dropout_threshold(p), 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'],
   ]);
-  const pl = gpu.pipeline('lora', code, 'lora_mm', { MASK: MASK[mask], ACC: acc ? 1 : 0 });
+  if (useSg(gpu)) {
+    const TN = Nc <= 8 ? 1 : Nc <= 16 ? 2 : 4;
+    const pl = gpu.pipeline('lora_sg', withSg, 'lora_mm_sg', { MASK: MASK[mask], ACC: acc ? 1 : 0, TN });
+    gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / (8 * TN)), Math.ceil(M / 16)]);
+    return;
+  }
+  const pl = gpu.pipeline('lora', plain, 'lora_mm', { MASK: MASK[mask], ACC: acc ? 1 : 0 });
   gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / 32), Math.ceil(M / 32)]);
 }
 

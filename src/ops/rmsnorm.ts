@@ -1,7 +1,17 @@
 // Launcher for shaders/rmsnorm.wgsl; twin: src/ref/rmsnorm.ts. Legend: N rows (B*T), C hidden.
+// The subgroup form (a workgroup of 8 = one subgroup per row, subgroupAdd) runs where subgroups are 8 wide.
 import code from '../../shaders/rmsnorm.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { grid1d, need } from './util.ts';
+import { grid1d, need, preprocess, subgroups8 } from './util.ts';
+
+const plain = preprocess(code, { SG: false });
+const withSg = preprocess(code, { SG: true });
+/** Whether the subgroup form runs where it can ('auto'), or never ('plain'). Tests may change it. */
+export const rmsnormTuning: { kernel: 'auto' | 'plain' } = { kernel: 'auto' };
+
+function pipe(gpu: Gpu, entry: string) {
+  return rmsnormTuning.kernel === 'auto' && subgroups8(gpu) ? gpu.pipeline('rmsnorm_sg', withSg, entry) : gpu.pipeline('rmsnorm', plain, entry);
+}
 
 function params(N: number, C: number, eps: number): ArrayBuffer {
   return uniforms([[N, 'u32'], [C, 'u32'], [eps, 'f32']]);
@@ -11,11 +21,11 @@ function params(N: number, C: number, eps: number): ArrayBuffer {
 export function rmsnorm_forward(gpu: Gpu, out: Buf, rstd: Buf, inp: Buf, weight: Buf, N: number, C: number, eps: number): void {
   need(C > 0, 'rmsnorm: C > 0');
   // one workgroup per row
-  gpu.dispatch(gpu.pipeline('rmsnorm', code, 'rmsnorm_forward'), params(N, C, eps), [out, rstd, inp, weight], grid1d(gpu, N, 1));
+  gpu.dispatch(pipe(gpu, 'rmsnorm_forward'), params(N, C, eps), [out, rstd, inp, weight], grid1d(gpu, N, 1));
 }
 
 /** dinp (N,C) += ∂loss/∂inp given dout (N,C) and the saved rstd (N); the weight is frozen (no grad). */
 export function rmsnorm_backward(gpu: Gpu, dinp: Buf, dout: Buf, inp: Buf, weight: Buf, rstd: Buf, N: number, C: number): void {
   need(C > 0, 'rmsnorm: C > 0');
-  gpu.dispatch(gpu.pipeline('rmsnorm', code, 'rmsnorm_backward'), params(N, C, 0), [dinp, dout, inp, weight, rstd], grid1d(gpu, N, 1));
+  gpu.dispatch(pipe(gpu, 'rmsnorm_backward'), params(N, C, 0), [dinp, dout, inp, weight, rstd], grid1d(gpu, N, 1));
 }

@@ -13,7 +13,46 @@ export function grid1d(gpu: Gpu, n: number, wg: number): [number, number] {
   return [Math.ceil(g / y), y];
 }
 
+/**
+ * Whether `gpu` has subgroups exactly 8 lanes wide (lavapipe on AVX2 does): the subgroup kernel
+ * forms (linear sg16x32, lora_mm_sg, rmsnorm's subgroup reduction) assume a workgroup of 8 is one
+ * whole subgroup. Elsewhere the plain forms run.
+ */
+export function subgroups8(gpu: Gpu): boolean {
+  const i = gpu.info;
+  return i.features.subgroups && i.subgroupMinSize === 8 && i.subgroupMaxSize === 8;
+}
+
 /** Precondition check with a message stating the rule. */
 export function need(cond: boolean, rule: string): asserts cond {
   if (!cond) throw new Error(`precondition failed: ${rule}`);
+}
+
+/** Keep the lines of a `//#if FLAG` / `//#if !FLAG` / `//#else` / `//#endif` template whose flags hold. */
+export function preprocess(src: string, flags: Record<string, boolean>): string {
+  const out: string[] = [];
+  const stack: { on: boolean; parent: boolean }[] = [];
+  let on = true;
+  for (const line of src.split('\n')) {
+    const m = /^\s*\/\/#(if|else|endif)\b\s*(!?)(\w*)/.exec(line);
+    if (!m) {
+      if (on) out.push(line);
+      continue;
+    }
+    if (m[1] === 'if') {
+      stack.push({ on, parent: on });
+      on = on && (m[2] === '!' ? !flags[m[3]] : !!flags[m[3]]);
+      stack[stack.length - 1].on = on;
+    } else if (m[1] === 'else') {
+      const top = stack[stack.length - 1];
+      if (!top) throw new Error('preprocess: #else without #if');
+      on = top.parent && !top.on;
+    } else {
+      const top = stack.pop();
+      if (!top) throw new Error('preprocess: #endif without #if');
+      on = top.parent;
+    }
+  }
+  if (stack.length) throw new Error('preprocess: unterminated #if');
+  return out.join('\n');
 }

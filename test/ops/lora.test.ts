@@ -1,6 +1,7 @@
 // lora (shaders/lora.wgsl): ref backward vs finite differences (f64, p = 0 and p = 0.3: the mask
 // is deterministic); GPU vs ref with and without dropout on odd shapes (this also checks the WGSL
-// hash against dropout_keep bit for bit); B = 0 leaves out unchanged exactly; init and mask stats.
+// hash against dropout_keep bit for bit) for both kernels (lora_mm, lora_mm_sg); B = 0 leaves out
+// unchanged exactly; init and mask stats.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/lora.ts';
@@ -57,11 +58,18 @@ async function runCase(N: number, IC: number, OC: number, R: number, p: number, 
   for (const x of Object.values(b)) gpu.destroy(x);
 }
 
-for (const p of [0, 0.3]) {
-  test(`gpu lora forward+backward vs ref, odd shapes, p=${p}`, async () => {
+// both kernels: 'rt' (lora_mm) and 'auto' (lora_mm_sg where subgroups are 8 wide, else lora_mm)
+for (const kernel of ['rt', 'auto'] as const) for (const p of [0, 0.3]) {
+  test(`gpu lora forward+backward vs ref, odd shapes, p=${p}, kernel ${kernel}`, async () => {
     let seed = 100;
-    for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4]]) {
-      await runCase(N, IC, OC, R, p, seed += 17);
+    const keep = op.loraTuning.kernel;
+    op.loraTuning.kernel = kernel;
+    try {
+      for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4], [33, 40, 20, 12]]) {
+        await runCase(N, IC, OC, R, p, seed += 17);
+      }
+    } finally {
+      op.loraTuning.kernel = keep;
     }
   });
 }

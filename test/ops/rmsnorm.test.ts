@@ -22,9 +22,12 @@ test('ref rmsnorm_backward matches finite differences (f64)', () => {
   }
 });
 
-for (const [N, C] of [[1, 5], [7, 64], [33, 97], [5, 300], [3, 2053]] as const) {
-  test(`gpu rmsnorm forward+backward N=${N} C=${C}`, async () => {
+// both forms: 'plain' (workgroup tree reduction) and 'auto' (subgroupAdd where subgroups are 8 wide)
+for (const kernel of ['plain', 'auto'] as const) for (const [N, C] of [[1, 5], [7, 64], [33, 97], [5, 300], [3, 2053]] as const) {
+  test(`gpu rmsnorm forward+backward N=${N} C=${C} kernel ${kernel}`, async () => {
     const gpu = await testGpu();
+    const keep = op.rmsnormTuning.kernel;
+    op.rmsnormTuning.kernel = kernel;
     const eps = 1e-5, seed = N * 1000 + C;
     const inp = randn32(N * C, seed, 3), w = randn32(C, seed + 1, 2), dout = randn32(N * C, seed + 2);
     const d0 = randn32(N * C, seed + 3); // non-zero: backward must add
@@ -43,5 +46,6 @@ for (const [N, C] of [[1, 5], [7, 64], [33, 97], [5, 300], [3, 2053]] as const) 
     // dinp subtracts a row reduction (Σ dout·w·inp) from the direct term: reduction tolerance
     assertClose('rmsnorm dinp', await gpu.readF32(bD, N * C), dinp, TOL.f32sum);
     for (const b of [bInp, bW, bOut, bR, bDout, bD]) gpu.destroy(b);
+    op.rmsnormTuning.kernel = keep;
   });
 }
