@@ -72,7 +72,8 @@ export default defineConfig({
     // the ort .wasm is 14 MB: never inline it; warn only above the worker's own size
     assetsInlineLimit: 4096,
     chunkSizeWarningLimit: 1024,
-    rolldownOptions: { external: nodeOnly },
+    // bench.html: the in-browser inference bench page (src/bench/page.ts), driven by `whittle bench`
+    rolldownOptions: { external: nodeOnly, input: { index: 'index.html', bench: 'bench.html' } },
   },
   worker: {
     format: 'es',

@@ -63,7 +63,7 @@ export async function benchOnnxPeer(
     }
     const res: OnnxPeerResult = {
       prefillTokensPerSecond: stat(prefill), decodeTokensPerSecond: stat(decode),
-      runtime: `onnxruntime-web ${ort.env.versions?.web ?? '?'} (wasm, 1 thread, Node)`,
+      runtime: `onnxruntime-web ${ort.env.versions?.web ?? '?'} (wasm, 1 thread, ${typeof document === 'undefined' ? 'Node' : 'browser'})`,
     };
     log?.(`  → onnxruntime-web: prefill ${res.prefillTokensPerSecond.median.toFixed(1)} tok/s, decode ${res.decodeTokensPerSecond.median.toFixed(1)} tok/s`);
     return res;

@@ -90,6 +90,16 @@ export function renderMarkdown(r: BenchReport): string {
     }
   }
 
+  if (r.browser) {
+    const b = r.browser;
+    L.push('', '## Inference in the browser (bench.html in Chromium: our engine on its WebGPU adapter, onnxruntime-web wasm 1 thread, one page)', '');
+    L.push(...table(['model', 'adapter', 'prompt', 'generated', 'ours prefill tokens/s', 'ours decode tokens/s', 'onnxruntime-web prefill tokens/s', 'onnxruntime-web decode tokens/s', 'decode ratio'],
+      [[b.model, b.adapter, String(b.prompt), String(b.gen), fmtStat(b.ours.prefillTokensPerSecond), fmtStat(b.ours.decodeTokensPerSecond),
+        fmtStat(b.onnxruntimeWeb.prefillTokensPerSecond), fmtStat(b.onnxruntimeWeb.decodeTokensPerSecond), `${b.decodeRatio.toFixed(3)}×`]],
+      [2, 3, 4, 5, 6, 7, 8]));
+    L.push('', `browser: ${b.userAgent}`);
+  }
+
   L.push('', '## Goals', '');
   L.push(...table(['goal', 'met', 'measured'], r.goals.map((g) => [g.goal, g.met === null ? 'n/a' : g.met ? 'yes' : '**no**', g.detail])));
   if (r.notes.length) L.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));

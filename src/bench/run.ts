@@ -15,6 +15,7 @@ import { loadModel } from '../model/load.ts';
 import type { QFormat } from '../model/quant.ts';
 import { nodeSource } from '../model/source-node.ts';
 import { benchOnnxPeer } from './onnx-peer.ts';
+import type { BrowserBenchResult } from './browser.ts';
 import { benchInfer, type InferCase, type InferResult } from './infer.ts';
 import { benchMatmul, matmulSizes, type MatmulReport } from './matmul.ts';
 import { benchDriver, type DriverCeilings } from './driver.ts';
@@ -39,6 +40,8 @@ export interface BenchOptions {
   full135m: boolean;
   /** run the onnxruntime-web inference peer (default true) */
   onnx?: boolean;
+  /** run the in-browser peer: our decode and onnxruntime-web's in one Chromium page (default: unless tiny) */
+  browser?: boolean;
   /** the real small model (default ../shared/models/tinystories-656k) */
   modelPath: string;
   log: (s: string) => void;
@@ -91,6 +94,8 @@ export interface BenchReport {
   torch: { env: TorchEnv | null; sgemm1024Gflops: number | null; blas: string | null; cases: TorchCase[]; note: string };
   memory: MemoryResult[];
   inference: InferResult[];
+  /** the same decode comparison inside Chromium (src/bench/browser.ts); null when not run or failed */
+  browser: (BrowserBenchResult & { model: string; prompt: number; gen: number; runs: number }) | null;
   goals: Goal[];
   notes: string[];
   ms: number;
@@ -262,6 +267,22 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     }
   }
 
+  // the browser peer: the real small model, our engine and onnxruntime-web in one Chromium page
+  let browser: BenchReport['browser'] = null;
+  if (o.browser ?? !o.tiny) {
+    const bc = { prompt: 128, gen: 64, runs: 3 };
+    log(`browser: our decode and onnxruntime-web's in one Chromium page (WebGPU on SwiftShader), ${o.modelPath}…`);
+    try {
+      const { benchBrowser } = await import('./browser.ts');
+      const r = await benchBrowser(o.modelPath, bc, log);
+      browser = { ...r, model: o.modelPath.split('/').pop() ?? o.modelPath, ...bc };
+      log(`  → browser: ours ${r.ours.decodeTokensPerSecond.median.toFixed(1)} tok/s on ${r.adapter}, onnxruntime-web ${r.onnxruntimeWeb.decodeTokensPerSecond.median.toFixed(1)} tok/s: ${r.decodeRatio.toFixed(3)}×`);
+    } catch (e) {
+      notes.push(`browser peer: ${(e as Error).message.split('\n')[0]}`);
+      log(`  browser peer failed: ${(e as Error).message}`);
+    }
+  } else notes.push('browser peer not run' + (o.tiny ? ' (--tiny)' : ' (--no-browser)'));
+
   if (models.some((m) => m.name === 'smollm2-135m') && !o.full135m) {
     notes.push('SmolLM2-135M shape: timed at the small setting only (B=2, T=64; one step takes tens of seconds on a CPU Vulkan driver); ' +
       'its issue setting (B=4, T=256) is covered by the memory table (planned and allocated bytes). `--full-135m` times it too.');
@@ -307,6 +328,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     },
     memory,
     inference,
+    browser,
     goals: [],
     notes,
     ms: 0,
@@ -319,7 +341,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
-/** The three goals of the performance issue, met or missed and by how much. */
+/** The goals of the performance issue, met or missed and by how much. */
 export function goals(r: BenchReport): Goal[] {
   const out: Goal[] = [];
   const ratios = r.training.filter((t) => t.ratioVsPytorch !== null);
@@ -354,6 +376,16 @@ export function goals(r: BenchReport): Goal[] {
         `${pct(Math.min(...same))}…${pct(Math.max(...same))}; slowest quantized size ${worst.format} ${worst.op} ` +
         `${worst.N}×${worst.IC}→${worst.OC} ${worst.gflops.median.toFixed(2)} GFLOP/s = ${pct(worst.gflops.median / peak)} of the peak`,
     });
+  }
+
+  // decode vs onnxruntime-web: the in-browser pair (same page, same browser) when it ran, and the Node pair
+  const nodePair = r.inference.find((x) => x.decode_ratio_vs_onnxruntime_web != null);
+  if (r.browser || nodePair) {
+    const parts: string[] = [];
+    if (r.browser) parts.push(`in Chromium (${r.browser.adapter}): ours ${r.browser.ours.decodeTokensPerSecond.median.toFixed(0)} vs ${r.browser.onnxruntimeWeb.decodeTokensPerSecond.median.toFixed(0)} tokens/s = ${r.browser.decodeRatio.toFixed(3)}×`);
+    if (nodePair) parts.push(`in Node (${r.adapter.description || r.adapter.device}): ${nodePair.model} ours ${nodePair.decodeTokensPerSecond.median.toFixed(0)} vs ${nodePair.onnxruntimeWeb!.decodeTokensPerSecond.median.toFixed(0)} tokens/s = ${nodePair.decode_ratio_vs_onnxruntime_web!.toFixed(3)}×`);
+    const ratio = r.browser ? r.browser.decodeRatio : nodePair!.decode_ratio_vs_onnxruntime_web!;
+    out.push({ goal: 'decode ≥ 1.0× onnxruntime-web (transformers.js runtime) on the same model', met: ratio >= 1, detail: parts.join('; ') });
   }
 
   const mem = r.memory.filter((m) => m.model === 'smollm2-135m' && m.seq === 256);

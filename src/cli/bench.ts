@@ -23,6 +23,7 @@ const USAGE = [
   '  --json           print the JSON document instead of the markdown tables',
   '  --no-torch       skip the PyTorch peer',
   '  --no-onnx        skip the onnxruntime-web inference peer (the same model exported to ONNX, wasm, 1 thread)',
+  '  --no-browser     skip the browser peer (our decode and onnxruntime-web\'s in one Chromium page)',
   '  --no-install     do not apt-get install torch when it is missing',
   '  --tiny           a tiny random model only (seconds; for tests)',
   '  --model PATH     the real small model (default ../shared/models/tinystories-656k)',
@@ -35,7 +36,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, io) {
     const { flags, positional } = parseArgs(args, {
-      json: 'bool', quick: 'bool', out: 'string', 'no-torch': 'bool', 'no-onnx': 'bool', 'no-install': 'bool', tiny: 'bool', model: 'string', 'full-135m': 'bool', quiet: 'bool',
+      json: 'bool', quick: 'bool', out: 'string', 'no-torch': 'bool', 'no-onnx': 'bool', 'no-browser': 'bool', 'no-install': 'bool', tiny: 'bool', model: 'string', 'full-135m': 'bool', quiet: 'bool',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     const out = resolve(typeof flags.out === 'string' ? flags.out : '.cache/bench-results.json');
@@ -47,6 +48,7 @@ export const command: Command = {
       torch: flags['no-torch'] !== true,
       install: flags['no-install'] !== true,
       onnx: flags['no-onnx'] !== true,
+      browser: flags['no-browser'] === true ? false : undefined,
       full135m: flags['full-135m'] === true,
       modelPath: resolve(typeof flags.model === 'string' ? flags.model : DEFAULT_MODEL),
       log,

@@ -151,6 +151,8 @@ export class Gpu {
   private uniformCpu = new ArrayBuffer(0);
   private uniformUsed = 0;
   private bindCache = new Map<string, GPUBindGroup>();
+  /** free MAP_READ staging buffers by byte size (small reads only) */
+  private stagingPool = new Map<number, GPUBuffer[]>();
   private bufIds = new WeakMap<GPUBuffer, number>();
   private nextBufId = 1;
   // Profiling
@@ -181,7 +183,8 @@ export class Gpu {
 
   /** Compile (once) a compute pipeline for `entry` of a WGSL module; cache key = name + entry + constants. */
   pipeline(name: string, code: string, entry: string, constants: Record<string, number> = {}): Pipeline {
-    const key = `${name}:${entry}:${JSON.stringify(constants)}`;
+    let key = `${name}:${entry}:`;
+    for (const c in constants) key += `${c}=${constants[c]},`; // (no JSON.stringify: this runs per dispatch)
     let p = this.pipelines.get(key);
     if (!p) {
       this.check();
@@ -280,20 +283,22 @@ export class Gpu {
     }
     if (gx === 0 || gy === 0 || gz === 0) return;
     this.ensureEncoder();
-    const entries: GPUBindGroupEntry[] = [];
+    // bind group cache key: pipeline + uniform slot + every buffer range (entries built on a miss only)
     let key = p.key;
+    let slot = -1;
     if (uniforms) {
-      const slot = this.uniformSlot(uniforms);
-      entries.push({ binding: 0, resource: { buffer: this.uniformBuf!, offset: slot, size: uniforms.byteLength } });
+      slot = this.uniformSlot(uniforms);
       key += `|u${slot}:${uniforms.byteLength}`;
     }
-    bufs.forEach((b, i) => {
-      const r = b instanceof GPUBuffer ? { buffer: b } : b;
-      entries.push({ binding: i + 1, resource: r });
-      key += `|${this.bufId(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
-    });
+    for (const b of bufs) {
+      if (b instanceof GPUBuffer) key += `|${this.bufId(b)}:0:-1`;
+      else key += `|${this.bufId(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1}`;
+    }
     let bg = this.bindCache.get(key);
     if (!bg) {
+      const entries: GPUBindGroupEntry[] = [];
+      if (uniforms) entries.push({ binding: 0, resource: { buffer: this.uniformBuf!, offset: slot, size: uniforms.byteLength } });
+      bufs.forEach((b, i) => entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b }));
       bg = this.device.createBindGroup({ layout: p.pipeline.getBindGroupLayout(0), entries, label: p.name });
       if (this.bindCache.size > 20000) this.bindCache.clear();
       this.bindCache.set(key, bg);
@@ -394,15 +399,30 @@ export class Gpu {
     this.check();
     const r = buf instanceof GPUBuffer ? { buffer: buf, offset: 0 } : { buffer: buf.buffer, offset: buf.offset ?? 0 };
     const size = bytes ?? (buf instanceof GPUBuffer ? buf.size : (buf.size ?? buf.buffer.size - (buf.offset ?? 0)));
-    const staging = this.device.createBuffer({ size: Math.ceil(size / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const padded = Math.ceil(size / 4) * 4;
+    // staging buffers are reused (a decode step reads 4 bytes; creating one per read showed in profiles)
+    const pool = this.stagingPool.get(padded);
+    const staging = pool?.pop() ?? this.device.createBuffer({ size: padded, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
     this.ensureEncoder();
     this.endPass();
-    this.encoder!.copyBufferToBuffer(r.buffer, r.offset, staging, 0, Math.ceil(size / 4) * 4);
+    this.encoder!.copyBufferToBuffer(r.buffer, r.offset, staging, 0, padded);
     this.submit();
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = staging.getMappedRange().slice(0, size);
-    staging.unmap();
-    staging.destroy();
+    let out: ArrayBuffer;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      out = staging.getMappedRange().slice(0, size);
+      staging.unmap();
+    } catch (e) {
+      staging.destroy();
+      throw e;
+    }
+    if (padded <= 64 * 1024) {
+      const free = this.stagingPool.get(padded) ?? [];
+      if (free.length < 8) {
+        free.push(staging);
+        this.stagingPool.set(padded, free);
+      } else staging.destroy();
+    } else staging.destroy();
     if (this.lost) throw new GpuError(this.lost);
     return out;
   }

@@ -1,0 +1,56 @@
+// The in-browser half of `whittle bench`'s browser peer (bench.html; driven by src/bench/browser.ts):
+// in one page, our inference engine on the browser's WebGPU adapter and onnxruntime-web (wasm, one
+// thread; the runtime transformers.js uses) decoding the same model (its ONNX export, made in the
+// page) with the same prompt length and new tokens. Model files come from `bench-model/<file>`
+// (the driver answers those requests from disk). Query: ?prompt=N&gen=N&runs=N.
+// The result (or {error}) is stored in window.__whittleBench.
+import { acquireGpu } from '../gpu/device.ts';
+import { loadModel } from '../model/load.ts';
+import { memorySource } from '../model/source.ts';
+import { benchInfer, type InferResult } from './infer.ts';
+import { benchOnnxPeer } from './onnx-peer.ts';
+
+export interface BrowserBenchResult {
+  userAgent: string;
+  adapter: string;
+  ours: InferResult;
+  onnxruntimeWeb: Awaited<ReturnType<typeof benchOnnxPeer>>;
+  decodeRatio: number;
+}
+
+const logEl = document.getElementById('log');
+const log = (s: string) => {
+  if (logEl) logEl.textContent += s + '\n';
+};
+const w = window as unknown as { __whittleBench?: BrowserBenchResult | { error: string } };
+
+async function main(): Promise<void> {
+  const q = new URLSearchParams(location.search);
+  const c = { prompt: Number(q.get('prompt') ?? 128), gen: Number(q.get('gen') ?? 64), runs: Number(q.get('runs') ?? 5) };
+  const files: Record<string, Uint8Array> = {};
+  // a Hugging Face folder: config, weights, tokenizer (required); generation / tokenizer config if present
+  for (const [f, required] of [['config.json', true], ['model.safetensors', true], ['tokenizer.json', true], ['tokenizer_config.json', false], ['generation_config.json', false]] as const) {
+    const r = await fetch(`bench-model/${f}`);
+    if (!r.ok) {
+      if (required) throw new Error(`bench-model/${f}: HTTP ${r.status}`);
+      continue;
+    }
+    files[f] = new Uint8Array(await r.arrayBuffer());
+  }
+  const m = await loadModel(memorySource('bench-model', files));
+  const gpu = await acquireGpu();
+  const adapter = gpu.info.description || `${gpu.info.vendor} ${gpu.info.architecture}`;
+  log(`adapter: ${adapter}`);
+  const ours = await benchInfer(gpu, m.config, m.weights, { model: 'bench-model', quant: 'f32', ...c }, log);
+  const peer = await benchOnnxPeer(m.config, m.weights, c, log);
+  w.__whittleBench = {
+    userAgent: navigator.userAgent, adapter, ours, onnxruntimeWeb: peer,
+    decodeRatio: ours.decodeTokensPerSecond.median / peer.decodeTokensPerSecond.median,
+  };
+  log('done');
+}
+
+main().catch((e) => {
+  w.__whittleBench = { error: (e as Error).stack ?? String(e) };
+  log(`error: ${(e as Error).message}`);
+});
