@@ -1,7 +1,7 @@
 // The inference peer: the same model exported to ONNX in memory (src/export/onnx.ts exportOnnx)
 // and decoded greedily with the KV cache on onnxruntime-web (src/export/onnx-generate.ts
 // onnxGenerate; the runtime transformers.js uses), WebAssembly execution provider, one thread,
-// in Node (not a browser). Same prompt length and number of new tokens as benchInfer, random
+// in Node (src/bench/page.ts runs the same pair in a browser page). Same prompt length and number of new tokens as benchInfer, random
 // prompt ids, EOS off. Decode tokens/s excludes prefill: (tokens − 1) / (time from the first
 // token to the last), the first token being prefill's. PEER_WARMUP untimed runs, then `runs` timed
 // runs. onnxruntime-web is imported lazily (only when the peer runs).

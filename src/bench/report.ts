@@ -86,7 +86,7 @@ export function renderMarkdown(r: BenchReport): string {
       [2, 3, 4, 5, 6, 7, 8, 9]));
     if (r.inference.some((x) => x.onnxruntimeWeb)) {
       L.push('', `onnxruntime-web: ${r.inference.find((x) => x.onnxruntimeWeb)!.onnxruntimeWeb!.runtime} — the same model exported to ONNX (src/export/onnx.ts), ` +
-        'the runtime transformers.js uses, on WebAssembly single-threaded in Node, not a browser; greedy with the KV cache; decode excludes prefill.');
+        'the runtime transformers.js uses, on WebAssembly single-threaded in Node; greedy with the KV cache; decode excludes prefill.');
     }
   }
 

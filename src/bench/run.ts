@@ -290,7 +290,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
   if (o.onnx === false) notes.push('onnxruntime-web inference peer not run (--no-onnx)');
   else {
     notes.push('Inference peer: the same model exported to ONNX in memory (src/export/onnx.ts) and decoded greedily with the KV cache by ' +
-      'onnxruntime-web (the runtime transformers.js uses) on its WebAssembly execution provider, one thread, in Node — not in a browser. ' +
+      'onnxruntime-web (the runtime transformers.js uses) on its WebAssembly execution provider, one thread, in Node (the browser pair, when it ran, is in its own table). ' +
       'Same prompt length and new tokens; decode tokens/s excludes prefill (first token to last); f32 only.' +
       (models.some((m) => m.name === 'smollm2-135m') && !o.full135m ? ' SmolLM2-135M shape: peer skipped (`--full-135m` runs it).' : ''));
   }
