@@ -20,6 +20,14 @@
 // All global reads and writes are coalesced scalar loops through the workgroup tiles (own rows are
 // staged in and out the same way), which also handles HS % 4 ≠ 0 (tile rows are zero-padded).
 
+// Template: src/ops/attention.ts keeps lines by flag (like linear). SG adds the subgroup forms
+// attention_forward_sg, attention_backward_dq_sg, attention_backward_dkv_sg (end of file; no
+// workgroup memory, no barriers), run where subgroups are exactly 8 wide and HS % 4 == 0
+// (attentionTuning picks plain or auto per kernel; tests run both).
+//#if SG
+enable subgroups;
+//#endif
+
 // ---- specialisation (pipeline-overridable constants, chosen by src/ops/attention.ts) ----------
 override HS: u32;                       // head size
 override L: u32;                        // lanes per row (1, 2, 4 or 8)
@@ -385,3 +393,274 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
     }
   }
 }
+
+//#if SG
+// ---- forward, subgroup form ---------------------------------------------------------------------
+// attention_forward_sg: same contract as attention_forward, for HS % 4 == 0 on adapters whose
+// subgroups are exactly 8 wide. A workgroup is one subgroup; it owns the 8 query rows t0..t0+7 of
+// one (b, h) and walks the visible keys in blocks of 8 with no barrier:
+// - scores: lane j takes key s0+j; it keeps its own query row's q quads (·scale) in registers and
+//   the 8 rows' quads reach every lane by subgroupBroadcast, so per head quad a lane loads one k
+//   quad and forms 8 dots: S[r] for rows r (two vec4: rows 0..3, 4..7);
+// - online softmax per row: max and sum over the block's 8 keys by subgroupMax / subgroupAdd
+//   (vector-wise over the 8 rows), so the running (m, l) of every row is the same in every lane;
+// - P·V: lane j owns head quads j + 8u (u < UQ) of all 8 rows; per key j' it loads its quads of
+//   v[s0+j'] and takes p[·][j'] by subgroupBroadcast.
+// Masked keys (s > t, s ≥ T, valid = 0) get p = 0; a row with no visible key ends with out 0, lse 0.
+override UQ: u32 = (HC + 7u) / 8u;            // output quads per lane (≤ 4)
+@group(0) @binding(3) var<storage, read> q4: array<vec4f>;
+@group(0) @binding(4) var<storage, read> k4: array<vec4f>;
+@group(0) @binding(5) var<storage, read> v4: array<vec4f>;
+var<private> fo: array<vec4f, 32>;            // fo[r·UQ + u] = unnormalised out[t0+r][quad j + 8u]
+
+// rows 0..3 / 4..7 of the block: S[r] += q_r · kq (q quad of row r held by lane r)
+fn sg_dots(qq: vec4f, kq: vec4f) -> mat2x4f {
+  return mat2x4f(
+    vec4f(dot(subgroupBroadcast(qq, 0u), kq), dot(subgroupBroadcast(qq, 1u), kq), dot(subgroupBroadcast(qq, 2u), kq), dot(subgroupBroadcast(qq, 3u), kq)),
+    vec4f(dot(subgroupBroadcast(qq, 4u), kq), dot(subgroupBroadcast(qq, 5u), kq), dot(subgroupBroadcast(qq, 6u), kq), dot(subgroupBroadcast(qq, 7u), kq)));
+}
+// fo[r] = fo[r]·alpha[r] + p[r]·v for the 8 rows at quad slot u
+fn sg_pv(u: u32, a: vec4f, b: vec4f, v: vec4f) {
+  fo[0u * UQ + u] += a.x * v; fo[1u * UQ + u] += a.y * v; fo[2u * UQ + u] += a.z * v; fo[3u * UQ + u] += a.w * v;
+  fo[4u * UQ + u] += b.x * v; fo[5u * UQ + u] += b.y * v; fo[6u * UQ + u] += b.z * v; fo[7u * UQ + u] += b.w * v;
+}
+// one key of the block: its v row starts at quad vb; p of rows 0..3 / 4..7 for this key
+fn sg_key(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
+  for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + 8u * u, HC - 1u)]); }
+}
+fn sg_scale(u: u32, a: vec4f, b: vec4f) {
+  fo[0u * UQ + u] *= a.x; fo[1u * UQ + u] *= a.y; fo[2u * UQ + u] *= a.z; fo[3u * UQ + u] *= a.w;
+  fo[4u * UQ + u] *= b.x; fo[5u * UQ + u] *= b.y; fo[6u * UQ + u] *= b.z; fo[7u * UQ + u] *= b.w;
+}
+
+// grid (ceil(T/8), B*NH) workgroups of 8 (one subgroup)
+@compute @workgroup_size(8)
+fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                        @builtin(subgroup_invocation_id) j: u32) {
+  let T = P.T;
+  let bh = wid.y;
+  let b = bh / P.NH;
+  let h = bh % P.NH;
+  let qs4 = P.NH * HC;                         // quads per q row
+  let ks4 = P.NKV * HC;                        // quads per k / v row
+  let kvo4 = (h / (P.NH / P.NKV)) * HC;
+  let t0 = (nwg.x - 1u - wid.x) * 8u;          // latest (longest) query blocks are dispatched first
+  // this lane's query row (clamped); its quads are re-read per key block (a register array indexed
+  // in a loop that the compiler may not unroll would live in scratch memory, slower than a load)
+  let qb = (b * T + min(t0 + j, T - 1u)) * qs4 + h * HC;
+  var mA = vec4f(NEG); var mB = vec4f(NEG);    // running max of rows 0..3, 4..7 (same in every lane)
+  var lA = vec4f(0.0); var lB = vec4f(0.0);    // running Σ exp(score − m)
+  let rA = vec4u(t0, t0 + 1u, t0 + 2u, t0 + 3u);
+  let rB = vec4u(t0 + 4u, t0 + 5u, t0 + 6u, t0 + 7u);
+  let nblk = (min(T, t0 + 8u) + 7u) / 8u;      // causal: keys < t0 + 8 only
+  for (var kb = 0u; kb < nblk; kb++) {
+    let s0 = kb * 8u;
+    let s = s0 + j;                            // this lane's key
+    let sb = (b * T + min(s, T - 1u)) * ks4 + kvo4;
+    var S = mat2x4f(vec4f(0.0), vec4f(0.0));
+    for (var c = 0u; c < HC; c++) { S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]); }
+    let live = s < T && valid_f[b * T + min(s, T - 1u)] != 0u;
+    let visA = vec4<bool>(live) & (vec4u(s) <= rA);
+    let visB = vec4<bool>(live) & (vec4u(s) <= rB);
+    let nA = max(mA, subgroupMax(select(vec4f(NEG), S[0], visA)));
+    let nB = max(mB, subgroupMax(select(vec4f(NEG), S[1], visB)));
+    let aA = exp(mA - nA); let aB = exp(mB - nB);
+    let pA = select(vec4f(0.0), exp(S[0] - nA), visA);
+    let pB = select(vec4f(0.0), exp(S[1] - nB), visB);
+    lA = lA * aA + subgroupAdd(pA);
+    lB = lB * aB + subgroupAdd(pB);
+    mA = nA; mB = nB;
+    for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); }
+    // P·V over the block's 8 keys (key s0+i's probabilities come from lane i)
+    let vb = b * T;
+    sg_key((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
+    sg_key((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
+    sg_key((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
+    sg_key((vb + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
+    sg_key((vb + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
+    sg_key((vb + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
+    sg_key((vb + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
+    sg_key((vb + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
+  }
+  // rows r < 8: out quads j + 8u, lse by lane r
+  let iA = select(vec4f(0.0), 1.0 / lA, lA > vec4f(0.0));
+  let iB = select(vec4f(0.0), 1.0 / lB, lB > vec4f(0.0));
+  for (var u = 0u; u < UQ; u++) {
+    let cq = j + 8u * u;
+    if (cq < HC) {
+      for (var r = 0u; r < 8u; r++) {
+        let t = t0 + r;
+        if (t < T) {
+          let inv = select(iA[r % 4u], iB[r % 4u], r >= 4u);
+          q4w[(b * T + t) * qs4 + h * HC + cq] = fo[r * UQ + u] * inv;
+        }
+      }
+    }
+  }
+  let t = t0 + j;
+  if (t < T) {
+    let m = select(mA[j % 4u], mB[j % 4u], j >= 4u);
+    let l = select(lA[j % 4u], lB[j % 4u], j >= 4u);
+    lse[bh * T + t] = select(0.0, m + log(l), l > 0.0);
+  }
+}
+@group(0) @binding(1) var<storage, read_write> q4w: array<vec4f>; // forward_sg: out as vec4
+
+// ---- dq, subgroup form ----------------------------------------------------------------------------
+// attention_backward_dq_sg: same contract as attention_backward_dq (HS % 4 == 0, 8-wide subgroups),
+// the forward_sg split: 8 query rows per subgroup, keys in blocks of 8 (lane j ↔ key s0+j) for
+// S = q·k (·scale) and dP = dout·v by subgroupBroadcast of the rows' quads; P = exp(S − lse),
+// dS = P∘(dP − D); then dq rows += scale·Σ_keys dS·k with lane j owning head quads j + 8u.
+@group(0) @binding(1) var<storage, read_write> dq4: array<vec4f>;
+@group(0) @binding(6) var<storage, read> do4: array<vec4f>;
+
+fn sg_keyk(kb: u32, j: u32, da: vec4f, db: vec4f) {
+  for (var u = 0u; u < UQ; u++) { sg_pv(u, da, db, k4[kb + min(j + 8u * u, HC - 1u)]); }
+}
+
+// grid (ceil(T/8), B*NH) workgroups of 8 (one subgroup)
+@compute @workgroup_size(8)
+fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                            @builtin(subgroup_invocation_id) j: u32) {
+  let T = P.T;
+  let bh = wid.y;
+  let b = bh / P.NH;
+  let h = bh % P.NH;
+  let qs4 = P.NH * HC;
+  let ks4 = P.NKV * HC;
+  let kvo4 = (h / (P.NH / P.NKV)) * HC;
+  let t0 = (nwg.x - 1u - wid.x) * 8u;
+  let qb = (b * T + min(t0 + j, T - 1u)) * qs4 + h * HC;  // this lane's q / dout row (clamped)
+  let lb = bh * T;
+  let l0 = ld_q[lb + min(t0, T - 1u)]; let l1 = ld_q[lb + min(t0 + 1u, T - 1u)];
+  let l2 = ld_q[lb + min(t0 + 2u, T - 1u)]; let l3 = ld_q[lb + min(t0 + 3u, T - 1u)];
+  let l4 = ld_q[lb + min(t0 + 4u, T - 1u)]; let l5 = ld_q[lb + min(t0 + 5u, T - 1u)];
+  let l6 = ld_q[lb + min(t0 + 6u, T - 1u)]; let l7 = ld_q[lb + min(t0 + 7u, T - 1u)];
+  let lseA = vec4f(l0.x, l1.x, l2.x, l3.x); let lseB = vec4f(l4.x, l5.x, l6.x, l7.x);
+  let dA = vec4f(l0.y, l1.y, l2.y, l3.y); let dB = vec4f(l4.y, l5.y, l6.y, l7.y);
+  let rA = vec4u(t0, t0 + 1u, t0 + 2u, t0 + 3u);
+  let rB = vec4u(t0 + 4u, t0 + 5u, t0 + 6u, t0 + 7u);
+  let nblk = (min(T, t0 + 8u) + 7u) / 8u;
+  for (var kb = 0u; kb < nblk; kb++) {
+    let s0 = kb * 8u;
+    let s = s0 + j;
+    let sb = (b * T + min(s, T - 1u)) * ks4 + kvo4;
+    var S = mat2x4f(vec4f(0.0), vec4f(0.0));
+    var dP = mat2x4f(vec4f(0.0), vec4f(0.0));
+    for (var c = 0u; c < HC; c++) {
+      S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]);
+      dP += sg_dots(do4[qb + c], v4[sb + c]);
+    }
+    let live = s < T && valid_q[b * T + min(s, T - 1u)] != 0u;
+    let visA = vec4<bool>(live) & (vec4u(s) <= rA);
+    let visB = vec4<bool>(live) & (vec4u(s) <= rB);
+    let dsA = select(vec4f(0.0), exp(S[0] - lseA) * (dP[0] - dA), visA);
+    let dsB = select(vec4f(0.0), exp(S[1] - lseB) * (dP[1] - dB), visB);
+    let kr = b * T;
+    sg_keyk((kr + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 0u), subgroupBroadcast(dsB, 0u));
+    sg_keyk((kr + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 1u), subgroupBroadcast(dsB, 1u));
+    sg_keyk((kr + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 2u), subgroupBroadcast(dsB, 2u));
+    sg_keyk((kr + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 3u), subgroupBroadcast(dsB, 3u));
+    sg_keyk((kr + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 4u), subgroupBroadcast(dsB, 4u));
+    sg_keyk((kr + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 5u), subgroupBroadcast(dsB, 5u));
+    sg_keyk((kr + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 6u), subgroupBroadcast(dsB, 6u));
+    sg_keyk((kr + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 7u), subgroupBroadcast(dsB, 7u));
+  }
+  for (var u = 0u; u < UQ; u++) {
+    let cq = j + 8u * u;
+    if (cq < HC) {
+      for (var r = 0u; r < 8u; r++) {
+        let t = t0 + r;
+        if (t < T) { dq4[(b * T + t) * qs4 + h * HC + cq] += fo[r * UQ + u] * P.scale; }
+      }
+    }
+  }
+}
+
+// ---- dk, dv, subgroup form ---------------------------------------------------------------------
+// attention_backward_dkv_sg: same contract as attention_backward_dkv (HS % 4 == 0, 8-wide
+// subgroups). A subgroup owns the 8 keys s0..s0+7 of (b, kv head g) and walks, for each query head
+// of the group, the query blocks t0 ≥ s0 of 8 rows: lane j ↔ query t0+j; the keys' k / v quads come
+// by subgroupBroadcast, giving Sᵀ = k·q·scale and dPᵀ = v·dout for the 8 keys (two vec4 per lane);
+// P = exp(Sᵀ − lse_t), dS = P∘(dPᵀ − D_t); then lane j, owning head quads j + 8u of the 8 key rows,
+// adds Σ_t dS·q·scale into dk and Σ_t P·dout into dv, each query's dS / P taken by broadcast.
+@group(0) @binding(1) var<storage, read_write> dk4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dv4: array<vec4f>;
+var<private> fv: array<vec4f, 32>;            // fv[r·UQ + u] = dv of key s0+r, quad j + 8u (fo: dk)
+
+// one query of the block: its q (·scale) and dout rows start at quad qb; dS and P of the 8 keys
+fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
+  for (var u = 0u; u < UQ; u++) {
+    let c = qb + min(j + 8u * u, HC - 1u);
+    sg_pv(u, da, db, q4[c] * P.scale);
+    let d = do4[c];
+    fv[0u * UQ + u] += pa.x * d; fv[1u * UQ + u] += pa.y * d; fv[2u * UQ + u] += pa.z * d; fv[3u * UQ + u] += pa.w * d;
+    fv[4u * UQ + u] += pb.x * d; fv[5u * UQ + u] += pb.y * d; fv[6u * UQ + u] += pb.z * d; fv[7u * UQ + u] += pb.w * d;
+  }
+}
+
+// grid (ceil(T/8), B*NKV) workgroups of 8 (one subgroup)
+@compute @workgroup_size(8)
+fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let T = P.T;
+  let G = P.NH / P.NKV;
+  let b = wid.y / P.NKV;
+  let g = wid.y % P.NKV;
+  let qs4 = P.NH * HC;
+  let ks4 = P.NKV * HC;
+  let s0 = wid.x * 8u;
+  let kb = (b * T + min(s0 + j, T - 1u)) * ks4 + g * HC;  // this lane's key row (for the broadcasts)
+  let vk = b * T;
+  let okA = vec4<bool>(s0 < T && valid_k[vk + min(s0, T - 1u)] != 0u, s0 + 1u < T && valid_k[vk + min(s0 + 1u, T - 1u)] != 0u,
+                       s0 + 2u < T && valid_k[vk + min(s0 + 2u, T - 1u)] != 0u, s0 + 3u < T && valid_k[vk + min(s0 + 3u, T - 1u)] != 0u);
+  let okB = vec4<bool>(s0 + 4u < T && valid_k[vk + min(s0 + 4u, T - 1u)] != 0u, s0 + 5u < T && valid_k[vk + min(s0 + 5u, T - 1u)] != 0u,
+                       s0 + 6u < T && valid_k[vk + min(s0 + 6u, T - 1u)] != 0u, s0 + 7u < T && valid_k[vk + min(s0 + 7u, T - 1u)] != 0u);
+  let kA = vec4u(s0, s0 + 1u, s0 + 2u, s0 + 3u);
+  let kB = vec4u(s0 + 4u, s0 + 5u, s0 + 6u, s0 + 7u);
+  let nblk = (T + 7u) / 8u;
+  for (var hh = 0u; hh < G; hh++) {
+    let h = g * G + hh;
+    for (var tb = wid.x; tb < nblk; tb++) {   // query blocks t0 ≥ s0 (s0 is a multiple of 8)
+      let t0 = tb * 8u;
+      let t = t0 + j;                          // this lane's query
+      let qb = (b * T + min(t, T - 1u)) * qs4 + h * HC;
+      var S = mat2x4f(vec4f(0.0), vec4f(0.0));
+      var dP = mat2x4f(vec4f(0.0), vec4f(0.0));
+      for (var c = 0u; c < HC; c++) {
+        S += sg_dots(k4[kb + c], q4[qb + c] * P.scale);
+        dP += sg_dots(v4[kb + c], do4[qb + c]);
+      }
+      let x = select(vec2f(0.0), ld_k[(b * P.NH + h) * T + min(t, T - 1u)], t < T);
+      let qok = vec4<bool>(t < T);
+      let visA = okA & qok & (kA <= vec4u(t));
+      let visB = okB & qok & (kB <= vec4u(t));
+      let pA = select(vec4f(0.0), exp(S[0] - x.x), visA);
+      let pB = select(vec4f(0.0), exp(S[1] - x.x), visB);
+      let dA = pA * (dP[0] - x.y);
+      let dB = pB * (dP[1] - x.y);
+      let qr = b * T;
+      sg_query((qr + min(t0, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 0u), subgroupBroadcast(dB, 0u), subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
+      sg_query((qr + min(t0 + 1u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 1u), subgroupBroadcast(dB, 1u), subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
+      sg_query((qr + min(t0 + 2u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 2u), subgroupBroadcast(dB, 2u), subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
+      sg_query((qr + min(t0 + 3u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 3u), subgroupBroadcast(dB, 3u), subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
+      sg_query((qr + min(t0 + 4u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 4u), subgroupBroadcast(dB, 4u), subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
+      sg_query((qr + min(t0 + 5u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 5u), subgroupBroadcast(dB, 5u), subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
+      sg_query((qr + min(t0 + 6u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 6u), subgroupBroadcast(dB, 6u), subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
+      sg_query((qr + min(t0 + 7u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 7u), subgroupBroadcast(dB, 7u), subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
+    }
+  }
+  for (var u = 0u; u < UQ; u++) {
+    let cq = j + 8u * u;
+    if (cq < HC) {
+      for (var r = 0u; r < 8u; r++) {
+        let s = s0 + r;
+        if (s < T) {
+          let o = (b * T + s) * ks4 + g * HC + cq;
+          dk4[o] += fo[r * UQ + u];
+          dv4[o] += fv[r * UQ + u];
+        }
+      }
+    }
+  }
+}
+//#endif

@@ -4,15 +4,22 @@
 // q, out, dq (N, NH*HS); k, v, dk, dv (N, NKV*HS); valid u32 (N); lse (B*NH*T).
 import code from '../../shaders/attention.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { grid1d, need } from './util.ts';
+import { grid1d, need, preprocess, subgroups8 } from './util.ts';
+
+const plain = preprocess(code, { SG: false });
+const withSg = preprocess(code, { SG: true });
 
 const WG = 64; // threads per workgroup (WG in the shader)
 const MAXC = 4; // vec4 chunks per lane at most (MAXC in the shader)
 const MAXBK = 16; // tile capacity in rows at most (BK ≤ 16 in the shader)
 const MAX_HS = 128;
 
-/** Test hook: stream tiles of this many rows (0 = the full tile capacity chosen from the limits). */
-export const attentionTuning = { bk: 0 };
+/**
+ * Test hooks: bk — stream tiles of this many rows (0 = the full tile capacity chosen from the
+ * limits; plain kernels); forward / dq / dkv — 'auto' runs the subgroup form of that kernel where
+ * subgroups are exactly 8 wide and HS % 4 == 0 (4× the plain one on lavapipe), 'plain' never.
+ */
+export const attentionTuning: { bk: number; forward: 'auto' | 'plain'; dq: 'auto' | 'plain'; dkv: 'auto' | 'plain' } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
 
 interface Kernel {
   cap: number; // tile capacity in rows (BK constant: sizes workgroup memory)
@@ -68,7 +75,13 @@ export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, 
   if (B * T === 0) return;
   const p = plan(gpu, HS);
   check(gpu, B, T, NH, NKV, HS, p);
-  const pipe = gpu.pipeline('attention', code, 'attention_forward', { HS, L: p.L, BK: p.fwd.cap });
+  if (attentionTuning.forward === 'auto' && HS % 4 === 0 && subgroups8(gpu)) {
+    // subgroup form: 8 query rows per workgroup of 8, no barriers (shaders/attention.wgsl, end)
+    const sg = gpu.pipeline('attention_sg', withSg, 'attention_forward_sg', { HS, L: p.L, BK: p.fwd.cap });
+    gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / 8), B * NH]);
+    return;
+  }
+  const pipe = gpu.pipeline('attention', plain, 'attention_forward', { HS, L: p.L, BK: p.fwd.cap });
   gpu.dispatch(pipe, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
 }
 
@@ -92,10 +105,20 @@ export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Bu
   check(gpu, B, T, NH, NKV, HS, p);
   const ld = ldScratch(gpu, B * NH * T);
   const n = B * T * NH;
-  const prep = gpu.pipeline('attention', code, 'attention_backward_prep', { HS, L: p.L, BK: p.dq.cap });
+  const prep = gpu.pipeline('attention', plain, 'attention_backward_prep', { HS, L: p.L, BK: p.dq.cap });
   gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.dq.bk, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
-  const pdq = gpu.pipeline('attention', code, 'attention_backward_dq', { HS, L: p.L, BK: p.dq.cap });
-  gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
-  const pkv = gpu.pipeline('attention', code, 'attention_backward_dkv', { HS, L: p.L, BK: p.dkv.cap });
-  gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
+  if (attentionTuning.dq === 'auto' && HS % 4 === 0 && subgroups8(gpu)) {
+    const sg = gpu.pipeline('attention_sg', withSg, 'attention_backward_dq_sg', { HS, L: p.L, BK: p.dq.cap });
+    gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / 8), B * NH]);
+  } else {
+    const pdq = gpu.pipeline('attention', plain, 'attention_backward_dq', { HS, L: p.L, BK: p.dq.cap });
+    gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
+  }
+  if (attentionTuning.dkv === 'auto' && HS % 4 === 0 && subgroups8(gpu)) {
+    const sg = gpu.pipeline('attention_sg', withSg, 'attention_backward_dkv_sg', { HS, L: p.L, BK: p.dkv.cap });
+    gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
+  } else {
+    const pkv = gpu.pipeline('attention', plain, 'attention_backward_dkv', { HS, L: p.L, BK: p.dkv.cap });
+    gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
+  }
 }

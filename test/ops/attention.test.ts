@@ -58,15 +58,19 @@ const shapes: Shape[] = [
   { B: 1, T: 64, NH: 9, NKV: 3, HS: 64, rows: [57] },
   { B: 2, T: 20, NH: 2, NKV: 1, HS: 128, rows: [20, 13] },
   { B: 2, T: 19, NH: 3, NKV: 3, HS: 18, rows: ['0001111111111111111', 19] }, // left padding
+  { B: 2, T: 19, NH: 4, NKV: 2, HS: 16, rows: ['0001111111111111111', '1111111111111110011'] }, // padding inside, subgroup forms
   // tiles that do not divide T (the tile height is a runtime value: no new pipelines)
   { B: 3, T: 33, NH: 6, NKV: 2, HS: 16, rows: [33, 20, 0], bk: 3 },
   { B: 1, T: 21, NH: 4, NKV: 1, HS: 18, rows: [18], bk: 1 },
   { B: 2, T: 70, NH: 2, NKV: 2, HS: 64, rows: [70, 0], bk: 7 },
 ];
 
-for (const s of shapes) {
+// both forms: 'plain' (workgroup tiles) and 'auto' (the subgroup kernels where subgroups are 8 wide
+// and HS % 4 == 0 — HS 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
+for (const form of ['plain', 'auto'] as const) for (const s of shapes) {
   const { B, T, NH, NKV, HS, rows } = s;
-  test(`gpu attention B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} valid=[${rows}]${s.bk ? ` bk=${s.bk}` : ''}`, async () => {
+  if (form === 'auto' && s.bk) continue; // the tile height is a plain-kernel parameter
+  test(`gpu attention ${form} B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} valid=[${rows}]${s.bk ? ` bk=${s.bk}` : ''}`, async () => {
     const gpu = await testGpu();
     const N = B * T, nq = N * NH * HS, nk = N * NKV * HS, nl = B * NH * T;
     const valid = mask(T, rows);
@@ -82,13 +86,14 @@ for (const s of shapes) {
     const bOut = gpu.f32(randn32(nq, 18), 't.out'), bLse = gpu.f32(randn32(nl, 19), 't.lse'); // garbage: forward overwrites
     const bDout = gpu.f32(dout, 't.dout'), bDq = gpu.f32(dq0, 't.dq'), bDk = gpu.f32(dk0, 't.dk'), bDv = gpu.f32(dv0, 't.dv');
     op.attentionTuning.bk = s.bk ?? 0;
+    Object.assign(op.attentionTuning, { forward: form, dq: form, dkv: form });
     try {
       await gpu.scoped('attention', () => {
         op.attention_forward(gpu, bOut, bLse, bQ, bK, bV, bValid, B, T, NH, NKV, HS);
         op.attention_backward(gpu, bDq, bDk, bDv, bDout, bQ, bK, bV, bOut, bLse, bValid, B, T, NH, NKV, HS);
       });
     } finally {
-      op.attentionTuning.bk = 0;
+      Object.assign(op.attentionTuning, { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' });
     }
     assertClose('attention out', await gpu.readF32(bOut, nq), out, TOL.f32sum);
     assertClose('attention lse', await gpu.readF32(bLse, nl), lse, TOL.f32sum);
