@@ -91,6 +91,11 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
 };
 
+/** sg16x32's backward with two column quads per lane (one q4 word holds both): q4 weights only. */
+function sgPairs(variant: LinearVariant, format: QFormat): boolean {
+  return variant === 'sg16x32' && format === 'q4';
+}
+
 /** Whether sg16x32 can run on `gpu`: subgroups that are exactly 8 lanes wide (lavapipe on AVX2). */
 export function subgroupVariantAvailable(gpu: Gpu): boolean {
   return subgroups8(gpu);
@@ -111,7 +116,7 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG',
+      V4: v4, DV: dv, H: h, ACC: acc, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(variant, format),
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(code, flags)
@@ -231,7 +236,8 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
   const p = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
   const g = GEOMETRY[variant];
-  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
+  const cols = sgPairs(variant, w.format) ? 64 : g.colsPerGroup; // sg16x32's q4 backward: 8 columns per lane
+  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / cols), Math.ceil(N / g.rowsPerGroup)]);
 }
 
 /** Kernel name of linear's autotune cache entries (bump the version when the variants change speed). */
