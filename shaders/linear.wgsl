@@ -107,8 +107,10 @@ fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
 const WB: u32 = 9u; // words per block
 // values 4t..4t+3 of the block at word bw, scale d (element 4w+j in bits 8j..8j+7 of word 1+w)
 fn wquad_q(bw: u32, t: u32, d: f32) -> vec4f {
-  let v = bitcast<i32>(w[bw + 1u + t]);
-  return d * vec4f(f32((v << 24u) >> 24u), f32((v << 16u) >> 24u), f32((v << 8u) >> 24u), f32(v >> 24u));
+  // bytes as unsigned 0..255, then two's complement: b ≥ 128 means b − 256
+  let v = w[bw + 1u + t];
+  let b = vec4f((vec4u(v) >> vec4u(0u, 8u, 16u, 24u)) & vec4u(255u));
+  return d * (b - select(vec4f(0.0), vec4f(256.0), b >= vec4f(128.0)));
 }
 //#endif
 //#if Q4
