@@ -41,6 +41,15 @@ export async function benchDriver(gpu: Gpu, opts: { runs?: number; tiny?: boolea
       ld.push((tl * 1e6) / (threads * iter));
       dp.push((td * 1000) / 200);
     }
+    // the probes did their work: every load probe thread summed iter vec4s of ones (4·iter); the
+    // FMA probe's sums are finite (a compiler that dropped the loop would leave other values)
+    await timeSubmission(gpu, () => gpu.dispatch(load, u, [out, src], [groups]));
+    const sums = await gpu.readF32(out, threads);
+    const bad = sums.findIndex((x) => x !== 4 * iter);
+    if (bad >= 0) throw new Error(`bench driver: load probe thread ${bad} summed ${sums[bad]}, expected ${4 * iter}`);
+    await timeSubmission(gpu, () => gpu.dispatch(fma, u, [out], [groups]));
+    const f = await gpu.readF32(out, threads);
+    if (!f.every((x) => Number.isFinite(x) && x > 0)) throw new Error('bench driver: FMA probe produced a non-finite or non-positive sum');
     return { fmaGflops: stat(fl), loadNsPerVec4: stat(ld), dispatchUs: stat(dp) };
   } finally {
     gpu.destroy(out);
