@@ -30,6 +30,8 @@
 //   sg16x32 (SG)   adapters whose subgroups are exactly 8 wide, IC % 4 == 0 (V4): one subgroup per
 //                  workgroup, a 16×32 output tile; activation quads shared by subgroupBroadcast
 //                  (end of file). Fastest measured on lavapipe.
+//   sg1x32 (SG, SGV) its matvec forward (decode): one row per subgroup, the activation row loaded
+//                  once per subgroup and broadcast; its backward is sg16x32's.
 //
 // Register tiling: each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
@@ -545,6 +547,74 @@ fn sg_store(r: u32, n0: u32, o0: u32) {
   }
 }
 
+//#if SGV
+// sg1x32 (SGV; decode, N ≤ 4): the matvec form. A workgroup (one subgroup) computes 32 columns of
+// one row n = wg.y: lane j owns columns o0+j+8c (c < 4). The activation row is read once per
+// subgroup — lane j loads quad j of each group of 8 quads and the others come by subgroupBroadcast —
+// instead of once per lane; the weights are read once as ever.
+fn sgv_step(x: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
+  let v = cv(x);
+  sacc[0] += vec4f(vec4<VS>(dot(v, w0), dot(v, w1), dot(v, w2), dot(v, w3)));
+}
+
+// grid: (ceil(OC/32), N) workgroups of 8 (one subgroup)
+@compute @workgroup_size(8)
+fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let o0 = wg.x * 32u;
+  let n = wg.y;
+  let IC = P.IC;
+  let xr = n * IC;
+  let r0 = P.wbase + min(o0 + j, P.OC - 1u) * P.rowWords;
+  let r1 = P.wbase + min(o0 + j + 8u, P.OC - 1u) * P.rowWords;
+  let r2 = P.wbase + min(o0 + j + 16u, P.OC - 1u) * P.rowWords;
+  let r3 = P.wbase + min(o0 + j + 24u, P.OC - 1u) * P.rowWords;
+  let nq = IC / 4u; // IC % 4 == 0
+  // groups of 8 quads (32 values; for q8 / q4 exactly one block of each weight row)
+  for (var g = 0u; g * 8u < nq; g++) {
+    let q0 = g * 8u;
+    let m = min(8u, nq - q0);
+    let xq = ldx(xr + 4u * min(q0 + j, nq - 1u));
+//#if Q
+    let b0 = r0 + g * WB; let b1 = r1 + g * WB; let b2 = r2 + g * WB; let b3 = r3 + g * WB;
+    let d0 = wf(b0); let d1 = wf(b1); let d2 = wf(b2); let d3 = wf(b3);
+//#endif
+    if (m == 8u) {
+//#if Q
+      sgv_step(subgroupBroadcast(xq, 0u), cv(wquad_q(b0, 0u, d0)), cv(wquad_q(b1, 0u, d1)), cv(wquad_q(b2, 0u, d2)), cv(wquad_q(b3, 0u, d3)));
+      sgv_step(subgroupBroadcast(xq, 1u), cv(wquad_q(b0, 1u, d0)), cv(wquad_q(b1, 1u, d1)), cv(wquad_q(b2, 1u, d2)), cv(wquad_q(b3, 1u, d3)));
+      sgv_step(subgroupBroadcast(xq, 2u), cv(wquad_q(b0, 2u, d0)), cv(wquad_q(b1, 2u, d1)), cv(wquad_q(b2, 2u, d2)), cv(wquad_q(b3, 2u, d3)));
+      sgv_step(subgroupBroadcast(xq, 3u), cv(wquad_q(b0, 3u, d0)), cv(wquad_q(b1, 3u, d1)), cv(wquad_q(b2, 3u, d2)), cv(wquad_q(b3, 3u, d3)));
+      sgv_step(subgroupBroadcast(xq, 4u), cv(wquad_q(b0, 4u, d0)), cv(wquad_q(b1, 4u, d1)), cv(wquad_q(b2, 4u, d2)), cv(wquad_q(b3, 4u, d3)));
+      sgv_step(subgroupBroadcast(xq, 5u), cv(wquad_q(b0, 5u, d0)), cv(wquad_q(b1, 5u, d1)), cv(wquad_q(b2, 5u, d2)), cv(wquad_q(b3, 5u, d3)));
+      sgv_step(subgroupBroadcast(xq, 6u), cv(wquad_q(b0, 6u, d0)), cv(wquad_q(b1, 6u, d1)), cv(wquad_q(b2, 6u, d2)), cv(wquad_q(b3, 6u, d3)));
+      sgv_step(subgroupBroadcast(xq, 7u), cv(wquad_q(b0, 7u, d0)), cv(wquad_q(b1, 7u, d1)), cv(wquad_q(b2, 7u, d2)), cv(wquad_q(b3, 7u, d3)));
+//#else
+      let k = 4u * q0;
+      sgv_step(subgroupBroadcast(xq, 0u), wquad(r0, k), wquad(r1, k), wquad(r2, k), wquad(r3, k));
+      sgv_step(subgroupBroadcast(xq, 1u), wquad(r0, k + 4u), wquad(r1, k + 4u), wquad(r2, k + 4u), wquad(r3, k + 4u));
+      sgv_step(subgroupBroadcast(xq, 2u), wquad(r0, k + 8u), wquad(r1, k + 8u), wquad(r2, k + 8u), wquad(r3, k + 8u));
+      sgv_step(subgroupBroadcast(xq, 3u), wquad(r0, k + 12u), wquad(r1, k + 12u), wquad(r2, k + 12u), wquad(r3, k + 12u));
+      sgv_step(subgroupBroadcast(xq, 4u), wquad(r0, k + 16u), wquad(r1, k + 16u), wquad(r2, k + 16u), wquad(r3, k + 16u));
+      sgv_step(subgroupBroadcast(xq, 5u), wquad(r0, k + 20u), wquad(r1, k + 20u), wquad(r2, k + 20u), wquad(r3, k + 20u));
+      sgv_step(subgroupBroadcast(xq, 6u), wquad(r0, k + 24u), wquad(r1, k + 24u), wquad(r2, k + 24u), wquad(r3, k + 24u));
+      sgv_step(subgroupBroadcast(xq, 7u), wquad(r0, k + 28u), wquad(r1, k + 28u), wquad(r2, k + 28u), wquad(r3, k + 28u));
+//#endif
+    } else {
+      // the last, partial group (IC % 32 ≠ 0): quad t from lane t by shuffle
+      for (var t = 0u; t < m; t++) {
+        let x = subgroupShuffle(xq, t);
+//#if Q
+        sgv_step(x, cv(wquad_q(b0, t, d0)), cv(wquad_q(b1, t, d1)), cv(wquad_q(b2, t, d2)), cv(wquad_q(b3, t, d3)));
+//#else
+        let k = 4u * (q0 + t);
+        sgv_step(x, wquad(r0, k), wquad(r1, k), wquad(r2, k), wquad(r3, k));
+//#endif
+      }
+    }
+  }
+  sg_store(0u, n, o0 + j);
+}
+//#else
 // grid: (ceil(OC/32), ceil(N/16)) workgroups of 8 (one subgroup). Lane j: columns o0+j+8c (c < 4).
 @compute @workgroup_size(8)
 fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
@@ -579,6 +649,7 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
   sg_store(8u, n0, oj); sg_store(9u, n0, oj); sg_store(10u, n0, oj); sg_store(11u, n0, oj);
   sg_store(12u, n0, oj); sg_store(13u, n0, oj); sg_store(14u, n0, oj); sg_store(15u, n0, oj);
 }
+//#endif
 
 //#if !SGP
 // backward: row r += g.x·W[o] + g.y·W[o+1] + g.z·W[o+2] + g.w·W[o+3] (the lane's column quad)

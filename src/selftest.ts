@@ -288,6 +288,7 @@ for (const { variant, format, IC } of [
   { variant: 'rt1x4', format: 'f16', IC: 100 },
   { variant: 'sg16x32', format: 'q4', IC: 100 },
   { variant: 'sg16x32', format: 'f32', IC: 96 },
+  { variant: 'sg1x32', format: 'q4', IC: 100 },
   { variant: 'sm64', format: 'f32', IC: 99 },
   { variant: 'sm64', format: 'q8', IC: 100 },
   { variant: 'sm64', format: 'f16', IC: 99 },

@@ -10,9 +10,12 @@
 // row; the default for N ≤ SMALL_N_ROWS, decode), 'sm64' (shared-memory tiling, 64×64 per 16×16
 // workgroup; GPUs), 'sg16x32' (one 8-lane subgroup per 16×32 tile, operands shared by
 // subgroupBroadcast; only where subgroups are exactly 8 wide and IC % 4 == 0 — elsewhere rt8x4
-// runs in its place; the default for N > SMALL_N_ROWS where it can run: ~3× rt8x4 on lavapipe).
+// runs in its place; the default for N > SMALL_N_ROWS where it can run: ~3× rt8x4 on lavapipe),
+// 'sg1x32' (its matvec form, one row per subgroup, the activation row read once per subgroup;
+// backward = sg16x32's; elsewhere rt1x4 runs; the default for q4 with N ≤ SMALL_N_ROWS there).
 // Each call runs opts.variant, else the variant tuned for its (format, direction, shape class) on
-// this Gpu, else the default (sg16x32 where available, else rt8x4; rt1x4 for N ≤ SMALL_N_ROWS). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
+// this Gpu, else the default (sg16x32 where available, else rt8x4; for N ≤ SMALL_N_ROWS sg1x32
+// for q4 where available, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
 // inside a step): a short timed trial per class through src/gpu/autotune.ts, cached per adapter.
 // Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
 // Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
@@ -67,14 +70,15 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * Kernel variants (shaders/linear.wgsl): 'rt8x4' register tiling, 8×4 outputs per thread (the
  * default where sg16x32 cannot run), 'rt4x4' register tiling 4×4, 'rt1x4' one row × 4
  * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sg16x32' subgroup
- * tiles (8-wide subgroups, IC % 4 == 0; the default there), 'sm64' shared-memory
+ * tiles (8-wide subgroups, IC % 4 == 0; the default there), 'sg1x32' its matvec form (q4 decode
+ * default there), 'sm64' shared-memory
  * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward). Every
  * variant takes every format, both directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
- * N ≤ SMALL_N_ROWS, else 'sg16x32' where it can run, else 'rt8x4'.
+ * N ≤ SMALL_N_ROWS (sg1x32 for q4 where it can run), else 'sg16x32' where it can run, else 'rt8x4'.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32' | 'sg1x32';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32', 'sg1x32'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
 /** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
 export const SMALL_N_ROWS = 4;
@@ -89,6 +93,8 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt1x4: { kind: 'RT', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
   sm64: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
   sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
+  // forward: one row per workgroup (the matvec); backward: sg16x32's
+  sg1x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 1, colsPerGroup: 32 },
 };
 
 /** sg16x32's backward with two column quads per lane (one q4 word holds both): q4 weights only. */
@@ -101,9 +107,13 @@ export function subgroupVariantAvailable(gpu: Gpu): boolean {
   return subgroups8(gpu);
 }
 
-/** The variant that actually runs: sg16x32 needs subgroupVariantAvailable and IC % 4 == 0, else rt8x4. */
+/**
+ * The variant that actually runs: the subgroup variants need subgroupVariantAvailable and
+ * IC % 4 == 0 (else sg16x32 → rt8x4, sg1x32 → rt1x4).
+ */
 function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
-  return v === 'sg16x32' && !(IC % 4 === 0 && subgroupVariantAvailable(gpu)) ? 'rt8x4' : v;
+  if ((v === 'sg16x32' || v === 'sg1x32') && !(IC % 4 === 0 && subgroupVariantAvailable(gpu))) return v === 'sg16x32' ? 'rt8x4' : 'rt1x4';
+  return v;
 }
 
 const sources = new Map<string, string>();
@@ -116,7 +126,7 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(variant, format),
+      V4: v4, DV: dv, H: h, ACC: acc, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(variant, format), SGV: variant === 'sg1x32',
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(code, flags)
@@ -153,7 +163,10 @@ const tuned = new WeakMap<Gpu, Map<string, LinearVariant>>();
 /** The variant linear_forward / linear_backward run for this call shape on `gpu` (tuned, else the default). */
 export function linearVariant(gpu: Gpu, format: QFormat, dir: LinearDir, N: number, IC: number, OC: number): LinearVariant {
   const t = tuned.get(gpu);
-  const v = (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? 'rt1x4' : IC % 4 === 0 && subgroupVariantAvailable(gpu) ? 'sg16x32' : DEFAULT_LINEAR_VARIANT);
+  const sg = IC % 4 === 0 && subgroupVariantAvailable(gpu);
+  // the subgroup matvec only for q4: measured on lavapipe (N = 1) it beat rt1x4 on q4 (1.3–1.8×)
+  // but lost on f32 (2× slower) and q8 — 8-lane workgroups of 32 columns are many small workgroups
+  const v = (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? (sg && format === 'q4' ? 'sg1x32' : 'rt1x4') : sg ? 'sg16x32' : DEFAULT_LINEAR_VARIANT);
   return effective(gpu, v, IC);
 }
 
@@ -233,7 +246,8 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32']]);
-  const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
+  const v0 = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
+  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0; // sg1x32 is a forward form
   const p = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
   const g = GEOMETRY[variant];
   const cols = sgPairs(variant, w.format) ? 64 : g.colsPerGroup; // sg16x32's q4 backward: 8 columns per lane
