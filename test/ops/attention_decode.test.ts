@@ -1,7 +1,8 @@
 // attention_decode (KV-cache attention of new query rows): the reference equals the training
 // attention (src/ref/attention.ts) on the same rows; GPU vs reference on odd shapes — one decode
-// row, prefill chunks, caches longer than one tile, GQA groups, HS from 1 to 128, workgroups of
-// 32 / 64 / 128 threads (1 to 4 head dims per thread) — with
+// row, prefill chunks, caches longer than one tile, GQA groups, HS from 1 to 128, for both entry
+// points: tiled (workgroups of 32 / 64 / 128 threads, 1 to 4 head dims per thread) and split (keys
+// across 8 / 16 / 32 threads, fewer keys than threads) — with
 // NaN in every cache row past the last visible one (they must never be read).
 // Legend: NQ query rows at positions t0 .. t0+NQ−1, NH heads, NKV kv heads, HS head size.
 import { test } from '../harness.ts';

@@ -1,6 +1,7 @@
 // linear (shaders/linear.wgsl): ref backward vs finite differences (f64); GPU vs ref for f32/f16/q8/q4
 // weights on odd shapes, with bias, rowOffset slices, += semantics of dinp and of the accumulating
-// forward, for every kernel variant (rt8x4, rt4x4, rt1x4, sm64); the f16-compute forward (shader-f16 adapters: required on
+// forward, for every kernel variant (rt8x4, rt4x4, rt1x4, sm64, and sg16x32 / sg1x32 where subgroups
+// are 8 wide — elsewhere they fall back to rt8x4 / rt1x4); the f16-compute forward (shader-f16 adapters: required on
 // lavapipe); tuned variant dispatch (tuneLinear); a GFLOP/s print per variant.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
