@@ -102,18 +102,16 @@ function sgPairs(variant: LinearVariant, format: QFormat): boolean {
   return variant === 'sg16x32' && format === 'q4';
 }
 
-/** Whether sg16x32 can run on `gpu`: subgroups that are exactly 8 lanes wide (lavapipe on AVX2). */
-export function subgroupVariantAvailable(gpu: Gpu): boolean {
-  return subgroups8(gpu);
-}
+/** Whether the subgroup variants (sg16x32, sg1x32) can run on `gpu`: subgroups exactly 8 lanes wide. */
+export const subgroupVariantAvailable = subgroups8;
 
-/**
- * The variant that actually runs: the subgroup variants need subgroupVariantAvailable and
- * IC % 4 == 0 (else sg16x32 → rt8x4, sg1x32 → rt1x4).
- */
+/** What each subgroup variant falls back to where it cannot run. */
+const SG_FALLBACK: Partial<Record<LinearVariant, LinearVariant>> = { sg16x32: 'rt8x4', sg1x32: 'rt1x4' };
+
+/** The variant that actually runs: a subgroup variant needs subgroupVariantAvailable and IC % 4 == 0. */
 function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
-  if ((v === 'sg16x32' || v === 'sg1x32') && !(IC % 4 === 0 && subgroupVariantAvailable(gpu))) return v === 'sg16x32' ? 'rt8x4' : 'rt1x4';
-  return v;
+  const fb = SG_FALLBACK[v];
+  return fb && !(IC % 4 === 0 && subgroups8(gpu)) ? fb : v;
 }
 
 const sources = new Map<string, string>();
@@ -287,7 +285,7 @@ export interface TuneLinearOptions extends TuneOptions {
  * and freed; a variant whose trial fails (validation error, out of memory) is excluded.
  */
 export async function tuneLinear(gpu: Gpu, shapes: LinearShape[], opts: TuneLinearOptions = {}): Promise<ReadonlyMap<string, LinearVariant>> {
-  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => v !== 'sg16x32' || subgroupVariantAvailable(gpu));
+  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => !SG_FALLBACK[v] || subgroups8(gpu));
   need(cands.length > 0 && cands.every((v) => GEOMETRY[v]), `tuneLinear: variants must be some of ${LINEAR_VARIANTS.join(', ')}`);
   let table = tuned.get(gpu);
   if (!table) tuned.set(gpu, (table = new Map()));

@@ -37,15 +37,18 @@ for (const kernel of ['plain', 'auto'] as const) for (const [N, C] of [[1, 5], [
     ref.rmsnorm_backward(dinp, dout, inp, w, rstd, N, C);
     const bInp = gpu.f32(inp, 't.inp'), bW = gpu.f32(w, 't.w'), bOut = gpu.f32(N * C, 't.out'), bR = gpu.f32(N, 't.rstd');
     const bDout = gpu.f32(dout, 't.dout'), bD = gpu.f32(d0, 't.dinp');
-    await gpu.scoped('rmsnorm', () => {
-      op.rmsnorm_forward(gpu, bOut, bR, bInp, bW, N, C, eps);
-      op.rmsnorm_backward(gpu, bD, bDout, bInp, bW, bR, N, C);
-    });
+    try {
+      await gpu.scoped('rmsnorm', () => {
+        op.rmsnorm_forward(gpu, bOut, bR, bInp, bW, N, C, eps);
+        op.rmsnorm_backward(gpu, bD, bDout, bInp, bW, bR, N, C);
+      });
+    } finally {
+      op.rmsnormTuning.kernel = keep;
+    }
     assertClose('rmsnorm rstd', await gpu.readF32(bR, N), rstd);
     assertClose('rmsnorm out', await gpu.readF32(bOut, N * C), out);
     // dinp subtracts a row reduction (Σ dout·w·inp) from the direct term: reduction tolerance
     assertClose('rmsnorm dinp', await gpu.readF32(bD, N * C), dinp, TOL.f32sum);
     for (const b of [bInp, bW, bOut, bR, bDout, bD]) gpu.destroy(b);
-    op.rmsnormTuning.kernel = keep;
   });
 }
