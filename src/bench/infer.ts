@@ -18,6 +18,8 @@ export interface InferCase {
   runs: number;
   /** also time the onnxruntime-web peer on the same case (f32 only) */
   onnx?: boolean;
+  /** GPU greedy steps in flight beyond the one awaited (generate's lookahead; default its default) */
+  lookahead?: number;
 }
 
 export interface InferResult extends InferCase {
@@ -50,7 +52,7 @@ export async function benchInfer(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeigh
     for (let r = 0; r <= c.runs; r++) {
       const prompt = promptIds(c.prompt, cfg.vocab, r + 1);
       inf.reset();
-      const g = await generateText(inf, prompt, { maxTokens: c.gen, greedy: true, eos: [], reuseCache: false });
+      const g = await generateText(inf, prompt, { maxTokens: c.gen, greedy: true, eos: [], reuseCache: false, lookahead: c.lookahead });
       if (g.reusedTokens !== 0 || g.decodeTokens < 1) throw new Error(`bench infer: expected a fresh prefill and ≥ 1 decode step (reused ${g.reusedTokens}, decoded ${g.decodeTokens})`);
       if (r === 0) continue; // warm-up
       prefill.push((g.promptTokens * 1000) / g.prefillMs);

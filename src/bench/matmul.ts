@@ -76,7 +76,7 @@ export async function benchMatmul(
       const w = uploadWeight(gpu, quantize(host, OC, IC, format), 'bench.w');
       for (const op of ['forward', 'backward'] as const) {
         const record = () => (op === 'forward' ? linear_forward(gpu, y, x, w, null, N, IC, OC) : linear_backward(gpu, dx, dy, w, N, IC, OC));
-        const sync = () => gpu.read({ buffer: op === 'forward' ? y : dx, offset: 0, size: 4 }, 4);
+        const sync = () => gpu.read({ buffer: op === 'forward' ? y : dx, offset: 0, size: 4 }, 4, { relaxed: true });
         // warm-up (pipeline compile) and a calibration run: reps so one run takes ~targetMs
         await gpu.scoped('bench matmul', async () => { record(); await sync(); });
         let t = now();

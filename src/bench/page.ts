@@ -41,7 +41,8 @@ async function main(): Promise<void> {
   const gpu = await acquireGpu();
   const adapter = gpu.info.description || `${gpu.info.vendor} ${gpu.info.architecture}`;
   log(`adapter: ${adapter}`);
-  const ours = await benchInfer(gpu, m.config, m.weights, { model: 'bench-model', quant: 'f32', ...c }, log);
+  const la = q.get('lookahead');
+  const ours = await benchInfer(gpu, m.config, m.weights, { model: 'bench-model', quant: 'f32', ...c, ...(la ? { lookahead: Number(la) } : {}) }, log);
   const peer = await benchOnnxPeer(m.config, m.weights, c, log);
   w.__whittleBench = {
     userAgent: navigator.userAgent, adapter, ours, onnxruntimeWeb: peer,

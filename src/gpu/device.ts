@@ -24,6 +24,11 @@ export interface GpuInfo {
   subgroupMaxSize?: number;
 }
 
+/** How a read or done() waits: `relaxed` marks a throughput wait that may sleep first (Gpu.settle). */
+export interface WaitOptions {
+  relaxed?: boolean;
+}
+
 /** A storage binding: a whole buffer or a byte range of one. */
 export type Buf = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
@@ -405,8 +410,12 @@ export class Gpu {
     return result;
   }
 
-  /** Copy a buffer (range) to the CPU. Submits pending work first. */
-  async read(buf: Buf, bytes?: number): Promise<ArrayBuffer> {
+  /**
+   * Copy a buffer (range) to the CPU. Submits pending work first. `relaxed`: a throughput wait
+   * (a training step's loss) that may sleep before polling (see settle()); leave it off where
+   * latency matters (decode steps, interactive reads).
+   */
+  async read(buf: Buf, bytes?: number, opts: WaitOptions = {}): Promise<ArrayBuffer> {
     this.check();
     const r = buf instanceof GPUBuffer ? { buffer: buf, offset: 0 } : { buffer: buf.buffer, offset: buf.offset ?? 0 };
     const size = bytes ?? (buf instanceof GPUBuffer ? buf.size : (buf.size ?? buf.buffer.size - (buf.offset ?? 0)));
@@ -420,7 +429,7 @@ export class Gpu {
     this.submit();
     let out: ArrayBuffer;
     try {
-      await this.settle(() => staging.mapAsync(GPUMapMode.READ));
+      await this.settle(() => staging.mapAsync(GPUMapMode.READ), opts.relaxed === true);
       out = staging.getMappedRange().slice(0, size);
       staging.unmap();
     } catch (e) {
@@ -438,17 +447,17 @@ export class Gpu {
     return out;
   }
 
-  /** Submit pending work and wait until the GPU has finished everything submitted (a relaxed wait). */
-  async done(): Promise<void> {
+  /** Submit pending work and wait until the GPU has finished everything submitted. */
+  async done(opts: WaitOptions = {}): Promise<void> {
     this.check();
     this.submit();
-    await this.settle(() => this.device.queue.onSubmittedWorkDone());
+    await this.settle(() => this.device.queue.onSubmittedWorkDone(), opts.relaxed === true);
     if (this.lost) throw new GpuError(this.lost);
   }
 
   /**
    * Await `start()` (a map or done-promise, called here) for the work submitted since the last wait.
-   * Relaxed (Dawn in Node): Dawn polls its event loop on the main thread while any such promise is
+   * Relaxed (asked for, and this.relaxedWait: Dawn in Node): Dawn polls its event loop on the main thread while any such promise is
    * pending, which keeps one CPU core busy; on a CPU Vulkan driver that core is taken from the shader
    * threads (measured on 2 cores: an FMA-bound submission ran at ~51 GFLOP/s polled from the start
    * and ~78 when polling began after 100 ms; training steps 1.3–1.6× faster). So the wait first
@@ -456,11 +465,13 @@ export class Gpu {
    * dispatched since the last wait) took last time, and starts polling only then. A sleep that
    * seems to have overshot (the promise resolved at once) aims 20% lower next time; a wait that
    * polled throughout counts as 60% of its time (the work would have run faster with the core free).
+   * Only for throughput waits: a decode loop that sleeps also leaves the GPU idle until it records
+   * the next step (measured: SmolLM2-135M-shape decode fell from ~18 to ~5 tokens/s).
    */
-  private async settle(start: () => Promise<unknown>): Promise<void> {
+  private async settle(start: () => Promise<unknown>, relaxed: boolean): Promise<void> {
     const sig = this.sig;
     this.sig = 0;
-    if (!this.relaxedWait) {
+    if (!relaxed || !this.relaxedWait) {
       await start();
       return;
     }
@@ -479,12 +490,12 @@ export class Gpu {
     this.waitMs.set(sig, next);
   }
 
-  async readF32(buf: Buf, n?: number): Promise<Float32Array> {
-    return new Float32Array(await this.read(buf, n === undefined ? undefined : n * 4));
+  async readF32(buf: Buf, n?: number, opts: WaitOptions = {}): Promise<Float32Array> {
+    return new Float32Array(await this.read(buf, n === undefined ? undefined : n * 4, opts));
   }
 
-  async readU32(buf: Buf, n?: number): Promise<Uint32Array> {
-    return new Uint32Array(await this.read(buf, n === undefined ? undefined : n * 4));
+  async readU32(buf: Buf, n?: number, opts: WaitOptions = {}): Promise<Uint32Array> {
+    return new Uint32Array(await this.read(buf, n === undefined ? undefined : n * 4, opts));
   }
 
   // ---- profiling (timestamp-query) -------------------------------------------------------

@@ -385,7 +385,7 @@ export class LlamaModel {
     const N = this.N, io = this.io, stats = io.get('stats');
     this.gpu.copy(io.get('losses'), 0, stats, 0, N * 4);
     this.gpu.copy(io.get('correct'), 0, stats, N * 4, N * 4);
-    const all = await this.gpu.readF32(stats, 2 * N);
+    const all = await this.gpu.readF32(stats, 2 * N, { relaxed: true }); // a throughput wait (Gpu.settle)
     const losses = all.subarray(0, N), correct = all.subarray(N);
     let loss = 0;
     for (let n = 0; n < N; n++) loss += losses[n] * this.hostDloss[n];

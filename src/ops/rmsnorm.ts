@@ -1,8 +1,8 @@
 // Launcher for shaders/rmsnorm.wgsl; twin: src/ref/rmsnorm.ts. Legend: N rows (B*T), C hidden.
-// The subgroup form (a workgroup of 8 = one subgroup per row, subgroupAdd) runs where subgroups are 8 wide.
+// The subgroup form (a workgroup = one subgroup per row, subgroupAdd) runs where subgroups have one fixed size.
 import code from '../../shaders/rmsnorm.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { grid1d, need, preprocess, subgroups8 } from './util.ts';
+import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
@@ -10,7 +10,8 @@ const withSg = preprocess(code, { SG: true });
 export const rmsnormTuning: { kernel: 'auto' | 'plain' } = { kernel: 'auto' };
 
 function pipe(gpu: Gpu, entry: string) {
-  return rmsnormTuning.kernel === 'auto' && subgroups8(gpu) ? gpu.pipeline('rmsnorm_sg', withSg, entry) : gpu.pipeline('rmsnorm', plain, entry);
+  const S = rmsnormTuning.kernel === 'auto' ? fixedSubgroupSize(gpu) : 0;
+  return S ? gpu.pipeline('rmsnorm_sg', withSg, entry, { WG: S }) : gpu.pipeline('rmsnorm', plain, entry);
 }
 
 function params(N: number, C: number, eps: number): ArrayBuffer {

@@ -19,8 +19,17 @@ export function grid1d(gpu: Gpu, n: number, wg: number): [number, number] {
  * whole subgroup. Elsewhere the plain forms run.
  */
 export function subgroups8(gpu: Gpu): boolean {
-  const i = gpu.info;
-  return i.features.subgroups && i.subgroupMinSize === 8 && i.subgroupMaxSize === 8;
+  return fixedSubgroupSize(gpu) === 8;
+}
+
+/**
+ * The subgroup size when `gpu` has subgroups of one fixed size (min = max, a power of two in
+ * 4..128: lavapipe 8, SwiftShader 4, NVIDIA 32), else 0. Kernels whose workgroup is exactly one
+ * subgroup of this size (rmsnorm, argmax) reduce with subgroup operations instead of barriers.
+ */
+export function fixedSubgroupSize(gpu: Gpu): number {
+  const i = gpu.info, s = i.subgroupMinSize ?? 0;
+  return i.features.subgroups && s === i.subgroupMaxSize && s >= 4 && s <= 128 && (s & (s - 1)) === 0 ? s : 0;
 }
 
 /** Precondition check with a message stating the rule. */

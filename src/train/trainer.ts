@@ -259,7 +259,7 @@ export class Trainer {
           // the norm AdamW clips with (same kernel, same grads: the same bits), read back with the loss
           global_norm_sq(g, this.normsq, model.flatBuffers().grads, model.layout.floats);
           model.optimizerStep({ t, lr, beta1: hp.adamBeta1, beta2: hp.adamBeta2, eps: hp.adamEps, weightDecay: hp.weightDecay, maxNorm: hp.maxGradNorm });
-          const ns = g.readF32(this.normsq, 1);
+          const ns = g.readF32(this.normsq, 1, { relaxed: true }); // both reads relaxed: either one polling takes a core
           return Promise.all([model.readLoss(), ns]).then(([r, x]) => ({ ...r, normsq: x[0] }));
         }
         return model.readLoss().then((r) => ({ ...r, normsq: 0 }));

@@ -1,5 +1,6 @@
 // argmax (greedy decoding on the GPU): GPU vs reference, exact — ties to the lowest index, NaN never
-// wins, all-NaN rows give 0, rows longer than the workgroup and many rows.
+// wins, all-NaN rows give 0, rows longer than the workgroup and many rows; the plain (workgroup
+// tree) and subgroup forms.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/argmax.ts';
@@ -12,19 +13,28 @@ test('ref argmax: ties, NaN, -Infinity', () => {
   assert.deepEqual([...out], [1, 1, 0, 1]);
 });
 
-for (const [N, V] of [[1, 1], [1, 5], [3, 256], [2, 1000], [5, 32001], [70, 300]]) {
-  test(`gpu argmax N=${N} V=${V}`, async () => {
+// both forms: 'plain' (workgroup tree) and 'auto' (subgroupMax/Min where subgroups have one fixed size)
+for (const kernel of ['plain', 'auto'] as const) for (const [N, V] of [[1, 1], [1, 5], [3, 256], [2, 1000], [5, 32001], [70, 300]]) {
+  test(`gpu argmax N=${N} V=${V} kernel ${kernel}`, async () => {
     const gpu = await testGpu();
+    const keep = op.argmaxTuning.kernel;
     const x = randn32(N * V, N + V);
     if (V > 10) {
       // row 0: a tie between two far-apart maxima; row 1 (if any): NaN everywhere but one value
       x[3] = x[V - 2] = 7;
       if (N > 1) { x.fill(NaN, V, 2 * V); x[V + V - 1] = -1; }
+      // row 2 (if any): −∞ everywhere but NaNs: the first −∞ wins
+      if (N > 2) { x.fill(-Infinity, 2 * V, 3 * V); x[2 * V] = NaN; }
     }
     const want = new Uint32Array(N);
     ref.argmax_forward(want, x, N, V);
     const out = gpu.buffer(4 * N, 't.out');
-    await gpu.scoped('argmax', () => op.argmax_forward(gpu, out, gpu.f32(x, 't.x'), N, V));
+    op.argmaxTuning.kernel = kernel;
+    try {
+      await gpu.scoped('argmax', () => op.argmax_forward(gpu, out, gpu.f32(x, 't.x'), N, V));
+    } finally {
+      op.argmaxTuning.kernel = keep;
+    }
     assert.deepEqual([...(await gpu.readU32(out, N))], [...want]);
   });
 }
