@@ -25,7 +25,7 @@ async function timeSubmission(gpu: Gpu, record: () => void): Promise<number> {
 export async function benchDriver(gpu: Gpu, opts: { runs?: number; tiny?: boolean } = {}): Promise<DriverCeilings> {
   const runs = opts.runs ?? 5;
   const groups = opts.tiny ? 8 : 96, threads = groups * 64, iter = opts.tiny ? 200 : 4000, S = 1 << 16;
-  // FMA and load submissions hold `reps` dispatches (≥ 100 ms here), long enough for a relaxed wait
+  // FMA and load submissions hold `reps` dispatches (≥ 100 ms here): a relaxed wait ends up to ~1 ms late
   const reps = opts.tiny ? 1 : 8;
   const out = gpu.buffer(threads * 4, 'bench.probe.out');
   const src = gpu.buffer(S * 16, 'bench.probe.src', new Float32Array(S * 4).fill(1));

@@ -24,7 +24,7 @@ export interface GpuInfo {
   subgroupMaxSize?: number;
 }
 
-/** How a read or done() waits: `relaxed` marks a throughput wait that may sleep first (Gpu.settle). */
+/** How a read or done() waits: `relaxed` marks a throughput wait that throttles Dawn's polling (Gpu.settle). */
 export interface WaitOptions {
   relaxed?: boolean;
 }
@@ -130,8 +130,6 @@ async function nodeGpu(): Promise<GPU | undefined> {
 
 export interface Pipeline {
   name: string;
-  /** small integer id of this pipeline on its Gpu (folded into the workload signature of a wait) */
-  id: number;
   /** cache key: kernel + entry + constants (bind groups are cached per pipeline key) */
   key: string;
   pipeline: GPUComputePipeline;
@@ -169,12 +167,14 @@ export class Gpu {
   private queryRead: GPUBuffer | null = null;
   private profileEntries: ProfileEntry[] = [];
   private queryCapacity = 0;
-  // Relaxed waits (see settle()): the work recorded since the last wait is named by a signature of
-  // its pipelines; its last observed duration says how long the next such wait may sleep.
-  /** sleep before a wait starts Dawn's polling (default: on in Node; WHITTLE_RELAXED_WAIT=0 turns it off) */
+  /** relaxed waits throttle Dawn's polling (settle(); default: on in Node; WHITTLE_RELAXED_WAIT=0 turns it off) */
   relaxedWait: boolean;
-  private sig = 0;
-  private waitMs = new Map<number, number>();
+  private relaxedPending = 0;
+  private pumping = false;
+  /** relaxed waits in flight, and whether the pump that throttles Dawn's polling runs (tests) */
+  get relaxedState(): { pending: number; pumping: boolean } {
+    return { pending: this.relaxedPending, pumping: this.pumping };
+  }
   /** Bytes of buffers created through this object, by label prefix (memory account). */
   readonly allocated = new Map<string, number>();
 
@@ -209,7 +209,7 @@ export class Gpu {
         layout: 'auto',
         compute: { module, entryPoint: entry, constants },
       });
-      p = { name: `${name}.${entry}`, id: this.pipelines.size + 1, key, pipeline };
+      p = { name: `${name}.${entry}`, key, pipeline };
       this.pipelines.set(key, p);
     }
     return p;
@@ -318,7 +318,6 @@ export class Gpu {
       if (this.bindCache.size > 20000) this.bindCache.clear();
       this.bindCache.set(key, bg);
     }
-    this.sig = Math.imul(this.sig ^ p.id, 16777619) >>> 0;
     if (this.profiling) this.profileBegin(p.name);
     const pass = this.ensureEncoder();
     pass.setPipeline(p.pipeline);
@@ -412,7 +411,7 @@ export class Gpu {
 
   /**
    * Copy a buffer (range) to the CPU. Submits pending work first. `relaxed`: a throughput wait
-   * (a training step's loss) that may sleep before polling (see settle()); leave it off where
+   * (a training step's loss) that throttles Dawn's polling (see settle()); leave it off where
    * latency matters (decode steps, interactive reads).
    */
   async read(buf: Buf, bytes?: number, opts: WaitOptions = {}): Promise<ArrayBuffer> {
@@ -456,38 +455,41 @@ export class Gpu {
   }
 
   /**
-   * Await `start()` (a map or done-promise, called here) for the work submitted since the last wait.
-   * Relaxed (asked for, and this.relaxedWait: Dawn in Node): Dawn polls its event loop on the main thread while any such promise is
-   * pending, which keeps one CPU core busy; on a CPU Vulkan driver that core is taken from the shader
-   * threads (measured on 2 cores: an FMA-bound submission ran at ~51 GFLOP/s polled from the start
-   * and ~78 when polling began after 100 ms; training steps 1.3–1.6× faster). So the wait first
-   * sleeps through 90% of the time the same workload (named by a signature of the pipelines
-   * dispatched since the last wait) took last time, and starts polling only then. A sleep that
-   * seems to have overshot (the promise resolved at once) aims 20% lower next time; a wait that
-   * polled throughout counts as 60% of its time (the work would have run faster with the core free).
-   * Only for throughput waits: a decode loop that sleeps also leaves the GPU idle until it records
-   * the next step (measured: SmolLM2-135M-shape decode fell from ~18 to ~5 tokens/s).
+   * Await `start()` (a map or done-promise, called here). Relaxed (asked for, and this.relaxedWait:
+   * Dawn in Node): Dawn polls its event loop through setImmediate while any such promise is
+   * pending, which keeps one CPU core busy — on a CPU Vulkan driver a core taken from the shader
+   * threads (measured on 2 cores: an FMA-bound submission at ~51 GFLOP/s while polled, ~78+ when the
+   * poll started late). So while relaxed waits are pending, a pump blocks the main thread for 1 ms
+   * (Atomics.wait) between Dawn's polls: the poll then costs a few µs per ms, and a wait ends at most
+   * ~1 ms late. Measured: SmolLM2-135M-shape q4 training 2×64 3,343 → 1,840 ms/step,
+   * tinystories-656k f32 4×256 368 → 214 ms. For throughput waits only: decode steps measured no
+   * gain (they are bound by dispatch count, not by the poll) and would pay the latency.
    */
   private async settle(start: () => Promise<unknown>, relaxed: boolean): Promise<void> {
-    const sig = this.sig;
-    this.sig = 0;
     if (!relaxed || !this.relaxedWait) {
       await start();
       return;
     }
-    const t0 = performance.now(), est = this.waitMs.get(sig) ?? 0;
-    const sleep = Math.floor(0.9 * est);
-    let slept = 0;
-    if (sleep >= 10) {
-      await new Promise((res) => setTimeout(res, sleep));
-      slept = performance.now() - t0;
+    this.relaxedPending++;
+    if (!this.pumping) void this.pump();
+    try {
+      await start();
+    } finally {
+      this.relaxedPending--;
     }
-    await start();
-    const took = performance.now() - t0;
-    // polled throughout (no sleep): the work ran slower than it will with the core free, so aim at 60%
-    const next = slept === 0 ? 0.6 * took : took - slept < Math.max(5, 0.03 * est) ? 0.8 * est : took;
-    if (this.waitMs.size > 256) this.waitMs.clear();
-    this.waitMs.set(sig, next);
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      while (this.relaxedPending > 0) {
+        await new Promise((res) => setImmediate(res)); // Dawn's poll runs in this turn too
+        if (this.relaxedPending > 0) Atomics.wait(cell, 0, 0, 1);
+      }
+    } finally {
+      this.pumping = false;
+    }
   }
 
   async readF32(buf: Buf, n?: number, opts: WaitOptions = {}): Promise<Float32Array> {

@@ -266,16 +266,21 @@ export class InferenceModel {
 
   /** Append ids to the cache; the logits (V) of the last one. */
   prefill(ids: number[]): Promise<Float32Array> {
-    return this.guarded('prefill', () => {
-      this.recordChunks(ids);
-      this.recordLastLogits(this.lastChunkRows(ids.length));
-      return this.gpu.readF32(this.acts.get('logits'), this.cfg.vocab);
-    });
+    return this.appendLogits(ids, true);
   }
 
   /** One decode step: feed `id` at the next position; its logits (V). */
   decode(id: number): Promise<Float32Array> {
-    return this.prefill([id]);
+    return this.appendLogits([id], false);
+  }
+
+  /** prefill / decode; relaxed: a throughput wait (Gpu.settle) — prompts, not decode steps. */
+  private appendLogits(ids: number[], relaxed: boolean): Promise<Float32Array> {
+    return this.guarded('prefill', () => {
+      this.recordChunks(ids);
+      this.recordLastLogits(this.lastChunkRows(ids.length));
+      return this.gpu.readF32(this.acts.get('logits'), this.cfg.vocab, { relaxed });
+    });
   }
 
   /**
@@ -287,7 +292,7 @@ export class InferenceModel {
       this.recordChunks(ids);
       this.recordLastLogits(this.lastChunkRows(ids.length));
       argmax_forward(this.gpu, this.acts.get('tok'), this.acts.get('logits'), 1, this.cfg.vocab);
-      return this.gpu.readU32(this.acts.get('tok'), 1).then((a) => a[0]);
+      return this.gpu.readU32(this.acts.get('tok'), 1, { relaxed: true }).then((a) => a[0]); // a throughput wait (Gpu.settle)
     });
   }
 
