@@ -209,7 +209,11 @@ async function tryRun(gpu: Gpu, fn: () => void): Promise<string | null> {
   if (thrown) return thrown;
   if (v) return `validation error: ${v.message}`;
   if (m) return `out of memory: ${m.message}`;
-  await dev.queue.onSubmittedWorkDone();
+  try {
+    await gpu.done({ relaxed: true });
+  } catch (e) {
+    return gpu.lost ?? ((e as Error)?.message ?? String(e));
+  }
   return gpu.lost;
 }
 
@@ -224,8 +228,7 @@ async function timeOnce(gpu: Gpu, fn: () => void, useTimestamps: boolean): Promi
   }
   const t0 = performance.now();
   fn();
-  gpu.submit();
-  await gpu.device.queue.onSubmittedWorkDone();
+  await gpu.done({ relaxed: true }); // as training steps wait (Gpu.settle)
   return performance.now() - t0;
 }
 
