@@ -29,8 +29,15 @@ export interface InferResult extends InferCase {
   bytes: number;
   /** the same model exported to ONNX on onnxruntime-web (wasm, 1 thread, Node); null when not run */
   onnxruntimeWeb: OnnxPeerResult | null;
-  /** our decode tokens/s ÷ onnxruntime-web's (medians); null when the peer was not run */
+  /**
+   * The same case on a second device whose llvmpipe runs every dispatch on its queue thread
+   * (acquireGpu driverThreads 0; src/bench/run.ts, Node on llvmpipe only); null when not run.
+   */
+  inline?: { prefillTokensPerSecond: Stat; decodeTokensPerSecond: Stat } | null;
+  /** our best decode tokens/s (default or inline driver, medians) ÷ onnxruntime-web's; null when the peer was not run */
   decode_ratio_vs_onnxruntime_web: number | null;
+  /** which of ours the ratio uses: the driver's default threads or inline (driverThreads 0) */
+  decodeBest?: 'default' | 'inline';
 }
 
 /** `n` pseudo-random token ids below `vocab` (deterministic in `seed`). */

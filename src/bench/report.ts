@@ -78,12 +78,17 @@ export function renderMarkdown(r: BenchReport): string {
 
   if (r.inference.length) {
     L.push('', '## Inference (src/model/generate.ts, greedy on the GPU)', '');
-    L.push(...table(['model', 'base', 'prompt', 'generated', 'prefill tokens/s', 'decode tokens/s', 'GPU MiB',
-      'onnxruntime-web prefill tokens/s', 'onnxruntime-web decode tokens/s', 'decode ratio vs onnxruntime-web'],
-      r.inference.map((x) => [x.model, x.quant, String(x.prompt), String(x.gen), fmtStat(x.prefillTokensPerSecond), fmtStat(x.decodeTokensPerSecond), mib(x.bytes),
+    L.push(...table(['model', 'base', 'prompt', 'generated', 'prefill tokens/s', 'decode tokens/s', 'inline driver ¹ prefill / decode tokens/s', 'GPU MiB',
+      'onnxruntime-web prefill tokens/s', 'onnxruntime-web decode tokens/s', 'decode ratio vs onnxruntime-web (ours: best)'],
+      r.inference.map((x) => [x.model, x.quant, String(x.prompt), String(x.gen), fmtStat(x.prefillTokensPerSecond), fmtStat(x.decodeTokensPerSecond),
+        x.inline ? `${fmtStat(x.inline.prefillTokensPerSecond)} / ${fmtStat(x.inline.decodeTokensPerSecond)}` : '—', mib(x.bytes),
         fmtStat(x.onnxruntimeWeb?.prefillTokensPerSecond), fmtStat(x.onnxruntimeWeb?.decodeTokensPerSecond),
-        x.decode_ratio_vs_onnxruntime_web == null ? '—' : `${x.decode_ratio_vs_onnxruntime_web.toFixed(3)}×`]),
-      [2, 3, 4, 5, 6, 7, 8, 9]));
+        x.decode_ratio_vs_onnxruntime_web == null ? '—' : `${x.decode_ratio_vs_onnxruntime_web.toFixed(3)}×${x.decodeBest ? ` (${x.decodeBest})` : ''}`]),
+      [2, 3, 4, 5, 6, 7, 8, 9, 10]));
+    if (r.inference.some((x) => x.inline)) {
+      L.push('', '¹ the same case on a second device whose llvmpipe runs every dispatch on its own queue thread (acquireGpu driverThreads 0, ' +
+        'LP_NUM_THREADS=0; `whittle generate --driver-threads 0`): no thread-pool handoff per dispatch, one core of shader work.');
+    }
     if (r.inference.some((x) => x.onnxruntimeWeb)) {
       L.push('', `onnxruntime-web: ${r.inference.find((x) => x.onnxruntimeWeb)!.onnxruntimeWeb!.runtime} — the same model exported to ONNX (src/export/onnx.ts), ` +
         'the runtime transformers.js uses, on WebAssembly single-threaded in Node; greedy with the KV cache; decode excludes prefill.');

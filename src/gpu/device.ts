@@ -22,6 +22,8 @@ export interface GpuInfo {
   /** subgroup size range from the adapter info (0 when the adapter does not say) */
   subgroupMinSize?: number;
   subgroupMaxSize?: number;
+  /** llvmpipe shader threads asked for (acquireGpu's driverThreads; absent: the driver's default) */
+  driverThreads?: number;
 }
 
 /** How a read or done() waits: `relaxed` marks a throughput wait that throttles Dawn's polling (Gpu.settle). */
@@ -49,8 +51,36 @@ const LIMIT_NAMES = [
   'maxUniformBufferBindingSize',
 ] as const;
 
+export interface AcquireOptions {
+  powerPreference?: GPUPowerPreference;
+  /**
+   * Node on llvmpipe (lavapipe) only: the driver's shader threads for this device (LP_NUM_THREADS
+   * while the Dawn instance, adapter and device are created). 0 runs every dispatch on the driver's
+   * own queue thread, with no thread-pool handoff: decode steps (many tiny dispatches) measured 2×
+   * faster that way, batched work (training, prefill) slower. Default: the driver's (one per core).
+   * No effect on other drivers or in a browser.
+   */
+  driverThreads?: number;
+}
+
 /** Acquire a GPU. In Node it loads npm `webgpu` (Dawn); in a browser or worker, navigator.gpu. */
-export async function acquireGpu(opts: { powerPreference?: GPUPowerPreference } = {}): Promise<Gpu> {
+export async function acquireGpu(opts: AcquireOptions = {}): Promise<Gpu> {
+  const dt = opts.driverThreads;
+  if (dt === undefined || typeof process === 'undefined' || !process.versions?.node || (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu) {
+    return acquire(opts, undefined);
+  }
+  if (!Number.isInteger(dt) || dt < 0 || dt > 64) throw new GpuError(`driverThreads must be an integer 0..64 (got ${dt})`);
+  const env = process.env, keep = env.LP_NUM_THREADS;
+  env.LP_NUM_THREADS = String(dt); // llvmpipe reads it when Dawn's instance creates its screen
+  try {
+    return await acquire(opts, dt);
+  } finally {
+    if (keep === undefined) delete env.LP_NUM_THREADS;
+    else env.LP_NUM_THREADS = keep;
+  }
+}
+
+async function acquire(opts: AcquireOptions, driverThreads: number | undefined): Promise<Gpu> {
   let gpu: GPU | undefined;
   let host: 'node' | 'browser' = 'browser';
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -106,6 +136,7 @@ export async function acquireGpu(opts: { powerPreference?: GPUPowerPreference } 
     limits,
     subgroupMinSize: features.subgroups ? Number((ai as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0) : 0,
     subgroupMaxSize: features.subgroups ? Number((ai as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0) : 0,
+    ...(driverThreads !== undefined && /llvmpipe/i.test(ai?.description ?? '') ? { driverThreads } : {}),
   };
   const g = new Gpu(device, info);
   // Dawn in Node: the instance and adapter must outlive the device, or GC of them crashes the process.

@@ -95,11 +95,20 @@ test('whittle bench --tiny --quick --json --no-torch writes a complete report', 
     positiveStat('inference prefill', x.prefillTokensPerSecond);
     positiveStat('inference decode', x.decodeTokensPerSecond);
     positive('inference bytes', x.bytes);
+    // on llvmpipe in Node the case also ran on the inline device (driverThreads 0)
+    if (/llvmpipe/i.test(rep.adapter.description)) {
+      assert.ok(x.inline, 'the inline-driver run is there on llvmpipe');
+      positiveStat('inline prefill', x.inline.prefillTokensPerSecond);
+      positiveStat('inline decode', x.inline.decodeTokensPerSecond);
+    }
   }
   const peer = rep.inference.find((x) => x.quant === 'f32');
   assert.ok(peer?.onnxruntimeWeb, 'the f32 inference case has the onnxruntime-web peer');
   positiveStat('onnxruntime-web decode', peer.onnxruntimeWeb.decodeTokensPerSecond);
   positive('decode_ratio_vs_onnxruntime_web', peer.decode_ratio_vs_onnxruntime_web);
+  const best = Math.max(peer.decodeTokensPerSecond.median, peer.inline?.decodeTokensPerSecond.median ?? 0);
+  assert.equal(peer.decode_ratio_vs_onnxruntime_web, best / peer.onnxruntimeWeb.decodeTokensPerSecond.median, 'the ratio uses our best decode');
+  assert.equal(peer.decodeBest, peer.inline && peer.inline.decodeTokensPerSecond.median > peer.decodeTokensPerSecond.median ? 'inline' : 'default');
 
   // goals and markdown
   assert.ok(rep.goals.some((g) => g.goal.includes('PyTorch') && g.met === null), 'training goal is n/a without torch');

@@ -2,9 +2,12 @@
 // several in flight together with a plain read included; the pump that throttles Dawn's polling runs
 // only while relaxed waits are pending (in Node) and stops after the last one; with relaxedWait off
 // it never starts. (Its speed effect is a benchmark matter: npm run bench, not tested here.)
+// acquireGpu's driverThreads (llvmpipe's LP_NUM_THREADS for one device): recorded, env restored,
+// the device computes; bad values refused.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import { testGpu } from '../util.ts';
+import { acquireGpu } from '../../src/gpu/device.ts';
 import { swiglu_forward } from '../../src/ops/swiglu.ts';
 import * as ref from '../../src/ref/swiglu.ts';
 import { randn32 } from '../util.ts';
@@ -56,4 +59,23 @@ test('relaxedWait off: relaxed reads wait plainly (no pump)', async () => {
     gpu.relaxedWait = keep;
     gpu.destroy(b);
   }
+});
+
+test('acquireGpu driverThreads 0: recorded on llvmpipe, LP_NUM_THREADS restored, computes; bad values refused', async () => {
+  const keep = process.env.LP_NUM_THREADS;
+  const gpu = await acquireGpu({ driverThreads: 0 });
+  try {
+    assert.equal(process.env.LP_NUM_THREADS, keep);
+    if (/llvmpipe/i.test(gpu.info.description)) assert.equal(gpu.info.driverThreads, 0);
+    else assert.equal(gpu.info.driverThreads, undefined);
+    const n = 1000, g = randn32(n, 3), u = randn32(n, 4), want = new Float32Array(n);
+    ref.swiglu_forward(want, g, u, n);
+    const out = gpu.f32(n, 't.out');
+    await gpu.scoped('inline', () => swiglu_forward(gpu, out, gpu.f32(g, 't.g'), gpu.f32(u, 't.u'), n));
+    assert.ok((await gpu.readF32(out, n)).every((x, i) => Math.abs(x - want[i]) <= 1e-5 * (1 + Math.abs(want[i]))));
+  } finally {
+    gpu.device.destroy();
+  }
+  await assert.rejects(acquireGpu({ driverThreads: -1 }), /driverThreads must be an integer 0\.\.64 \(got -1\)/);
+  assert.equal(process.env.LP_NUM_THREADS, keep);
 });
