@@ -139,8 +139,9 @@ const USAGE = [
   '                          adapter.json + adapter.bin directory;',
   '                          unmerged (LoRA kernels beside the frozen base) by default',
   '  --merge                 merge the adapter into the base weights first (W + scale·B·A; base-model speed)',
-  '  --driver-threads N      llvmpipe (lavapipe) only: its shader threads; 0 runs dispatches on the',
-  '                          driver\'s queue thread — decode ~2× faster there, long prompts slower',
+  '  --driver-threads N      llvmpipe (lavapipe) only: its shader threads (default 0: every dispatch on',
+  '                          the driver\'s queue thread — decode up to ~2× faster there, a long prompt',
+  '                          slower; -1: the driver\'s own default, one per core)',
   '',
   'Exit code: 0 ok, 1 failure, 2 bad arguments.',
 ].join('\n');
@@ -177,8 +178,9 @@ export const command: Command = {
     const cfg = loaded.config;
     const maxSeq = parseNum('max-seq', flags['max-seq'], { int: true, min: 1 }) ?? Math.min(Math.max(cfg.maxPos, prompt.length + 1), prompt.length + maxTokens + 1);
     if (prompt.length > maxSeq) throw new UsageError(`the prompt has ${prompt.length} tokens, more than --max-seq ${maxSeq}`);
-    const driverThreads = parseNum('driver-threads', flags['driver-threads'], { int: true, min: 0, max: 64 });
-    const gpu = await acquireGpu(driverThreads === undefined ? {} : { driverThreads });
+    // llvmpipe: decode steps are many tiny dispatches, faster without the thread-pool handoff
+    const driverThreads = parseNum('driver-threads', flags['driver-threads'], { int: true, min: -1, max: 64 }) ?? 0;
+    const gpu = await acquireGpu(driverThreads < 0 ? {} : { driverThreads });
     const model = InferenceModel.create(gpu, cfg, loaded.weights, { quant, maxSeq, lora: adapter && loraWeightsOf(adapter), merge: flags.merge === true });
     const ac = new AbortController();
     const onInt = () => ac.abort();

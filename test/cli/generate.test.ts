@@ -1,7 +1,7 @@
 // `whittle generate` and `whittle logits` as child processes (lavapipe) on the real stories260K GGUF:
 // the greedy continuation of reference.json (f32; its first tokens with f16 weights), seeded sampling
 // reproducible, stop strings, the logits JSON against reference.json's prompt logits, and usage
-// errors (exit 2); --driver-threads 0 gives the same greedy ids. --adapter / --merge: ./adapter.test.ts.
+// errors (exit 2); --driver-threads -1 (the driver's thread pool) gives the same greedy ids. --adapter / --merge: ./adapter.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,9 +36,9 @@ test('whittle generate --greedy --json: the reference continuation; streamed tex
   assert.equal(s.code, 0, s.stderr);
   assert.equal(s.stdout, REF.greedy_text + '\n');
   assert.match(s.stderr, /60 tokens, length; .* tokens\/s/);
-  // --driver-threads 0 (llvmpipe runs dispatches on its queue thread): the same greedy ids
-  const inline = report(['--prompt', 'Once upon a time', '--max-tokens', '60', '--greedy', '--driver-threads', '0']);
-  assert.deepEqual(inline.ids, REF.greedy_continuation_ids);
+  // --driver-threads -1 (llvmpipe's thread pool; the default 0 runs dispatches on its queue thread): the same greedy ids
+  const pool = report(['--prompt', 'Once upon a time', '--max-tokens', '60', '--greedy', '--driver-threads', '-1']);
+  assert.deepEqual(pool.ids, REF.greedy_continuation_ids);
 });
 
 test('whittle generate: a seed reproduces a sample; --stop cuts the text; q8; f16', () => {
@@ -71,7 +71,7 @@ test('whittle logits --json: every position matches reference.json; usage errors
   assert.equal(whittle(['logits', '--model', MODEL]).code, 2);
   assert.equal(whittle(['generate', '--model', MODEL, '--prompt', 'x', '--quant', 'q5']).code, 2);
   assert.equal(whittle(['generate', '--prompt', 'x']).code, 2);
-  const dt = whittle(['generate', '--model', MODEL, '--prompt', 'x', '--driver-threads', '-1']);
+  const dt = whittle(['generate', '--model', MODEL, '--prompt', 'x', '--driver-threads', '-2']);
   assert.equal(dt.code, 2);
-  assert.match(dt.stderr, /--driver-threads needs an integer ≥ 0 ≤ 64 \(got -1\)/);
+  assert.match(dt.stderr, /--driver-threads needs an integer ≥ -1 ≤ 64 \(got -2\)/);
 });
