@@ -58,7 +58,8 @@ export interface AcquireOptions {
    * while the Dawn instance, adapter and device are created). 0 runs every dispatch on the driver's
    * own queue thread, with no thread-pool handoff: decode steps (many tiny dispatches) measured 2×
    * faster that way, batched work (training, prefill) slower. Default: the driver's (one per core).
-   * No effect on other drivers or in a browser.
+   * No effect on other drivers or in a browser. (Sets the process env for the duration of the
+   * call: do not acquire two devices concurrently with different values.)
    */
   driverThreads?: number;
 }
@@ -489,11 +490,11 @@ export class Gpu {
    * Await `start()` (a map or done-promise, called here). Relaxed (asked for, and this.relaxedWait:
    * Dawn in Node): Dawn polls its event loop through setImmediate while any such promise is
    * pending, which keeps one CPU core busy — on a CPU Vulkan driver a core taken from the shader
-   * threads (measured on 2 cores: an FMA-bound submission at ~51 GFLOP/s while polled, ~78+ when the
-   * poll started late). So while relaxed waits are pending, a pump blocks the main thread for 1 ms
+   * threads (measured on 2 cores: an FMA-bound probe at ~51 GFLOP/s while polled, ~100 with the
+   * pump below). So while relaxed waits are pending, a pump blocks the main thread for 1 ms
    * (Atomics.wait) between Dawn's polls: the poll then costs a few µs per ms, and a wait ends at most
    * ~1 ms late. Measured: SmolLM2-135M-shape q4 training 2×64 3,343 → 1,840 ms/step,
-   * tinystories-656k f32 4×256 368 → 214 ms. For throughput waits only: decode steps measured no
+   * tinystories-656k f32 4×256 368 → 183–214 ms. For throughput waits only: decode steps measured no
    * gain (they are bound by dispatch count, not by the poll) and would pay the latency.
    */
   private async settle(start: () => Promise<unknown>, relaxed: boolean): Promise<void> {
