@@ -2,7 +2,7 @@
 // in one page, our inference engine on the browser's WebGPU adapter and onnxruntime-web (wasm, one
 // thread; the runtime transformers.js uses) decoding the same model (its ONNX export, made in the
 // page) with the same prompt length and new tokens. Model files come from `bench-model/<file>`
-// (the driver answers those requests from disk). Query: ?prompt=N&gen=N&runs=N.
+// (the driver answers those requests from disk). Query: ?prompt=N&gen=N&runs=N[&lookahead=N] (lookahead: generate's greedy steps in flight).
 // The result (or {error}) is stored in window.__whittleBench.
 import { acquireGpu } from '../gpu/device.ts';
 import { loadModel } from '../model/load.ts';

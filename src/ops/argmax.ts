@@ -1,8 +1,8 @@
 // Launcher for shaders/argmax.wgsl; twin: src/ref/argmax.ts. Greedy decoding on the GPU: one u32
 // per row comes back instead of V logits. Legend: N rows, V vocab.
+// The subgroup form (a workgroup = one subgroup per row) runs where subgroups have one fixed size.
 import code from '../../shaders/argmax.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-// The subgroup form (a workgroup = one subgroup per row) runs where subgroups have one fixed size.
 import { fixedSubgroupSize, grid1d, preprocess } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
