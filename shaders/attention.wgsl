@@ -408,6 +408,10 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
 //   v[s0+j'] and takes p[·][j'] by subgroupBroadcast.
 // Masked keys (s > t, s ≥ T, valid = 0) get p = 0; a row with no visible key ends with out 0, lse 0.
 override UQ: u32 = (HC + 7u) / 8u;            // output quads per lane (≤ 4)
+// HS ≤ 16 (HC ≤ 4 quads): the P·V accumulation splits the rows instead — lanes 0..3 own rows 0..3,
+// lanes 4..7 rows 4..7, lane j at quad j % 4 — so no lane repeats another's work (forward_sg and
+// dq_sg: query rows; dkv_sg: key rows)
+override HALF: bool = HC <= 4u;
 @group(0) @binding(3) var<storage, read> q4: array<vec4f>;
 @group(0) @binding(4) var<storage, read> k4: array<vec4f>;
 @group(0) @binding(5) var<storage, read> v4: array<vec4f>;
@@ -427,6 +431,15 @@ fn sg_pv(u: u32, a: vec4f, b: vec4f, v: vec4f) {
 // one key of the block: its v row starts at quad vb; p of rows 0..3 / 4..7 for this key
 fn sg_key(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
   for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + 8u * u, HC - 1u)]); }
+}
+// HALF: fo[i] += p[i]·x for this lane's 4 rows (0..3 with a, or 4..7 with b)
+fn sg_pv_half(j: u32, a: vec4f, b: vec4f, x: vec4f) {
+  let p = select(a, b, j >= 4u);
+  fo[0] += p.x * x; fo[1] += p.y * x; fo[2] += p.z * x; fo[3] += p.w * x;
+}
+// HALF: one key of the block, its v quad j % 4 (v row at quad vb)
+fn sg_key_half(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
+  sg_pv_half(j, pa, pb, v4[vb + min(j % 4u, HC - 1u)]);
 }
 fn sg_scale(u: u32, a: vec4f, b: vec4f) {
   fo[0u * UQ + u] *= a.x; fo[1u * UQ + u] *= a.y; fo[2u * UQ + u] *= a.z; fo[3u * UQ + u] *= a.w;
@@ -470,9 +483,22 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
     lA = lA * aA + subgroupAdd(pA);
     lB = lB * aB + subgroupAdd(pB);
     mA = nA; mB = nB;
+    let vb = b * T;
+    if (HALF) {
+      let a = select(aA, aB, j >= 4u);
+      fo[0] *= a.x; fo[1] *= a.y; fo[2] *= a.z; fo[3] *= a.w;
+      sg_key_half((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
+      sg_key_half((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
+      sg_key_half((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
+      sg_key_half((vb + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
+      sg_key_half((vb + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
+      sg_key_half((vb + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
+      sg_key_half((vb + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
+      sg_key_half((vb + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
+      continue;
+    }
     for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); }
     // P·V over the block's 8 keys (key s0+i's probabilities come from lane i)
-    let vb = b * T;
     sg_key((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
     sg_key((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
     sg_key((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
@@ -485,7 +511,15 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
   // rows r < 8: out quads j + 8u, lse by lane r
   let iA = select(vec4f(0.0), 1.0 / lA, lA > vec4f(0.0));
   let iB = select(vec4f(0.0), 1.0 / lB, lB > vec4f(0.0));
-  for (var u = 0u; u < UQ; u++) {
+  if (HALF && j % 4u < HC) {
+    let hi = j >= 4u;
+    let inv = select(iA, iB, hi);
+    for (var i = 0u; i < 4u; i++) {
+      let t = t0 + select(0u, 4u, hi) + i;
+      if (t < T) { q4w[(b * T + t) * qs4 + h * HC + j % 4u] = fo[i] * inv[i]; }
+    }
+  }
+  for (var u = 0u; u < select(UQ, 0u, HALF); u++) {
     let cq = j + 8u * u;
     if (cq < HC) {
       for (var r = 0u; r < 8u; r++) {
@@ -515,6 +549,10 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
 @group(0) @binding(6) var<storage, read> do4: array<vec4f>;
 
 fn sg_keyk(kb: u32, j: u32, da: vec4f, db: vec4f) {
+  if (HALF) {
+    sg_pv_half(j, da, db, k4[kb + min(j % 4u, HC - 1u)]);
+    return;
+  }
   for (var u = 0u; u < UQ; u++) { sg_pv(u, da, db, k4[kb + min(j + 8u * u, HC - 1u)]); }
 }
 
@@ -566,7 +604,13 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
     sg_keyk((kr + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 6u), subgroupBroadcast(dsB, 6u));
     sg_keyk((kr + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 7u), subgroupBroadcast(dsB, 7u));
   }
-  for (var u = 0u; u < UQ; u++) {
+  if (HALF && j % 4u < HC) {
+    for (var i = 0u; i < 4u; i++) {
+      let t = t0 + select(0u, 4u, j >= 4u) + i;
+      if (t < T) { dq4[(b * T + t) * qs4 + h * HC + j % 4u] += fo[i] * P.scale; }
+    }
+  }
+  for (var u = 0u; u < select(UQ, 0u, HALF); u++) {
     let cq = j + 8u * u;
     if (cq < HC) {
       for (var r = 0u; r < 8u; r++) {
@@ -590,6 +634,15 @@ var<private> fv: array<vec4f, 32>;            // fv[r·UQ + u] = dv of key s0+r,
 
 // one query of the block: its q (·scale) and dout rows start at quad qb; dS and P of the 8 keys
 fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
+  if (HALF) { // this lane's 4 keys (0..3 or 4..7) at quad j % 4
+    let c = qb + min(j % 4u, HC - 1u);
+    let hi = j >= 4u;
+    let ds = select(da, db, hi); let p = select(pa, pb, hi);
+    let qv = q4[c] * P.scale; let d = do4[c];
+    fo[0] += ds.x * qv; fo[1] += ds.y * qv; fo[2] += ds.z * qv; fo[3] += ds.w * qv;
+    fv[0] += p.x * d; fv[1] += p.y * d; fv[2] += p.z * d; fv[3] += p.w * d;
+    return;
+  }
   for (var u = 0u; u < UQ; u++) {
     let c = qb + min(j + 8u * u, HC - 1u);
     sg_pv(u, da, db, q4[c] * P.scale);
@@ -649,7 +702,17 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
       sg_query((qr + min(t0 + 7u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 7u), subgroupBroadcast(dB, 7u), subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
     }
   }
-  for (var u = 0u; u < UQ; u++) {
+  if (HALF && j % 4u < HC) {
+    for (var i = 0u; i < 4u; i++) {
+      let s = s0 + select(0u, 4u, j >= 4u) + i;
+      if (s < T) {
+        let o = (b * T + s) * ks4 + g * HC + j % 4u;
+        dk4[o] += fo[i];
+        dv4[o] += fv[i];
+      }
+    }
+  }
+  for (var u = 0u; u < select(UQ, 0u, HALF); u++) {
     let cq = j + 8u * u;
     if (cq < HC) {
       for (var r = 0u; r < 8u; r++) {
