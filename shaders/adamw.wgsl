@@ -12,6 +12,15 @@
 //   moments (src/train rejects that step and rolls back). Tested on the bits (exponent all ones),
 //   which a compiler cannot fold away as it may `x != x`.
 
+// Template (src/ops/adamw.ts keeps lines by flag): SG adds global_norm_sq_partial_sg / _final_sg,
+// the two reductions with a workgroup of one subgroup (SGW = the adapter's fixed subgroup size) and
+// subgroupAdd instead of the barrier tree (on SwiftShader the tree made the norm 4% of a
+// tinystories-656k training step). Same partition rule with SGW threads per workgroup.
+//#if SG
+enable subgroups;
+override SGW: u32 = 8u;
+//#endif
+
 const WG: u32 = 256u;
 
 struct NormParams { n: u32, groups: u32, _p0: u32, _p1: u32 }
@@ -78,6 +87,28 @@ fn global_norm_sq_final(@builtin(local_invocation_id) lid3: vec3u) {
   reduce_sum(lid);
   if (lid == 0u) { norm_out[0] = red[0]; }
 }
+
+//#if SG
+// ---- global_norm_sq, subgroup forms (bindings as in the two stages above) --------------------
+@compute @workgroup_size(SGW)
+fn global_norm_sq_partial_sg(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let lid = lid3.x;
+  let stride = NP.groups * SGW;
+  var s = 0.0;
+  for (var i = wid.x * SGW + lid; i < NP.n; i += stride) { let g = grads_n[i]; s += g * g; }
+  let t = subgroupAdd(s);
+  if (lid == 0u) { partials[wid.x] = t; }
+}
+
+@compute @workgroup_size(SGW)
+fn global_norm_sq_final_sg(@builtin(local_invocation_id) lid3: vec3u) {
+  let lid = lid3.x;
+  var s = 0.0;
+  for (var i = lid; i < NP.groups; i += SGW) { s += partials_in[i]; }
+  let t = subgroupAdd(s);
+  if (lid == 0u) { norm_out[0] = t; }
+}
+//#endif
 
 // ---- adamw_step ----------------------------------------------------------------------------
 @group(0) @binding(0) var<uniform> AP: AdamParams;

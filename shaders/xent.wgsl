@@ -8,11 +8,21 @@
 //   chunk (state is initialised, not read), bit 1 = last chunk (finalize instead of storing state):
 //   lse[n] = max + log(sumexp); losses[n] = lse − logit[target]; correct[n] = 1.0 if argmax = target;
 //   losses and correct are 0 for an ignored target (0xFFFFFFFF); lse is written for every row.
-// xent_dlogits (elementwise over N·len): logits (N, len) turned in place into
+// xent_dlogits (elementwise over N·len; xent_dlogits4 by quads when len % 4 = 0): logits (N, len) turned in place into
 //   dlogits = (exp(logit − lse[n]) − onehot(target)) · dloss[n]   (0 for an ignored target);
 //   the launcher then runs linear_backward(dinp +=, dlogits, W[r0 : r0+len]).
 
+// Template (src/ops/xent.ts keeps lines by flag): SG — where subgroups have one fixed size S —
+// makes xent_update's workgroup one subgroup (WG = S, an override constant) reducing with
+// subgroupMax / subgroupAdd / subgroupMin instead of a barrier tree (on SwiftShader the tree's nine
+// barriers made xent_update 13% of a tinystories-656k training step).
+//#if SG
+enable subgroups;
+
+override WG: u32 = 8u;
+//#else
 const WG: u32 = 256u;
+//#endif
 const IGNORE: u32 = 0xFFFFFFFFu;
 const NEG: f32 = -3.4028234e38; // finite "−inf": keeps exp(a − b) free of inf − inf
 
@@ -29,11 +39,13 @@ struct RowState { m: f32, s: f32, arg: u32, tgt: f32 }
 @group(0) @binding(5) var<storage, read> logits: array<f32>;           // (N, len)
 @group(0) @binding(6) var<storage, read> targets: array<u32>;          // (N)
 
+//#if !SG
 var<workgroup> red_m: array<f32, 256>;
 var<workgroup> red_s: array<f32, 256>;
 var<workgroup> red_i: array<u32, 256>;
+//#endif
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn xent_update(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u,
                @builtin(num_workgroups) nwg: vec3u) {
   let lid = lid3.x;
@@ -56,6 +68,13 @@ fn xent_update(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id)
       s += exp(x - m);
     }
   }
+//#if SG
+  // the row's max over the lanes; each lane's sum rescaled to it; the first index among the lanes
+  // holding the max (each lane's own index is its first)
+  let m0 = subgroupMax(m);
+  let s0 = subgroupAdd(s * exp(m - m0));
+  let i0 = subgroupMin(select(IGNORE, a, m == m0));
+//#else
   red_m[lid] = m;
   red_s[lid] = s;
   red_i[lid] = a;
@@ -73,11 +92,15 @@ fn xent_update(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id)
     }
     workgroupBarrier();
   }
+  let m0 = red_m[0];
+  let s0 = red_s[0];
+  let i0 = red_i[0];
+//#endif
 
   if (lid == 0u) {
-    var M = red_m[0];
-    var S = red_s[0];
-    var A = U.r0 + red_i[0];
+    var M = m0;
+    var S = s0;
+    var A = U.r0 + i0;
     var T = 0.0;
     if ((U.flags & 1u) == 0u) {
       // merge with the earlier chunks (all their indices are smaller: they win ties)
@@ -115,9 +138,11 @@ struct GradParams { N: u32, len: u32, r0: u32, _p0: u32 }
 @group(0) @binding(3) var<storage, read> lse_b: array<f32>;         // (N)
 @group(0) @binding(4) var<storage, read> dloss: array<f32>;         // (N)
 
-@compute @workgroup_size(256)
+const DWG: u32 = 256u; // xent_dlogits' workgroup (elementwise; not the reduction's WG)
+
+@compute @workgroup_size(DWG)
 fn xent_dlogits(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = gid.x + gid.y * nwg.x * DWG;
   if (i >= G.N * G.len) { return; }
   let n = i / G.len;
   let j = i - n * G.len;
@@ -129,4 +154,26 @@ fn xent_dlogits(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   var p = exp(dlogits[i] - lse_b[n]);
   if (G.r0 + j == t) { p -= 1.0; }
   dlogits[i] = p * dloss[n];
+}
+
+// xent_dlogits4: xent_dlogits four elements of one row per invocation (len % 4 == 0): one vec4 of
+// logits and one read of the row's target / lse / dloss per quad instead of per element.
+@group(0) @binding(1) var<storage, read_write> dlogits4: array<vec4f>; // (N, len/4)
+
+@compute @workgroup_size(DWG)
+fn xent_dlogits4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * DWG;   // quad index
+  let q = G.len / 4u;                     // quads per row
+  if (i >= G.N * q) { return; }
+  let n = i / q;
+  let j = (i - n * q) * 4u;               // first column of the quad
+  let t = targets_b[n];
+  if (t == IGNORE) {
+    dlogits4[i] = vec4f(0.0);
+    return;
+  }
+  var p = exp(dlogits4[i] - lse_b[n]);
+  let c = vec4u(G.r0 + j) + vec4u(0u, 1u, 2u, 3u);
+  p -= select(vec4f(0.0), vec4f(1.0), c == vec4u(t));
+  dlogits4[i] = p * dloss[n];
 }

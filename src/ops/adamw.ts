@@ -3,7 +3,12 @@
 // Nothing is read back: the clip factor is computed on the GPU from normsq (1).
 import code from '../../shaders/adamw.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { grid1d, need } from './util.ts';
+import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
+
+const plain = preprocess(code, { SG: false });
+const withSg = preprocess(code, { SG: true });
+/** Whether global_norm_sq's subgroup form runs where it can ('auto': fixed subgroup size), or never ('plain'). Tests may change it. */
+export const normTuning: { kernel: 'auto' | 'plain' } = { kernel: 'auto' };
 
 /** Most stage-1 workgroups (= partial sums); stage 2 is one workgroup of 256 summing them. */
 const MAX_GROUPS = 1024;
@@ -26,14 +31,23 @@ export function norm_groups(n: number): number {
   return Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / (256 * PER_THREAD))));
 }
 
-/** out (1) = Σ grads[i]² over grads (n). Overwrites out. Two-stage workgroup reduction, deterministic. */
+/**
+ * out (1) = Σ grads[i]² over grads (n). Overwrites out. Two-stage workgroup reduction, deterministic
+ * (run to run on one adapter); where subgroups have one fixed size, workgroups of one subgroup.
+ */
 export function global_norm_sq(gpu: Gpu, out: Buf, grads: Buf, n: number): void {
   need(n >= 1 && n < 2 ** 31, 'global_norm_sq: 1 ≤ n < 2^31');
   const G = norm_groups(n);
   const u = uniforms([[n, 'u32'], [G, 'u32']]);
   const part = partials(gpu);
-  gpu.dispatch(gpu.pipeline('adamw', code, 'global_norm_sq_partial'), u, [part, grads], [G, 1]);
-  gpu.dispatch(gpu.pipeline('adamw', code, 'global_norm_sq_final'), u, [out, part], [1, 1]);
+  const S = normTuning.kernel === 'auto' ? fixedSubgroupSize(gpu) : 0;
+  if (S) {
+    gpu.dispatch(gpu.pipeline('adamw_sg', withSg, 'global_norm_sq_partial_sg', { SGW: S }), u, [part, grads], [G, 1]);
+    gpu.dispatch(gpu.pipeline('adamw_sg', withSg, 'global_norm_sq_final_sg', { SGW: S }), u, [out, part], [1, 1]);
+    return;
+  }
+  gpu.dispatch(gpu.pipeline('adamw', plain, 'global_norm_sq_partial'), u, [part, grads], [G, 1]);
+  gpu.dispatch(gpu.pipeline('adamw', plain, 'global_norm_sq_final'), u, [out, part], [1, 1]);
 }
 
 /**
@@ -53,5 +67,5 @@ export function adamw_step(
     [n, 'u32'], [lr, 'f32'], [beta1, 'f32'], [beta2, 'f32'], [eps, 'f32'], [weightDecay, 'f32'],
     [bc1, 'f32'], [bc2, 'f32'], [maxNorm, 'f32'],
   ]);
-  gpu.dispatch(gpu.pipeline('adamw', code, 'adamw_step'), u, [params, grads, m, v, normsq], grid1d(gpu, n, 256));
+  gpu.dispatch(gpu.pipeline('adamw', plain, 'adamw_step'), u, [params, grads, m, v, normsq], grid1d(gpu, n, 256));
 }

@@ -9,7 +9,12 @@
 import code from '../../shaders/xent.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { linear_backward, linear_forward, type QWeight } from './linear.ts';
-import { grid1d, need } from './util.ts';
+import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
+
+const plain = preprocess(code, { SG: false });
+const withSg = preprocess(code, { SG: true });
+/** Whether xent_update's subgroup form runs where it can ('auto': fixed subgroup size), or never ('plain'). Tests may change it. */
+export const xentTuning: { kernel: 'auto' | 'plain' } = { kernel: 'auto' };
 
 interface Scratch {
   logits: GPUBuffer | null; // (N, chunk) f32
@@ -55,7 +60,8 @@ export function xent_forward(
 ): void {
   chunk = check(w, N, C, V, chunk);
   const s = scratch(gpu, N, chunk);
-  const p = gpu.pipeline('xent', code, 'xent_update');
+  const S = xentTuning.kernel === 'auto' ? fixedSubgroupSize(gpu) : 0;
+  const p = S ? gpu.pipeline('xent_sg', withSg, 'xent_update', { WG: S }) : gpu.pipeline('xent', plain, 'xent_update');
   const nChunks = Math.ceil(V / chunk);
   for (let c = 0; c < nChunks; c++) {
     const r0 = c * chunk, len = Math.min(chunk, V - r0);
@@ -73,13 +79,15 @@ export function xent_backward(
 ): void {
   chunk = check(w, N, C, V, chunk);
   const s = scratch(gpu, N, chunk);
-  const p = gpu.pipeline('xent', code, 'xent_dlogits');
   for (let r0 = 0; r0 < V; r0 += chunk) {
     const len = Math.min(chunk, V - r0);
     const logits = { buffer: s.logits, size: N * len * 4 };
     linear_forward(gpu, logits, inp, w, null, N, C, len, r0);
     const u = uniforms([[N, 'u32'], [len, 'u32'], [r0, 'u32']]);
-    gpu.dispatch(p, u, [logits, targets, lse, dloss], grid1d(gpu, N * len, 256));
+    // rows of whole quads: the vec4 form (a quarter of the per-row reads)
+    const v4 = len % 4 === 0;
+    const p = gpu.pipeline('xent', plain, v4 ? 'xent_dlogits4' : 'xent_dlogits');
+    gpu.dispatch(p, u, [logits, targets, lse, dloss], grid1d(gpu, v4 ? (N * len) / 4 : N * len, 256));
     linear_backward(gpu, dinp, logits, w, N, C, len, r0);
   }
 }

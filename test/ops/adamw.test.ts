@@ -1,5 +1,5 @@
 // AdamW + global-norm clipping: ref sanity (first step is lr·sign(g) plus decay), GPU global_norm_sq
-// vs ref (tiny, odd, large; deterministic), GPU adamw_step vs ref over 5 steps with clipping
+// vs ref (tiny, odd, large; deterministic; plain and subgroup forms), GPU adamw_step vs ref over 5 steps with clipping
 // active, inactive and disabled; a NaN / Inf gradient (or an f32-overflowing norm) skips the step
 // on the GPU and in the ref (params and moments unchanged).
 import assert from 'node:assert/strict';
@@ -23,22 +23,29 @@ test('ref adamw first step = p(1−lr·wd) − lr·g/(|g|+eps)', () => {
   assertClose('adamw clipped m', m2, Array.from(g, (x) => 0.1 * x * 0.5 * Math.sqrt(ns[0]) / (Math.sqrt(ns[0]) + 1e-6)), TOL.fd);
 });
 
-for (const n of [1, 1000, 300001, 2_500_003]) {
-  test(`gpu global_norm_sq n=${n}`, async () => {
+// both forms: 'plain' (workgroup trees) and 'auto' (subgroupAdd where the subgroup size is fixed)
+for (const kernel of ['plain', 'auto'] as const) for (const n of [1, 1000, 300001, 2_500_003]) {
+  test(`gpu global_norm_sq n=${n} kernel ${kernel}`, async () => {
     const gpu = await testGpu();
     const g = randn32(n, 10 + n % 97, 0.3);
     const want = new Float64Array(1);
     ref.global_norm_sq(want, g, n);
     const bG = gpu.f32(g, 't.g'), bOut = gpu.f32(1, 't.ns');
-    await gpu.scoped('global_norm_sq', () => op.global_norm_sq(gpu, bOut, bG, n));
-    const got = await gpu.readF32(bOut, 1);
-    assertClose('normsq', got, want, TOL.f32sum);
-    // deterministic: same bits on a second run
-    await gpu.scoped('global_norm_sq', () => op.global_norm_sq(gpu, bOut, bG, n));
-    const again = await gpu.readF32(bOut, 1);
-    assert.equal(again[0], got[0], 'global_norm_sq is not deterministic');
-    gpu.destroy(bG);
-    gpu.destroy(bOut);
+    const keep = op.normTuning.kernel;
+    op.normTuning.kernel = kernel;
+    try {
+      await gpu.scoped('global_norm_sq', () => op.global_norm_sq(gpu, bOut, bG, n));
+      const got = await gpu.readF32(bOut, 1);
+      assertClose('normsq', got, want, TOL.f32sum);
+      // deterministic: same bits on a second run
+      await gpu.scoped('global_norm_sq', () => op.global_norm_sq(gpu, bOut, bG, n));
+      const again = await gpu.readF32(bOut, 1);
+      assert.equal(again[0], got[0], 'global_norm_sq is not deterministic');
+    } finally {
+      op.normTuning.kernel = keep;
+      gpu.destroy(bG);
+      gpu.destroy(bOut);
+    }
   });
 }
 

@@ -53,9 +53,11 @@ const shapes: Array<{ N: number; C: number; V: number; chunk: number; wscale: nu
   { N: 5, C: 32, V: 300, chunk: 300, wscale: 8 }, // chunk = V, large logits (|z| ~ 50)
 ];
 
-for (const format of ['f32', 'q8', 'q4'] as QFormat[]) {
+// xent_update's two forms: 'plain' (workgroup tree) on f32, 'auto' (its subgroup form where the
+// subgroup size is fixed) on every format
+for (const [format, kernel] of [['f32', 'plain'], ['f32', 'auto'], ['q8', 'auto'], ['q4', 'auto']] as [QFormat, 'plain' | 'auto'][]) {
   for (const { N, C, V, chunk, wscale } of shapes) {
-    test(`gpu xent ${format} N=${N} C=${C} V=${V} chunk=${chunk}`, async () => {
+    test(`gpu xent ${format} N=${N} C=${C} V=${V} chunk=${chunk} kernel ${kernel}`, async () => {
       const gpu = await testGpu();
       const seed = N * 1000 + V;
       const inp = randn32(N * C, seed), wRaw = randn32(V * C, seed + 1, wscale);
@@ -79,10 +81,16 @@ for (const format of ['f32', 'q8', 'q4'] as QFormat[]) {
       const w = uploadWeight(gpu, host, 't.w');
       const bInp = gpu.f32(inp, 't.inp'), bT = gpu.u32(targets, 't.tg'), bDl = gpu.f32(dloss, 't.dl');
       const bL = gpu.f32(N, 't.l'), bLse = gpu.f32(N, 't.lse'), bC = gpu.f32(N, 't.c'), bD = gpu.f32(dinp0, 't.d');
-      await gpu.scoped('xent', () => {
-        op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk);
-        op.xent_backward(gpu, bD, bInp, w, bT, bLse, bDl, N, C, V, chunk);
-      });
+      const keep = op.xentTuning.kernel;
+      op.xentTuning.kernel = kernel;
+      try {
+        await gpu.scoped('xent', () => {
+          op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk);
+          op.xent_backward(gpu, bD, bInp, w, bT, bLse, bDl, N, C, V, chunk);
+        });
+      } finally {
+        op.xentTuning.kernel = keep;
+      }
       assertClose('xent losses', await gpu.readF32(bL, N), rl, TOL.f32sum);
       assertClose('xent lse', await gpu.readF32(bLse, N), rlse, TOL.f32sum);
       assert.deepEqual(Array.from(await gpu.readF32(bC, N)), Array.from(rc), 'xent correct');
