@@ -636,10 +636,9 @@ var<private> fv: array<vec4f, 32>;            // fv[r·UQ + u] = dv of key s0+r,
 fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
   if (HALF) { // this lane's 4 keys (0..3 or 4..7) at quad j % 4
     let c = qb + min(j % 4u, HC - 1u);
-    let hi = j >= 4u;
-    let ds = select(da, db, hi); let p = select(pa, pb, hi);
-    let qv = q4[c] * P.scale; let d = do4[c];
-    fo[0] += ds.x * qv; fo[1] += ds.y * qv; fo[2] += ds.z * qv; fo[3] += ds.w * qv;
+    sg_pv_half(j, da, db, q4[c] * P.scale); // dk rows in fo
+    let p = select(pa, pb, j >= 4u);
+    let d = do4[c];
     fv[0] += p.x * d; fv[1] += p.y * d; fv[2] += p.z * d; fv[3] += p.w * d;
     return;
   }
