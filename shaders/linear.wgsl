@@ -19,6 +19,12 @@
 //                  scaling here.
 //
 //   ACC            linear_forward adds into out instead of overwriting it
+//   LORA           (SG only, not SGV) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
+//                  forward out (+)= inp·Wᵀ + P.ls·h (N,R)·B (OC,R)ᵀ (h, B at bindings 5, 6); backward
+//                  dinp += dout·W + dropout'(dh (N,R)·A (R,IC)) (dh, A at bindings 4, 5; the adapter's
+//                  sums come first and are masked in registers, then the frozen weight's are added).
+//                  Saves the LoRA kernel's read-modify-write pass over out / dinp (src/ops/lora.ts
+//                  runs it where this can't). The launcher appends shaders/dropout_hash.wgsl.
 //   RT / SM / SG   which entry points: register-tiled (RT), shared-memory tiled (SM, end of file) or
 //                  subgroup (SG, after SM; `enable subgroups;`) — exactly one
 //
@@ -63,7 +69,9 @@ alias VS = f32;
 fn cv(v: vec4f) -> VT { return v; }
 //#endif
 
-struct Params { N: u32, IC: u32, OC: u32, wbase: u32, rowWords: u32, hasBias: u32, _p0: u32, _p1: u32 }
+// lr, ls: LORA rank and scale (forward); lthr, lseed, lkeep: the backward's LoRA dropout (threshold,
+// seed, 1/(1−p); lthr = 0: none)
+struct Params { N: u32, IC: u32, OC: u32, wbase: u32, rowWords: u32, hasBias: u32, lr: u32, ls: f32, lthr: u32, lseed: u32, lkeep: f32, _p0: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
 //#if F32
@@ -512,6 +520,30 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 // shuffle, so this does 6 loads per 64 4-term dots where rt8x4 does 12 per 32.
 // Every subgroupBroadcast sits in uniform control flow (loop bounds come from P only).
 var<private> sacc: array<vec4f, 16>; // forward: sacc[r][c] = out[n0+r][o0+j+8c]; backward: sacc[r] = dinp[n0+r][c0..c0+3]
+//#if LORA
+// LoRA operands, row-major f32 read as quads (R % 4 == 0). Forward: lh = h (N,R), lb = B (OC,R)
+// (bindings 5, 6); backward: ldh = dh (N,R), la = A (R,IC) (bindings 4, 5: numbers are reused
+// across the two entry points, which bind 1..6 and 1..5).
+@group(0) @binding(5) var<storage, read> lh: array<vec4f>;
+@group(0) @binding(6) var<storage, read> lb: array<vec4f>;
+@group(0) @binding(4) var<storage, read> ldh: array<vec4f>;
+@group(0) @binding(5) var<storage, read> la: array<vec4f>;
+// backward: the input dropout's multipliers (0 or 1/(1−p)) of dinp[n][c..c+3] (pcg, dropout_hash:
+// shaders/dropout_hash.wgsl)
+fn drop4(n: u32, c: u32) -> vec4f {
+  let i = n * P.IC + c;
+  let h = vec4u(dropout_hash(P.lseed, i), dropout_hash(P.lseed, i + 1u), dropout_hash(P.lseed, i + 2u), dropout_hash(P.lseed, i + 3u));
+  return select(vec4f(0.0), vec4f(P.lkeep), h >= vec4u(P.lthr));
+}
+// the 16 rows' sums of column quad c (q = 0: sacc, 1: the SGP form's sbq) × their dropout multipliers;
+// sg_mask1 (per form) is called with constant r so the accumulators stay in registers
+fn sg_mask_rows(n0: u32, c: u32, q: u32) {
+  sg_mask1(0u, n0, c, q); sg_mask1(1u, n0, c, q); sg_mask1(2u, n0, c, q); sg_mask1(3u, n0, c, q);
+  sg_mask1(4u, n0, c, q); sg_mask1(5u, n0, c, q); sg_mask1(6u, n0, c, q); sg_mask1(7u, n0, c, q);
+  sg_mask1(8u, n0, c, q); sg_mask1(9u, n0, c, q); sg_mask1(10u, n0, c, q); sg_mask1(11u, n0, c, q);
+  sg_mask1(12u, n0, c, q); sg_mask1(13u, n0, c, q); sg_mask1(14u, n0, c, q); sg_mask1(15u, n0, c, q);
+}
+//#endif
 
 // forward: row r += x · [w0 w1 w2 w3] (one 4-term dot per column; H: in f16, added in f32)
 fn sg_row(r: u32, x: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
@@ -643,6 +675,18 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
     }
   }
 //#endif
+//#if LORA
+  // the adapter as R more reduction steps: rows h[n0+j], h[n0+8+j], columns P.ls·B[o] (o = o0+j+8c)
+  let R = P.lr;
+  let ha = min(n0 + j, P.N - 1u) * R;
+  let hb = min(n0 + 8u + j, P.N - 1u) * R;
+  let l0 = min(o0 + j, P.OC - 1u) * R; let l1 = min(o0 + j + 8u, P.OC - 1u) * R;
+  let l2 = min(o0 + j + 16u, P.OC - 1u) * R; let l3 = min(o0 + j + 24u, P.OC - 1u) * R;
+  for (var k = 0u; k < R; k += 4u) {
+    sg_step(lh[(ha + k) >> 2u], lh[(hb + k) >> 2u], cv(P.ls * lb[(l0 + k) >> 2u]), cv(P.ls * lb[(l1 + k) >> 2u]),
+      cv(P.ls * lb[(l2 + k) >> 2u]), cv(P.ls * lb[(l3 + k) >> 2u]));
+  }
+//#endif
   let oj = o0 + j;
   sg_store(0u, n0, oj); sg_store(1u, n0, oj); sg_store(2u, n0, oj); sg_store(3u, n0, oj);
   sg_store(4u, n0, oj); sg_store(5u, n0, oj); sg_store(6u, n0, oj); sg_store(7u, n0, oj);
@@ -679,6 +723,9 @@ fn sgb_tail(ga: f32, gb: f32, w: vec4f) {
   sacc[14] += subgroupBroadcast(gb, 6u) * w; sacc[15] += subgroupBroadcast(gb, 7u) * w;
 }
 //#endif
+//#if LORA
+fn sg_mask1(r: u32, n0: u32, c: u32, q: u32) { sacc[r] *= drop4(min(n0 + r, P.N - 1u), c); }
+//#endif
 fn sgb_store(r: u32, n0: u32, c0: u32) {
   let n = n0 + r;
   if (n < P.N && c0 < P.IC) { dinp[(n * P.IC + c0) >> 2u] += sacc[r]; }
@@ -698,6 +745,18 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
 //#if Q
   cbw = (cc / 32u) * WB;
   ct = (cc % 32u) / 4u;
+//#endif
+//#if LORA
+  // the adapter first, as R reduction steps: rows dh[n0+j], dh[n0+8+j], columns A[r][cc..cc+3];
+  // its sums are masked by the input dropout, then the frozen weight's sums are added on top
+  let R = P.lr;
+  let ha = min(n0 + j, P.N - 1u) * R;
+  let hb = min(n0 + 8u + j, P.N - 1u) * R;
+  for (var r = 0u; r < R; r += 4u) {
+    let ab = r * P.IC + cc;
+    sgb_step(ldh[(ha + r) >> 2u], ldh[(hb + r) >> 2u], la[ab >> 2u], la[(ab + P.IC) >> 2u], la[(ab + 2u * P.IC) >> 2u], la[(ab + 3u * P.IC) >> 2u]);
+  }
+  if (P.lthr != 0u) { sg_mask_rows(n0, cc, 0u); }
 //#endif
   let OC4 = OC & ~3u;
   for (var o = 0u; o < OC4; o += 4u) {
@@ -777,6 +836,12 @@ fn sgb_tail(ga: f32, gb: f32, w: mat2x4f) {
   sgb_tail1(14u, subgroupBroadcast(gb, 6u), w); sgb_tail1(15u, subgroupBroadcast(gb, 7u), w);
 }
 //#endif
+//#if LORA
+fn sg_mask1(r: u32, n0: u32, c: u32, q: u32) {
+  let m = drop4(min(n0 + r, P.N - 1u), c);
+  if (q == 0u) { sacc[r] *= m; } else { sbq[r] *= m; }
+}
+//#endif
 fn sgb_store(r: u32, n0: u32, c0: u32) {
   let n = n0 + r;
   if (n >= P.N) { return; }
@@ -795,6 +860,20 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
   let db = min(n0 + 8u + j, P.N - 1u) * OC;
   let ccA = min(c0, P.IC - 4u);
   let ccB = min(c0 + 4u, P.IC - 4u);
+//#if LORA
+  // the adapter first, as R reduction steps: rows dh[n0+j], dh[n0+8+j], columns A[r][ccA..], A[r][ccB..];
+  // its sums are masked by the input dropout, then the frozen weight's sums are added on top
+  let R = P.lr;
+  let ha = min(n0 + j, P.N - 1u) * R;
+  let hb = min(n0 + 8u + j, P.N - 1u) * R;
+  for (var r = 0u; r < R; r += 4u) {
+    let ra = r * P.IC;
+    sgb_step(ldh[(ha + r) >> 2u], ldh[(hb + r) >> 2u],
+      mat2x4f(la[(ra + ccA) >> 2u], la[(ra + ccB) >> 2u]), mat2x4f(la[(ra + P.IC + ccA) >> 2u], la[(ra + P.IC + ccB) >> 2u]),
+      mat2x4f(la[(ra + 2u * P.IC + ccA) >> 2u], la[(ra + 2u * P.IC + ccB) >> 2u]), mat2x4f(la[(ra + 3u * P.IC + ccA) >> 2u], la[(ra + 3u * P.IC + ccB) >> 2u]));
+  }
+  if (P.lthr != 0u) { sg_mask_rows(n0, ccA, 0u); sg_mask_rows(n0, ccB, 1u); }
+//#endif
   let OC4 = OC & ~3u;
   for (var o = 0u; o < OC4; o += 4u) {
     sgb_step(ldd(da + o), ldd(db + o), wcol2(o, ccA, ccB), wcol2(o + 1u, ccA, ccB), wcol2(o + 2u, ccA, ccB), wcol2(o + 3u, ccA, ccB));

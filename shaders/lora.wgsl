@@ -6,8 +6,8 @@
 // All six products are one generic kernel, lora_mm: C (M,Nc) (+)= alpha·Σ_k X[m,k]·Y[n,k] with
 // arbitrary element strides (so transposes are free) and the dropout mask applied to X, to Y or
 // to C. Dropout element idx = n·IC + i is always the element's index in its (N,IC) buffer:
-// kept when pcg(pcg(idx) ^ seed·0x9E3779B9) ≥ thr (thr = floor(p·2^32)), kept values × 1/(1−p).
-// The TS twin is dropout_keep in src/ref/lora.ts (identical integer ops).
+// kept when pcg(pcg(idx) ^ seed·0x9E3779B9) ≥ thr (thr = floor(p·2^32)), kept values × 1/(1−p)
+// (shaders/dropout_hash.wgsl). The TS twin is dropout_keep in src/ref/lora.ts (identical integer ops).
 // Strategy: register tiling like linear: a thread owns a 4×4 tile of C, a workgroup 8×8 threads
 // (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread.
 // Template (src/ops/lora.ts keeps lines by flag, like linear): SG adds lora_mm_sg (end of file),
@@ -30,12 +30,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read> Y: array<f32>;
 
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-fn dropout_hash(seed: u32, idx: u32) -> u32 { return pcg(pcg(idx) ^ (seed * 0x9E3779B9u)); }
+// (pcg, dropout_hash: shaders/dropout_hash.wgsl, appended by the launcher)
 // multiplier of element idx: 0 (dropped) or 1/(1−p)
 fn drop(idx: u32) -> f32 { return select(0.0, P.keep_scale, dropout_hash(P.seed, idx) >= P.thr); }
 

@@ -32,7 +32,7 @@ import { attention_decode_forward } from '../ops/attention_decode.ts';
 import { embedding_forward } from '../ops/embedding.ts';
 import { kv_append_forward } from '../ops/kv_append.ts';
 import { linear_forward, rowWords, uploadWeight } from '../ops/linear.ts';
-import { lora_forward } from '../ops/lora.ts';
+import { lora_hidden } from '../ops/lora.ts';
 import { rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_forward } from '../ops/rope.ts';
 import { swiglu_forward } from '../ops/swiglu.ts';
@@ -455,9 +455,15 @@ export class InferenceModel {
   /** out (n,OC) = inp·Wᵀ (+bias) + LoRA(inp) (dropout 0); accumulate: out += … instead. */
   private proj(l: number, t: LoraTarget, out: Buf, inp: Buf, n: number, accumulate = false): void {
     const L = this.base.layers[l], w = L.w[t];
-    linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows, 0, { accumulate });
     const a = this.lora?.slots.get(loraKey(l, t));
-    if (a) lora_forward(this.gpu, out, this.acts.get('lh'), inp, a.A, a.B, n, w.cols, w.rows, this.lora!.layout.rank, this.lora!.scale, 0, 0);
+    if (!a) {
+      linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows, 0, { accumulate });
+      return;
+    }
+    // the adapter's hidden first; its output product runs inside the linear's kernel where it can
+    const h = this.acts.get('lh'), rank = this.lora!.layout.rank;
+    lora_hidden(this.gpu, h, inp, a.A, n, w.cols, rank, 0, 0);
+    linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows, 0, { accumulate, lora: { h, B: a.B, rank, scale: this.lora!.scale } });
   }
 
   /**

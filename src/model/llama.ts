@@ -12,7 +12,7 @@ import { adamw_step, global_norm_sq } from '../ops/adamw.ts';
 import { attention_backward, attention_forward } from '../ops/attention.ts';
 import { embedding_forward } from '../ops/embedding.ts';
 import { linear_backward, linear_forward, type QWeight, tuneLinear, uploadWeight } from '../ops/linear.ts';
-import { lora_backward, lora_forward } from '../ops/lora.ts';
+import { lora_backward_dh, lora_backward_params, lora_hidden } from '../ops/lora.ts';
 import { rmsnorm_backward, rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_backward, rope_forward } from '../ops/rope.ts';
 import { swiglu_backward, swiglu_forward } from '../ops/swiglu.ts';
@@ -527,23 +527,33 @@ export class LlamaModel {
     return { a, scale: loraScale(lora), p: this.training ? lora.dropout : 0, seed: loraSeed(this.opts.seed, this.step, l, t) };
   }
 
-  /** out (N,OC) = inp·Wᵀ (+bias) + LoRA(inp), the LoRA hidden into la.h[t]. */
+  /**
+   * out (N,OC) = inp·Wᵀ (+bias) + LoRA(inp), the LoRA hidden into la.h[t]; the adapter's output
+   * product runs inside the linear's kernel where it can (linear_forward opts.lora).
+   */
   private proj(l: number, t: LoraTarget, la: LayerActs, out: Buf, inp: Buf): void {
-    const g = this.gpu, N = this.N, w = this.layers[l].w[t];
-    linear_forward(g, out, inp, w, this.layers[l].bias[t], N, w.cols, w.rows);
+    const g = this.gpu, N = this.N, w = this.layers[l].w[t], R = this.layout.rank;
     const ad = this.adapter(l, t);
-    if (ad) lora_forward(g, out, la.h[t]!, inp, ad.a.A, ad.a.B, N, w.cols, w.rows, this.layout.rank, ad.scale, ad.p, ad.seed);
+    if (ad) lora_hidden(g, la.h[t]!, inp, ad.a.A, N, w.cols, R, ad.p, ad.seed);
+    linear_forward(g, out, inp, w, this.layers[l].bias[t], N, w.cols, w.rows, 0,
+      ad ? { lora: { h: la.h[t]!, B: ad.a.B, rank: R, scale: ad.scale } } : {});
   }
 
-  /** dinp (N,IC) += through the frozen W and the adapter; dA, dB += into the flat grads. */
+  /**
+   * dinp (N,IC) += through the frozen W and the adapter; dA, dB += into the flat grads. The
+   * adapter's dinp product runs inside the linear's kernel where it can (opts.loraGrad).
+   */
   private projBack(l: number, t: LoraTarget, la: LayerActs, dinp: Buf, dout: Buf, inp: Buf): void {
-    const g = this.gpu, N = this.N, w = this.layers[l].w[t];
-    linear_backward(g, dinp, dout, w, N, w.cols, w.rows);
+    const g = this.gpu, N = this.N, w = this.layers[l].w[t], R = this.layout.rank;
     const ad = this.adapter(l, t);
-    if (ad) {
-      lora_backward(g, dinp, ad.a.dA, ad.a.dB, this.tmp.get('dh'), dout, inp, ad.a.A, ad.a.B, la.h[t]!,
-        N, w.cols, w.rows, this.layout.rank, ad.scale, ad.p, ad.seed);
+    if (!ad) {
+      linear_backward(g, dinp, dout, w, N, w.cols, w.rows);
+      return;
     }
+    const dh = this.tmp.get('dh');
+    lora_backward_dh(g, dh, dout, ad.a.B, N, w.rows, R, ad.scale);
+    linear_backward(g, dinp, dout, w, N, w.cols, w.rows, 0, { loraGrad: { dh, A: ad.a.A, rank: R, p: ad.p, seed: ad.seed } });
+    lora_backward_params(g, ad.a.dA, ad.a.dB, dh, dout, inp, la.h[t]!, N, w.cols, w.rows, R, ad.scale, ad.p, ad.seed);
   }
 
   /** Layer l: x.l → x.(l+1), saving its activations; `recompute` (checkpointing) skips the output. */

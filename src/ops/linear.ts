@@ -23,9 +23,12 @@
 // minStorageBufferOffsetAlignment), so a big lm_head works when called in row chunks (xent does);
 // one slice must still fit the binding limit, and the whole weight must fit maxBufferSize.
 import code from '../../shaders/linear.wgsl?raw';
+import dropoutHash from '../../shaders/dropout_hash.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.ts';
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
+import { lora_apply, lora_backward_dinp } from './lora.ts';
+import { dropout_threshold } from '../ref/lora.ts';
 import { need, preprocess, subgroups8 } from './util.ts';
 
 export { preprocess };
@@ -50,6 +53,18 @@ export interface LinearOptions {
   accumulate?: boolean;
   /** kernel variant; default: the tuned one for this shape class (tuneLinear), else 'rt1x4' for N ≤ SMALL_N_ROWS, else 'rt8x4' */
   variant?: LinearVariant;
+  /**
+   * linear_forward only: also add a LoRA adapter's output, out += scale·h (N,R)·B (OC,R)ᵀ (h from
+   * lora_hidden). Fused into the kernel where it runs sg16x32 with R % 4 == 0 (R more reduction
+   * steps); elsewhere one lora_apply dispatch follows. Needs rowOffset 0.
+   */
+  lora?: { h: Buf; B: Buf; rank: number; scale: number };
+  /**
+   * linear_backward only: also add the adapter's input gradient, dinp += dropout'(dh (N,R)·A (R,IC))
+   * (dh from lora_backward_dh; dropout p, seed as the forward's lora_hidden, default none). Fused
+   * like opts.lora (the adapter's sums masked in registers); elsewhere lora_backward_dinp follows.
+   */
+  loraGrad?: { dh: Buf; A: Buf; rank: number; p?: number; seed?: number };
 }
 
 const computeOf = new WeakMap<Gpu, LinearCompute>();
@@ -116,18 +131,18 @@ function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
 
 const sources = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
-function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false) {
+function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false, lora = false) {
   const g = GEOMETRY[variant];
   need(!!g, `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}_${variant}`;
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}_${variant}`;
   let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(variant, format), SGV: variant === 'sg1x32',
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(variant, format), SGV: variant === 'sg1x32',
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
-    src = preprocess(code, flags)
+    src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)
       .replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${g.tm}u;`)
       .replace(/const WX: u32 = \d+u;/, `const WX: u32 = ${g.wx}u;`)
       .replace(/const WY: u32 = \d+u;/, `const WY: u32 = ${g.wy}u;`);
@@ -226,13 +241,25 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   const compute = opts.compute ?? linearCompute(gpu);
   need(compute === 'f32' || compute === 'f16', `linear: compute must be 'f32' or 'f16' (got ${JSON.stringify(compute)})`);
   need(compute === 'f32' || gpu.info.features.f16, `linear: compute 'f16' needs the adapter feature shader-f16, which ${gpu.info.description || 'this adapter'} lacks`);
+  const lora = opts.lora;
+  need(!lora || (rowOffset === 0 && lora.rank >= 1), 'linear: opts.lora needs rowOffset 0 and rank ≥ 1');
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
-  const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32']]);
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
-  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true);
+  const fuse = !!lora && fusesLora(variant, lora.rank);
+  const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32'],
+    [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [0, 'u32']]);
+  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse);
   const g = GEOMETRY[variant];
-  gpu.dispatch(p, u, [out, inp, buf, bias ?? dummy(gpu)], [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
+  const bufs: Buf[] = [out, inp, buf, bias ?? dummy(gpu)];
+  if (fuse) bufs.push(lora.h, lora.B);
+  gpu.dispatch(p, u, bufs, [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
+  if (lora && !fuse) lora_apply(gpu, out, lora.h, lora.B, N, OC, lora.rank, lora.scale);
+}
+
+/** Whether `variant` (as it runs) takes a LoRA adapter of rank R inside its kernel (the LORA flag). */
+function fusesLora(variant: LinearVariant, R: number): boolean {
+  return variant === 'sg16x32' && R % 4 === 0;
 }
 
 /**
@@ -241,15 +268,24 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
  */
 export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: number, IC: number, OC: number, rowOffset = 0, opts: LinearOptions = {}): void {
   check(w, IC, OC, rowOffset);
+  const lora = opts.loraGrad;
+  need(!lora || (rowOffset === 0 && lora.rank >= 1), 'linear: opts.loraGrad needs rowOffset 0 and rank ≥ 1');
+  const p = lora?.p ?? 0, seed = lora?.seed ?? 0;
+  need(p >= 0 && p < 1, `linear: opts.loraGrad dropout p must be in [0, 1), got ${p}`);
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
-  const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32']]);
   const v0 = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
   const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0; // sg1x32 is a forward form
-  const p = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0);
+  const fuse = !!lora && fusesLora(variant, lora.rank);
+  const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32'], [fuse ? lora.rank : 0, 'u32'], [0, 'f32'],
+    [fuse ? dropout_threshold(p) : 0, 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'], [0, 'u32']]);
+  const pl = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0, false, false, fuse);
   const g = GEOMETRY[variant];
   const cols = sgPairs(variant, w.format) ? 64 : g.colsPerGroup; // sg16x32's q4 backward: 8 columns per lane
-  gpu.dispatch(p, u, [dinp, dout, buf], [Math.ceil(IC / cols), Math.ceil(N / g.rowsPerGroup)]);
+  const bufs: Buf[] = [dinp, dout, buf];
+  if (fuse) bufs.push(lora.dh, lora.A);
+  gpu.dispatch(pl, u, bufs, [Math.ceil(IC / cols), Math.ceil(N / g.rowsPerGroup)]);
+  if (lora && !fuse) lora_backward_dinp(gpu, dinp, lora.dh, lora.A, N, IC, lora.rank, p, seed);
 }
 
 /** Kernel name of linear's autotune cache entries (bump the version when the variants change speed). */

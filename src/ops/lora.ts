@@ -1,8 +1,12 @@
 // Launcher for shaders/lora.wgsl; twin: src/ref/lora.ts (also dropout_keep, lora_init_A).
 // Legend: N rows (B*T), IC in features, OC out features, R rank. All buffers f32 row-major.
 // Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward), or
-// of its subgroup form lora_mm_sg where subgroups are exactly 8 wide (loraTuning).
-import code from '../../shaders/lora.wgsl?raw';
+// of its subgroup form lora_mm_sg where subgroups are exactly 8 wide (loraTuning). The products
+// that add into the layer's output / input gradient (lora_apply, lora_backward_dinp without
+// dropout) can instead run inside the linear's own kernel: linear_forward / linear_backward with
+// opts.lora / opts.loraGrad (src/model/llama.ts does that; the pieces here are what they fall back to).
+import loraCode from '../../shaders/lora.wgsl?raw';
+import dropoutHash from '../../shaders/dropout_hash.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { dropout_threshold } from '../ref/lora.ts';
 import { need, preprocess, subgroups8 } from './util.ts';
@@ -18,6 +22,7 @@ const MASK = { none: 0, x: 1, y: 2, c: 3 } as const;
  */
 export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' } = { kernel: 'auto' };
 
+const code = `${loraCode}\n${dropoutHash}`;
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
 
@@ -55,11 +60,45 @@ function check(p: number, R: number): void {
   need(R >= 1, `lora: rank R must be ≥ 1, got ${R}`);
 }
 
-/** h (N,R) = dropout_p(inp (N,IC))·A (R,IC)ᵀ (written); out (N,OC) += scale · h·B (OC,R)ᵀ */
-export function lora_forward(gpu: Gpu, out: Buf, h: Buf, inp: Buf, A: Buf, B: Buf, N: number, IC: number, OC: number, R: number, scale: number, p: number, seed: number): void {
+/** h (N,R) = dropout_p(inp (N,IC))·A (R,IC)ᵀ (written): the adapter's hidden, first half of the forward. */
+export function lora_hidden(gpu: Gpu, h: Buf, inp: Buf, A: Buf, N: number, IC: number, R: number, p: number, seed: number): void {
   check(p, R);
   mm(gpu, h, inp, A, N, R, IC, R, [IC, 1], [IC, 1], 1, false, 'x', p, seed);
-  mm(gpu, out, h, B, N, OC, R, OC, [R, 1], [R, 1], scale, true, 'none', p, seed);
+}
+
+/** out (N,OC) += scale · h (N,R)·B (OC,R)ᵀ: second half of the forward (linear_forward fuses it where it can). */
+export function lora_apply(gpu: Gpu, out: Buf, h: Buf, B: Buf, N: number, OC: number, R: number, scale: number): void {
+  mm(gpu, out, h, B, N, OC, R, OC, [R, 1], [R, 1], scale, true, 'none', 0, 0);
+}
+
+/** h (N,R) = dropout_p(inp (N,IC))·A (R,IC)ᵀ (written); out (N,OC) += scale · h·B (OC,R)ᵀ */
+export function lora_forward(gpu: Gpu, out: Buf, h: Buf, inp: Buf, A: Buf, B: Buf, N: number, IC: number, OC: number, R: number, scale: number, p: number, seed: number): void {
+  lora_hidden(gpu, h, inp, A, N, IC, R, p, seed);
+  lora_apply(gpu, out, h, B, N, OC, R, scale);
+}
+
+/** dh (N,R) = scale·dout (N,OC)·B (OC,R) (written): first step of the backward. */
+export function lora_backward_dh(gpu: Gpu, dh: Buf, dout: Buf, B: Buf, N: number, OC: number, R: number, scale: number): void {
+  mm(gpu, dh, dout, B, N, R, OC, R, [OC, 1], [1, R], scale, false, 'none', 0, 0);
+}
+
+/** dB (OC,R) += scale·doutᵀ·h; dA (R,IC) += dhᵀ·dropout(inp) (dh from lora_backward_dh, h the forward's). */
+export function lora_backward_params(
+  gpu: Gpu, dA: Buf, dB: Buf, dh: Buf, dout: Buf, inp: Buf, h: Buf,
+  N: number, IC: number, OC: number, R: number, scale: number, p: number, seed: number,
+): void {
+  check(p, R);
+  // dB[o,r] += scale Σ_n dout[n,o]·h[n,r]
+  mm(gpu, dB, dout, h, OC, R, N, R, [1, OC], [1, R], scale, true, 'none', p, seed);
+  // dA[r,i] += Σ_n dh[n,r]·drop(inp)[n,i]
+  mm(gpu, dA, dh, inp, R, IC, N, IC, [1, R], [1, IC], 1, true, 'y', p, seed);
+}
+
+/** dinp (N,IC) += dropout'(dh (N,R)·A (R,IC)) (linear_backward fuses it where it can, for p = 0). */
+export function lora_backward_dinp(gpu: Gpu, dinp: Buf, dh: Buf, A: Buf, N: number, IC: number, R: number, p: number, seed: number): void {
+  check(p, R);
+  // dinp[n,i] += drop'[n,i] · Σ_r dh[n,r]·A[r,i]
+  mm(gpu, dinp, dh, A, N, IC, R, IC, [R, 1], [1, IC], 1, true, 'c', p, seed);
 }
 
 /**
@@ -71,12 +110,7 @@ export function lora_backward(
   N: number, IC: number, OC: number, R: number, scale: number, p: number, seed: number,
 ): void {
   check(p, R);
-  // dh[n,r] = scale Σ_o dout[n,o]·B[o,r]
-  mm(gpu, dh, dout, B, N, R, OC, R, [OC, 1], [1, R], scale, false, 'none', p, seed);
-  // dB[o,r] += scale Σ_n dout[n,o]·h[n,r]
-  mm(gpu, dB, dout, h, OC, R, N, R, [1, OC], [1, R], scale, true, 'none', p, seed);
-  // dA[r,i] += Σ_n dh[n,r]·drop(inp)[n,i]
-  mm(gpu, dA, dh, inp, R, IC, N, IC, [1, R], [1, IC], 1, true, 'y', p, seed);
-  // dinp[n,i] += drop'[n,i] · Σ_r dh[n,r]·A[r,i]
-  mm(gpu, dinp, dh, A, N, IC, R, IC, [R, 1], [1, IC], 1, true, 'c', p, seed);
+  lora_backward_dh(gpu, dh, dout, B, N, OC, R, scale);
+  lora_backward_params(gpu, dA, dB, dh, dout, inp, h, N, IC, OC, R, scale, p, seed);
+  lora_backward_dinp(gpu, dinp, dh, A, N, IC, R, p, seed);
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/linear.ts';
+import * as lref from '../../src/ref/lora.ts';
 import * as op from '../../src/ops/linear.ts';
 import { dequantize, quantize, type QFormat } from '../../src/model/quant.ts';
 import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
@@ -276,4 +277,73 @@ test('gpu linear GFLOP/s per variant (N=256, IC=576, OC=1536; printed, not asser
   op.clearLinearTuning(gpu);
   console.log(`# linear GFLOP/s on ${gpu.info.description || gpu.info.device} (wall, loaded machine: noisy)\n#   ${lines.join('\n#   ')}\n#   autotune: ${picks.join(', ')}`);
   for (const b of [inp, out, dout, dinp]) gpu.destroy(b);
+});
+
+// A LoRA adapter through the linear (opts.lora / opts.loraGrad): forward out (+)= inp·Wᵀ (+bias) +
+// scale·h·Bᵀ, backward dinp += dout·W + dropout'(dh·A), against the two CPU twins. sg16x32 with R % 4 == 0 runs
+// it inside the kernel (the LORA pipelines: checked by name where the adapter profiles); every
+// other variant / rank runs the separate lora product after the linear.
+async function loraCase(format: QFormat, variant: op.LinearVariant, N: number, IC: number, OC: number, R: number, seed: number, compute: op.LinearCompute = 'f32', accumulate = false, p = 0): Promise<string[] | null> {
+  const gpu = await testGpu();
+  const host = quantize(randn32(OC * IC, seed, 0.5), OC, IC, format);
+  const wdq = dequantize(host);
+  const inp = randn32(N * IC, seed + 1), dout = randn32(N * OC, seed + 2), bias = randn32(OC, seed + 3);
+  const h = randn32(N * R, seed + 4), B = randn32(OC * R, seed + 5), dh = randn32(N * R, seed + 6), A = randn32(R * IC, seed + 7);
+  const out0 = randn32(N * OC, seed + 8), dinp0 = randn32(N * IC, seed + 9);
+  const scale = 2 / R;
+  // the reference: the linear's twin, then out += scale·h·Bᵀ and dinp += dh·A (src/ref/lora.ts's products, given h and dh)
+  const out = new Float32Array(N * OC); ref.linear_forward(out, inp, wdq, bias, N, IC, OC, 0);
+  for (let n = 0; n < N; n++) for (let o = 0; o < OC; o++) {
+    let s = 0;
+    for (let r = 0; r < R; r++) s += h[n * R + r] * B[o * R + r];
+    out[n * OC + o] += scale * s + (accumulate ? out0[n * OC + o] : 0);
+  }
+  const dinp = dinp0.slice(); ref.linear_backward(dinp, dout, wdq, N, IC, OC, 0);
+  for (let n = 0; n < N; n++) for (let i = 0; i < IC; i++) {
+    let s = 0;
+    for (let r = 0; r < R; r++) s += dh[n * R + r] * A[r * IC + i];
+    dinp[n * IC + i] += lref.dropout_keep(seed, n * IC + i, p) ? s * Math.fround(1 / (1 - p)) : 0;
+  }
+  const w = op.uploadWeight(gpu, host, 't.w');
+  const b = { inp: gpu.f32(inp, 't.inp'), out: gpu.f32(out0, 't.out'), dout: gpu.f32(dout, 't.dout'), dinp: gpu.f32(dinp0, 't.dinp'),
+    bias: gpu.f32(bias, 't.bias'), h: gpu.f32(h, 't.h'), B: gpu.f32(B, 't.B'), dh: gpu.f32(dh, 't.dh'), A: gpu.f32(A, 't.A') };
+  const run = () => {
+    op.linear_forward(gpu, b.out, b.inp, w, b.bias, N, IC, OC, 0, { compute, variant, accumulate, lora: { h: b.h, B: b.B, rank: R, scale } });
+    op.linear_backward(gpu, b.dinp, b.dout, w, N, IC, OC, 0, { variant, loraGrad: { dh: b.dh, A: b.A, rank: R, p, seed } });
+  };
+  let names: string[] | null = null;
+  if (gpu.startProfile()) { run(); names = [...(await gpu.stopProfile()).keys()].sort(); } else await gpu.scoped('linear lora', run);
+  const tag = `${format} ${variant} N=${N} IC=${IC} OC=${OC} R=${R} p=${p} compute ${compute}${accumulate ? ' accumulate' : ''}`;
+  assertClose(`linear+lora out ${tag}`, await gpu.readF32(b.out, N * OC), out, compute === 'f16' ? TOL.f16 : TOL.f32sum);
+  assertClose(`linear+lora dinp ${tag}`, await gpu.readF32(b.dinp, N * IC), dinp, TOL.f32sum);
+  for (const x of [w.buf, ...Object.values(b)]) gpu.destroy(x);
+  return names;
+}
+
+test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in sg16x32 for R % 4 == 0, separate elsewhere', async () => {
+  const gpu = await testGpu();
+  const sg = op.subgroupVariantAvailable(gpu);
+  let seed = 500;
+  for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
+    for (const [N, IC, OC, R] of [[17, 96, 65, 4], [33, 100, 70, 8], [5, 32, 9, 3], [70, 33, 20, 4], [2, 64, 40, 16]]) {
+      for (const variant of ['sg16x32', 'rt8x4'] as const) {
+        const names = await loraCase(format, variant, N, IC, OC, R, seed += 13, 'f32', false, seed % 2 ? 0.3 : 0);
+        const fused = sg && variant === 'sg16x32' && R % 4 === 0 && IC % 4 === 0;
+        if (names) {
+          const lin = names.filter((k) => k.startsWith('linear_'));
+          assert.equal(lin.length, 2, `one forward and one backward linear dispatch: ${names.join(', ')}`);
+          assert.equal(lin.every((k) => k.includes('_lora_')), fused, `LORA pipelines exactly when fused (${format} ${variant} R=${R} IC=${IC}): ${names.join(', ')}`);
+          assert.equal(names.some((k) => k.startsWith('lora')), !fused, `the separate lora product exactly when not fused: ${names.join(', ')}`);
+        }
+      }
+    }
+  }
+  await loraCase('q4', 'sg16x32', 40, 64, 36, 16, seed += 13, 'f32', true, 0.3);
+  await loraCase('f32', 'sg16x32', 40, 64, 36, 16, seed += 13, 'f32', false, 0.3);
+  if (await hasF16('linear+lora compute f16')) await loraCase('q8', 'sg16x32', 33, 96, 70, 8, seed += 13, 'f16', true);
+  // misuse: a row slice with an adapter
+  const w = op.uploadWeight(gpu, quantize(randn32(8 * 4, 1), 8, 4, 'f32'), 't.w');
+  const x = gpu.f32(4, 't.x');
+  assert.throws(() => op.linear_forward(gpu, x, x, w, null, 1, 4, 4, 2, { lora: { h: x, B: x, rank: 4, scale: 1 } }), /rowOffset 0/);
+  gpu.destroy(w.buf); gpu.destroy(x);
 });
