@@ -16,7 +16,7 @@ import { lora_backward_dh, lora_backward_params, lora_hidden } from '../ops/lora
 import { rmsnorm_backward, rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_backward, rope_forward } from '../ops/rope.ts';
 import { swiglu_backward, swiglu_forward } from '../ops/swiglu.ts';
-import { xent_backward, xent_forward } from '../ops/xent.ts';
+import { xent_backward, xent_forward, type XentTicket } from '../ops/xent.ts';
 import { need } from '../ops/util.ts';
 import { type AdamWOptions, type Batch, lossScale, tokenAccuracy } from '../ref/model.ts';
 import { rope_inv_freq } from '../ref/rope.ts';
@@ -177,6 +177,8 @@ export class LlamaModel {
   step = 1;
   private N: number;
   private chunk: number;
+  /** xent_forward's ticket from the last forward(), for the backward to reuse its last logits chunk */
+  private xentTicket: XentTicket | null = null;
   // frozen base
   private embed: QWeight; // (V,C)
   private lmHead: QWeight; // (V,C), the embed when tied
@@ -318,7 +320,7 @@ export class LlamaModel {
   forward(train = true): void {
     this.recordTrunk(train);
     const C = this.cfg.hidden, V = this.cfg.vocab, io = this.io;
-    xent_forward(this.gpu, io.get('losses'), this.acts.get('final.lse'), io.get('correct'), this.acts.get('final.h'),
+    this.xentTicket = xent_forward(this.gpu, io.get('losses'), this.acts.get('final.lse'), io.get('correct'), this.acts.get('final.h'),
       this.lmHead, io.get('targets'), this.N, C, V, this.chunk);
   }
 
@@ -328,7 +330,9 @@ export class LlamaModel {
     const dx = this.gradTop.get('dx'), dhf = this.gradTop.get('dhf');
     g.clear(this.grads);
     this.gradTop.clear();
-    xent_backward(g, dhf, A.get('final.h'), this.lmHead, this.io.get('targets'), A.get('final.lse'), this.io.get('dloss'), N, C, V, this.chunk);
+    // the forward's last logits chunk is reused when still in the scratch (xent checks)
+    xent_backward(g, dhf, A.get('final.h'), this.lmHead, this.io.get('targets'), A.get('final.lse'), this.io.get('dloss'), N, C, V, this.chunk, this.xentTicket);
+    this.xentTicket = null;
     rmsnorm_backward(g, dx, dhf, A.get(`x.${this.cfg.layers}`), this.norm, A.get('final.rstd'), N, C);
     for (let l = this.cfg.layers - 1; l >= 0; l--) {
       if (this.opts.checkpointing) this.layerForward(l, true);
