@@ -432,6 +432,15 @@ fn sg_pv(u: u32, a: vec4f, b: vec4f, v: vec4f) {
 fn sg_key(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
   for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + 8u * u, HC - 1u)]); }
 }
+// HALF (HC ≤ 4): a head row that stays the same for the whole walk (the lane's own query row in
+// forward_sg / dq_sg, its key row in dkv_sg) is read once into registers: quad c in column c
+// (c < HC; past HC the last quad repeats and is never used). Saves a quarter to a third of the
+// storage loads per block, each a per-lane loop on the CPU drivers.
+fn regs_q(b: u32, s: f32) -> mat4x4f {
+  return mat4x4f(q4[b] * s, q4[b + min(1u, HC - 1u)] * s, q4[b + min(2u, HC - 1u)] * s, q4[b + min(3u, HC - 1u)] * s);
+}
+fn regs_k(b: u32) -> mat4x4f { return mat4x4f(k4[b], k4[b + min(1u, HC - 1u)], k4[b + min(2u, HC - 1u)], k4[b + min(3u, HC - 1u)]); }
+fn regs_v(b: u32) -> mat4x4f { return mat4x4f(v4[b], v4[b + min(1u, HC - 1u)], v4[b + min(2u, HC - 1u)], v4[b + min(3u, HC - 1u)]); }
 // HALF: fo[i] += p[i]·x for this lane's 4 rows (0..3 with a, or 4..7 with b)
 fn sg_pv_half(j: u32, a: vec4f, b: vec4f, x: vec4f) {
   let p = select(a, b, j >= 4u);
@@ -461,6 +470,8 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
   // this lane's query row (clamped); its quads are re-read per key block (a register array indexed
   // in a loop that the compiler may not unroll would live in scratch memory, slower than a load)
   let qb = (b * T + min(t0 + j, T - 1u)) * qs4 + h * HC;
+  var qh = mat4x4f();                          // HALF: this lane's q row ·scale, in registers
+  if (HALF) { qh = regs_q(qb, P.scale); }
   var mA = vec4f(NEG); var mB = vec4f(NEG);    // running max of rows 0..3, 4..7 (same in every lane)
   var lA = vec4f(0.0); var lB = vec4f(0.0);    // running Σ exp(score − m)
   let rA = vec4u(t0, t0 + 1u, t0 + 2u, t0 + 3u);
@@ -471,7 +482,14 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
     let s = s0 + j;                            // this lane's key
     let sb = (b * T + min(s, T - 1u)) * ks4 + kvo4;
     var S = mat2x4f(vec4f(0.0), vec4f(0.0));
-    for (var c = 0u; c < HC; c++) { S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]); }
+    if (HALF) {
+      S += sg_dots(qh[0], k4[sb]);
+      if (HC > 1u) { S += sg_dots(qh[1], k4[sb + 1u]); }
+      if (HC > 2u) { S += sg_dots(qh[2], k4[sb + 2u]); }
+      if (HC > 3u) { S += sg_dots(qh[3], k4[sb + 3u]); }
+    } else {
+      for (var c = 0u; c < HC; c++) { S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]); }
+    }
     let live = s < T && valid_f[b * T + min(s, T - 1u)] != 0u;
     let visA = vec4<bool>(live) & (vec4u(s) <= rA);
     let visB = vec4<bool>(live) & (vec4u(s) <= rB);
@@ -578,6 +596,11 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
   let dA = vec4f(l0.y, l1.y, l2.y, l3.y); let dB = vec4f(l4.y, l5.y, l6.y, l7.y);
   let rA = vec4u(t0, t0 + 1u, t0 + 2u, t0 + 3u);
   let rB = vec4u(t0 + 4u, t0 + 5u, t0 + 6u, t0 + 7u);
+  var qh = mat4x4f(); var dh = mat4x4f();      // HALF: this lane's q row ·scale and dout row, in registers
+  if (HALF) {
+    qh = regs_q(qb, P.scale);
+    dh = mat4x4f(do4[qb], do4[qb + min(1u, HC - 1u)], do4[qb + min(2u, HC - 1u)], do4[qb + min(3u, HC - 1u)]);
+  }
   let nblk = (min(T, t0 + 8u) + 7u) / 8u;
   for (var kb = 0u; kb < nblk; kb++) {
     let s0 = kb * 8u;
@@ -585,9 +608,16 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
     let sb = (b * T + min(s, T - 1u)) * ks4 + kvo4;
     var S = mat2x4f(vec4f(0.0), vec4f(0.0));
     var dP = mat2x4f(vec4f(0.0), vec4f(0.0));
-    for (var c = 0u; c < HC; c++) {
-      S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]);
-      dP += sg_dots(do4[qb + c], v4[sb + c]);
+    if (HALF) {
+      S += sg_dots(qh[0], k4[sb]); dP += sg_dots(dh[0], v4[sb]);
+      if (HC > 1u) { S += sg_dots(qh[1], k4[sb + 1u]); dP += sg_dots(dh[1], v4[sb + 1u]); }
+      if (HC > 2u) { S += sg_dots(qh[2], k4[sb + 2u]); dP += sg_dots(dh[2], v4[sb + 2u]); }
+      if (HC > 3u) { S += sg_dots(qh[3], k4[sb + 3u]); dP += sg_dots(dh[3], v4[sb + 3u]); }
+    } else {
+      for (var c = 0u; c < HC; c++) {
+        S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]);
+        dP += sg_dots(do4[qb + c], v4[sb + c]);
+      }
     }
     let live = s < T && valid_q[b * T + min(s, T - 1u)] != 0u;
     let visA = vec4<bool>(live) & (vec4u(s) <= rA);
@@ -670,6 +700,8 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
   let kA = vec4u(s0, s0 + 1u, s0 + 2u, s0 + 3u);
   let kB = vec4u(s0 + 4u, s0 + 5u, s0 + 6u, s0 + 7u);
   let nblk = (T + 7u) / 8u;
+  var kh = mat4x4f(); var vh = mat4x4f();      // HALF: this lane's k and v rows, in registers
+  if (HALF) { kh = regs_k(kb); vh = regs_v(kb); }
   for (var hh = 0u; hh < G; hh++) {
     let h = g * G + hh;
     for (var tb = wid.x; tb < nblk; tb++) {   // query blocks t0 ≥ s0 (s0 is a multiple of 8)
@@ -678,9 +710,16 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
       let qb = (b * T + min(t, T - 1u)) * qs4 + h * HC;
       var S = mat2x4f(vec4f(0.0), vec4f(0.0));
       var dP = mat2x4f(vec4f(0.0), vec4f(0.0));
-      for (var c = 0u; c < HC; c++) {
-        S += sg_dots(k4[kb + c], q4[qb + c] * P.scale);
-        dP += sg_dots(v4[kb + c], do4[qb + c]);
+      if (HALF) {
+        S += sg_dots(kh[0], q4[qb] * P.scale); dP += sg_dots(vh[0], do4[qb]);
+        if (HC > 1u) { S += sg_dots(kh[1], q4[qb + 1u] * P.scale); dP += sg_dots(vh[1], do4[qb + 1u]); }
+        if (HC > 2u) { S += sg_dots(kh[2], q4[qb + 2u] * P.scale); dP += sg_dots(vh[2], do4[qb + 2u]); }
+        if (HC > 3u) { S += sg_dots(kh[3], q4[qb + 3u] * P.scale); dP += sg_dots(vh[3], do4[qb + 3u]); }
+      } else {
+        for (var c = 0u; c < HC; c++) {
+          S += sg_dots(k4[kb + c], q4[qb + c] * P.scale);
+          dP += sg_dots(v4[kb + c], do4[qb + c]);
+        }
       }
       let x = select(vec2f(0.0), ld_k[(b * P.NH + h) * T + min(t, T - 1u)], t < T);
       let qok = vec4<bool>(t < T);

@@ -48,7 +48,7 @@ test('ref attention_backward matches finite differences (f64)', () => {
 interface Shape { B: number; T: number; NH: number; NKV: number; HS: number; rows: Array<number | string>; bk?: number }
 // Head sizes are shared between shapes (each head size is one set of pipelines to compile, seconds
 // on CPU drivers): 18 = 2 lanes of 3 vec4 chunks, the last chunk partial and one chunk pure padding;
-// 16 = 1 lane of 4 chunks; 64 = 4 lanes; 128 = 8 lanes.
+// 16 = 1 lane of 4 chunks; 64 = 4 lanes; 128 = 8 lanes; 4 and 12: 1 and 3 chunks.
 const shapes: Shape[] = [
   { B: 1, T: 1, NH: 1, NKV: 1, HS: 18, rows: [1] },
   { B: 2, T: 1, NH: 2, NKV: 1, HS: 16, rows: [1, 0] },
@@ -59,6 +59,9 @@ const shapes: Shape[] = [
   { B: 2, T: 20, NH: 2, NKV: 1, HS: 128, rows: [20, 13] },
   { B: 2, T: 19, NH: 3, NKV: 3, HS: 18, rows: ['0001111111111111111', 19] }, // left padding
   { B: 2, T: 19, NH: 4, NKV: 2, HS: 16, rows: ['0001111111111111111', '1111111111111110011'] }, // padding inside, subgroup forms
+  // head sizes of 1 and 3 quads: the subgroup forms' register-held rows (HC < 4)
+  { B: 2, T: 19, NH: 2, NKV: 1, HS: 4, rows: [19, '1111111111111110011'] },
+  { B: 2, T: 21, NH: 4, NKV: 2, HS: 12, rows: ['000111111111111111111', 17] },
   // tiles that do not divide T (the tile height is a runtime value: no new pipelines)
   { B: 3, T: 33, NH: 6, NKV: 2, HS: 16, rows: [33, 20, 0], bk: 3 },
   { B: 1, T: 21, NH: 4, NKV: 1, HS: 18, rows: [18], bk: 1 },
@@ -66,7 +69,7 @@ const shapes: Shape[] = [
 ];
 
 // both forms: 'plain' (workgroup tiles) and 'auto' (the subgroup kernels where subgroups are 8 wide
-// and HS % 4 == 0 — HS 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
+// and HS % 4 == 0 — HS 4, 12, 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
 for (const form of ['plain', 'auto'] as const) for (const s of shapes) {
   const { B, T, NH, NKV, HS, rows } = s;
   if (form === 'auto' && s.bk) continue; // the tile height is a plain-kernel parameter
