@@ -12,7 +12,8 @@
 // (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread.
 // Template (src/ops/lora.ts keeps lines by flag, like linear): SG adds lora_mm_sg (end of file),
 // the same product by one 8-lane subgroup per 16×(8·TN) tile of C with X values shared by
-// subgroupBroadcast — run where subgroups are exactly 8 wide.
+// subgroupBroadcast — run where subgroups are exactly 8 wide — and its forms lora_mm_sg4 /
+// lora_mm_sg4x for products whose X (and Y) are contiguous along k: quads instead of scalars.
 //#if SG
 enable subgroups;
 //#endif
@@ -141,10 +142,84 @@ fn lora_mm_sg(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id)
     }
     sg_step(x0, x1, y);
   }
-  let nj = n0 + j;
+  sg_store_all(m0, n0 + j, masked);
+}
+
+// lora_mm_sg4 / lora_mm_sg4x: lora_mm_sg with X read as quads along k (xs1 = 1; K, xs0 % 4 == 0), so
+// a lane loads one quad per 4 reduction steps instead of four values: lora_mm_sg4 reads Y the same way
+// (ys1 = 1, ys0 % 4 == 0: h = x·Aᵀ), lora_mm_sg4x reads Y by scalars at stride ys1 (dh = dout·B).
+@group(0) @binding(2) var<storage, read> X4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> Y4: array<vec4f>;
+// 4 consecutive values of X / Y from element i (i % 4 == 0), dropout applied where MASK says
+fn ldx4(i: u32, masked: bool) -> vec4f {
+  let v = X4[i >> 2u];
+  if (MASK == 1u && masked) { return v * vec4f(drop(i), drop(i + 1u), drop(i + 2u), drop(i + 3u)); }
+  return v;
+}
+fn ldy4(i: u32, masked: bool) -> vec4f {
+  let v = Y4[i >> 2u];
+  if (MASK == 2u && masked) { return v * vec4f(drop(i), drop(i + 1u), drop(i + 2u), drop(i + 3u)); }
+  return v;
+}
+fn ldy4s(i: u32, st: u32, masked: bool) -> vec4f {
+  if (MASK == 2u && masked) { return vec4f(ldy(i), ldy(i + st), ldy(i + 2u * st), ldy(i + 3u * st)); }
+  return vec4f(Y[i], Y[i + st], Y[i + 2u * st], Y[i + 3u * st]);
+}
+// the four reduction steps of one quad: x quads of rows j / 8+j, y quads of the lane's TN columns
+fn sg_step4(xa: vec4f, xb: vec4f, y0: vec4f, y1: vec4f, y2: vec4f, y3: vec4f) {
+  sg_step(xa.x, xb.x, vec4f(y0.x, y1.x, y2.x, y3.x));
+  sg_step(xa.y, xb.y, vec4f(y0.y, y1.y, y2.y, y3.y));
+  sg_step(xa.z, xb.z, vec4f(y0.z, y1.z, y2.z, y3.z));
+  sg_step(xa.w, xb.w, vec4f(y0.w, y1.w, y2.w, y3.w));
+}
+fn sg_store_all(m0: u32, nj: u32, masked: bool) {
   sg_store(0u, m0, nj, masked); sg_store(1u, m0, nj, masked); sg_store(2u, m0, nj, masked); sg_store(3u, m0, nj, masked);
   sg_store(4u, m0, nj, masked); sg_store(5u, m0, nj, masked); sg_store(6u, m0, nj, masked); sg_store(7u, m0, nj, masked);
   sg_store(8u, m0, nj, masked); sg_store(9u, m0, nj, masked); sg_store(10u, m0, nj, masked); sg_store(11u, m0, nj, masked);
   sg_store(12u, m0, nj, masked); sg_store(13u, m0, nj, masked); sg_store(14u, m0, nj, masked); sg_store(15u, m0, nj, masked);
+}
+
+// grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
+@compute @workgroup_size(8)
+fn lora_mm_sg4(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let n0 = wg.x * 8u * TN;
+  let m0 = wg.y * 16u;
+  let xa = min(m0 + j, P.M - 1u) * P.xs0;
+  let xb = min(m0 + 8u + j, P.M - 1u) * P.xs0;
+  let c0 = min(n0 + j, P.Nc - 1u) * P.ys0;
+  let c1 = min(n0 + j + 8u, P.Nc - 1u) * P.ys0;
+  let c2 = min(n0 + j + 16u, P.Nc - 1u) * P.ys0;
+  let c3 = min(n0 + j + 24u, P.Nc - 1u) * P.ys0;
+  let masked = MASK != 0u && P.thr != 0u;
+  for (var k = 0u; k < P.K; k += 4u) {
+    var y1 = vec4f(0.0); var y2 = vec4f(0.0); var y3 = vec4f(0.0);
+    if (TN > 1u) { y1 = ldy4(c1 + k, masked); }
+    if (TN > 2u) { y2 = ldy4(c2 + k, masked); y3 = ldy4(c3 + k, masked); }
+    sg_step4(ldx4(xa + k, masked), ldx4(xb + k, masked), ldy4(c0 + k, masked), y1, y2, y3);
+  }
+  sg_store_all(m0, n0 + j, masked);
+}
+
+// grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
+@compute @workgroup_size(8)
+fn lora_mm_sg4x(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let n0 = wg.x * 8u * TN;
+  let m0 = wg.y * 16u;
+  let xa = min(m0 + j, P.M - 1u) * P.xs0;
+  let xb = min(m0 + 8u + j, P.M - 1u) * P.xs0;
+  let c0 = min(n0 + j, P.Nc - 1u) * P.ys0;
+  let c1 = min(n0 + j + 8u, P.Nc - 1u) * P.ys0;
+  let c2 = min(n0 + j + 16u, P.Nc - 1u) * P.ys0;
+  let c3 = min(n0 + j + 24u, P.Nc - 1u) * P.ys0;
+  let st = P.ys1;
+  let masked = MASK != 0u && P.thr != 0u;
+  for (var k = 0u; k < P.K; k += 4u) {
+    let yo = k * st;
+    var y1 = vec4f(0.0); var y2 = vec4f(0.0); var y3 = vec4f(0.0);
+    if (TN > 1u) { y1 = ldy4s(c1 + yo, st, masked); }
+    if (TN > 2u) { y2 = ldy4s(c2 + yo, st, masked); y3 = ldy4s(c3 + yo, st, masked); }
+    sg_step4(ldx4(xa + k, masked), ldx4(xb + k, masked), ldy4s(c0 + yo, st, masked), y1, y2, y3);
+  }
+  sg_store_all(m0, n0 + j, masked);
 }
 //#endif

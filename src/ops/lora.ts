@@ -18,13 +18,19 @@ const MASK = { none: 0, x: 1, y: 2, c: 3 } as const;
 /**
  * Which kernel runs: 'sg' (lora_mm_sg: one 8-lane subgroup per 16×(8·TN) tile, X shared by
  * subgroupBroadcast; only where subgroups are exactly 8 wide) or 'rt' (lora_mm, 4×4 per thread).
- * 'auto' (default): sg where it can run. Tests may change it.
+ * 'auto' (default): sg where it can run, in its quad forms (lora_mm_sg4, lora_mm_sg4x) where X (and
+ * Y) are contiguous along k. Tests may change it.
  */
 export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' } = { kernel: 'auto' };
 
 const code = `${loraCode}\n${dropoutHash}`;
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
+
+/** A binding whose offset allows vec4 indexing (whole buffers always do). */
+function aligned16(b: Buf): boolean {
+  return b instanceof GPUBuffer || (b.offset ?? 0) % 16 === 0;
+}
 
 function useSg(gpu: Gpu): boolean {
   return loraTuning.kernel !== 'rt' && subgroups8(gpu);
@@ -47,7 +53,11 @@ function mm(
   ]);
   if (useSg(gpu)) {
     const TN = Nc <= 8 ? 1 : Nc <= 16 ? 2 : 4;
-    const pl = gpu.pipeline('lora_sg', withSg, 'lora_mm_sg', { MASK: MASK[mask], ACC: acc ? 1 : 0, TN });
+    // X contiguous along k (and Y too): the quad forms, one load per 4 reduction steps
+    const x4 = K % 4 === 0 && xs[1] === 1 && xs[0] % 4 === 0 && aligned16(X);
+    const y4 = x4 && ys[1] === 1 && ys[0] % 4 === 0 && aligned16(Y);
+    const entry = loraTuning.kernel === 'sg' || !x4 ? 'lora_mm_sg' : y4 ? 'lora_mm_sg4' : 'lora_mm_sg4x';
+    const pl = gpu.pipeline('lora_sg', withSg, entry, { MASK: MASK[mask], ACC: acc ? 1 : 0, TN });
     gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / (8 * TN)), Math.ceil(M / 16)]);
     return;
   }

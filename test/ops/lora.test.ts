@@ -58,14 +58,16 @@ async function runCase(N: number, IC: number, OC: number, R: number, p: number, 
   for (const x of Object.values(b)) gpu.destroy(x);
 }
 
-// both kernels: 'rt' (lora_mm) and 'auto' (lora_mm_sg where subgroups are 8 wide, else lora_mm)
-for (const kernel of ['rt', 'auto'] as const) for (const p of [0, 0.3]) {
+// the kernels: 'rt' (lora_mm), 'sg' (lora_mm_sg where subgroups are 8 wide, else lora_mm) and 'auto'
+// (there also its quad forms lora_mm_sg4 / lora_mm_sg4x where X, Y are contiguous along k: IC or
+// OC % 4 == 0 here; R = 32 gives 4 columns per lane)
+for (const kernel of ['rt', 'sg', 'auto'] as const) for (const p of [0, 0.3]) {
   test(`gpu lora forward+backward vs ref, odd shapes, p=${p}, kernel ${kernel}`, async () => {
     let seed = 100;
     const keep = op.loraTuning.kernel;
     op.loraTuning.kernel = kernel;
     try {
-      for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4], [33, 40, 20, 12]]) {
+      for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4], [33, 40, 20, 12], [40, 64, 48, 32]]) {
         await runCase(N, IC, OC, R, p, seed += 17);
       }
     } finally {
