@@ -113,17 +113,22 @@ fn sg_store(r: u32, m0: u32, nj: u32, masked: bool) {
   }
 }
 
+// the tile of workgroup wg for lane j: rows m0 = 16·wg.y (X offsets of rows m0+j, m0+8+j, clamped)
+// and columns n0 = 8·TN·wg.x (Y offsets of columns n0+j+8c, c < 4, clamped)
+struct SgTile { m0: u32, n0: u32, xa: u32, xb: u32, y: vec4u }
+fn sg_tile(wg: vec3u, j: u32) -> SgTile {
+  let n0 = wg.x * 8u * TN;
+  let m0 = wg.y * 16u;
+  let cols = min(vec4u(n0 + j) + vec4u(0u, 8u, 16u, 24u), vec4u(P.Nc - 1u)) * P.ys0;
+  return SgTile(m0, n0, min(m0 + j, P.M - 1u) * P.xs0, min(m0 + 8u + j, P.M - 1u) * P.xs0, cols);
+}
+
 // grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
 @compute @workgroup_size(8)
 fn lora_mm_sg(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let n0 = wg.x * 8u * TN;
-  let m0 = wg.y * 16u;
-  let xa = min(m0 + j, P.M - 1u) * P.xs0;
-  let xb = min(m0 + 8u + j, P.M - 1u) * P.xs0;
-  let y0 = min(n0 + j, P.Nc - 1u) * P.ys0;
-  let y1 = min(n0 + j + 8u, P.Nc - 1u) * P.ys0;
-  let y2 = min(n0 + j + 16u, P.Nc - 1u) * P.ys0;
-  let y3 = min(n0 + j + 24u, P.Nc - 1u) * P.ys0;
+  let tl = sg_tile(wg, j);
+  let m0 = tl.m0; let n0 = tl.n0; let xa = tl.xa; let xb = tl.xb;
+  let y0 = tl.y.x; let y1 = tl.y.y; let y2 = tl.y.z; let y3 = tl.y.w;
   let masked = MASK != 0u && P.thr != 0u;
   for (var k = 0u; k < P.K; k++) {
     let xo = k * P.xs1; let yo = k * P.ys1;
@@ -182,14 +187,9 @@ fn sg_store_all(m0: u32, nj: u32, masked: bool) {
 // grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
 @compute @workgroup_size(8)
 fn lora_mm_sg4(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let n0 = wg.x * 8u * TN;
-  let m0 = wg.y * 16u;
-  let xa = min(m0 + j, P.M - 1u) * P.xs0;
-  let xb = min(m0 + 8u + j, P.M - 1u) * P.xs0;
-  let c0 = min(n0 + j, P.Nc - 1u) * P.ys0;
-  let c1 = min(n0 + j + 8u, P.Nc - 1u) * P.ys0;
-  let c2 = min(n0 + j + 16u, P.Nc - 1u) * P.ys0;
-  let c3 = min(n0 + j + 24u, P.Nc - 1u) * P.ys0;
+  let tl = sg_tile(wg, j);
+  let xa = tl.xa; let xb = tl.xb;
+  let c0 = tl.y.x; let c1 = tl.y.y; let c2 = tl.y.z; let c3 = tl.y.w;
   let masked = MASK != 0u && P.thr != 0u;
   for (var k = 0u; k < P.K; k += 4u) {
     var y1 = vec4f(0.0); var y2 = vec4f(0.0); var y3 = vec4f(0.0);
@@ -197,20 +197,15 @@ fn lora_mm_sg4(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
     if (TN > 2u) { y2 = ldy4(c2 + k, masked); y3 = ldy4(c3 + k, masked); }
     sg_step4(ldx4(xa + k, masked), ldx4(xb + k, masked), ldy4(c0 + k, masked), y1, y2, y3);
   }
-  sg_store_all(m0, n0 + j, masked);
+  sg_store_all(tl.m0, tl.n0 + j, masked);
 }
 
 // grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
 @compute @workgroup_size(8)
 fn lora_mm_sg4x(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let n0 = wg.x * 8u * TN;
-  let m0 = wg.y * 16u;
-  let xa = min(m0 + j, P.M - 1u) * P.xs0;
-  let xb = min(m0 + 8u + j, P.M - 1u) * P.xs0;
-  let c0 = min(n0 + j, P.Nc - 1u) * P.ys0;
-  let c1 = min(n0 + j + 8u, P.Nc - 1u) * P.ys0;
-  let c2 = min(n0 + j + 16u, P.Nc - 1u) * P.ys0;
-  let c3 = min(n0 + j + 24u, P.Nc - 1u) * P.ys0;
+  let tl = sg_tile(wg, j);
+  let xa = tl.xa; let xb = tl.xb;
+  let c0 = tl.y.x; let c1 = tl.y.y; let c2 = tl.y.z; let c3 = tl.y.w;
   let st = P.ys1;
   let masked = MASK != 0u && P.thr != 0u;
   for (var k = 0u; k < P.K; k += 4u) {
@@ -220,6 +215,6 @@ fn lora_mm_sg4x(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_i
     if (TN > 2u) { y2 = ldy4s(c2 + yo, st, masked); y3 = ldy4s(c3 + yo, st, masked); }
     sg_step4(ldx4(xa + k, masked), ldx4(xb + k, masked), ldy4s(c0 + yo, st, masked), y1, y2, y3);
   }
-  sg_store_all(m0, n0 + j, masked);
+  sg_store_all(tl.m0, tl.n0 + j, masked);
 }
 //#endif
