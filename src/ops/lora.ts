@@ -1,10 +1,10 @@
 // Launcher for shaders/lora.wgsl; twin: src/ref/lora.ts (also dropout_keep, lora_init_A).
 // Legend: N rows (B*T), IC in features, OC out features, R rank. All buffers f32 row-major.
 // Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward), or
-// of its subgroup form lora_mm_sg where subgroups are exactly 8 wide (loraTuning). The products
-// that add into the layer's output / input gradient (lora_apply, lora_backward_dinp without
-// dropout) can instead run inside the linear's own kernel: linear_forward / linear_backward with
-// opts.lora / opts.loraGrad (src/model/llama.ts does that; the pieces here are what they fall back to).
+// of its subgroup forms where subgroups are exactly 8 wide (loraTuning). The two products that add
+// into the layer's output / input gradient (lora_apply, lora_backward_dinp) can instead run inside
+// the linear's own kernel: linear_forward / linear_backward with opts.lora / opts.loraGrad
+// (src/model/llama.ts and generate.ts do that; the pieces here are what they fall back to).
 import loraCode from '../../shaders/lora.wgsl?raw';
 import dropoutHash from '../../shaders/dropout_hash.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
