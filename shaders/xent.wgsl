@@ -11,6 +11,18 @@
 // xent_dlogits (elementwise over N·len; xent_dlogits4 by quads when len % 4 = 0): logits (N, len) turned in place into
 //   dlogits = (exp(logit − lse[n]) − onehot(target)) · dloss[n]   (0 for an ignored target);
 //   the launcher then runs linear_backward(dinp +=, dlogits, W[r0 : r0+len]).
+//
+// The gradient inside the forward (flags bit 2, GRAD: training with more than one chunk), so the
+// backward recomputes no chunk: alongside the running (max m, sum s) the launcher accumulates
+//   Gacc (N,C) = Σ_chunks exp(logits − m)·W_chunk, rescaled by exp(m_old − m_new) when m grows
+// (online softmax, as flash attention accumulates its output), and the backward finishes
+//   dinp += dloss·(Gacc / s − W[target])   (0 for an ignored target).
+// xent_update (GRAD) also writes ga[n] = (exp(m_old − m_new) (0 on the first chunk), m_new, s_new, 0);
+// xent_gscale: Gacc[n, :] ·= ga[n].x (set to 0 on the first chunk);
+// xent_probs (xent_probs4 by quads): logits turned in place into exp(logit − ga[n].y) (0 for an
+//   ignored target), then linear_backward(Gacc +=, probs, W[r0 : r0+len]);
+// xent_finish: dinp[n, :] += dloss[n]·(Gacc[n, :] / ga[n].z − wt[n, :]), wt = W[target] rows gathered
+//   by embedding_forward (a zero row for an ignored target, whose dinp row is left as it is).
 
 // Template (src/ops/xent.ts keeps lines by flag): SG — where subgroups have one fixed size S —
 // makes xent_update's workgroup one subgroup (WG = S, an override constant) reducing with
@@ -38,6 +50,7 @@ struct RowState { m: f32, s: f32, arg: u32, tgt: f32 }
 @group(0) @binding(4) var<storage, read_write> correct: array<f32>;    // (N) 1.0 / 0.0
 @group(0) @binding(5) var<storage, read> logits: array<f32>;           // (N, len)
 @group(0) @binding(6) var<storage, read> targets: array<u32>;          // (N)
+@group(0) @binding(7) var<storage, read_write> ga: array<vec4f>;       // (N) GRAD: (alpha, m, s, 0)
 
 //#if !SG
 var<workgroup> red_m: array<f32, 256>;
@@ -108,8 +121,11 @@ fn xent_update(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id)
       let mm = max(st.m, M);
       S = st.s * exp(st.m - mm) + S * exp(M - mm);
       if (!(M > st.m)) { A = st.arg; }
+      if ((U.flags & 4u) != 0u) { ga[n] = vec4f(exp(st.m - mm), mm, S, 0.0); }
       M = mm;
       T = st.tgt;
+    } else if ((U.flags & 4u) != 0u) {
+      ga[n] = vec4f(0.0, M, S, 0.0);
     }
     let t = targets[n];
     if (t != IGNORE && t >= U.r0 && t - U.r0 < U.len) { T = logits[base + (t - U.r0)]; }
@@ -176,4 +192,53 @@ fn xent_dlogits4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let c = vec4u(G.r0 + j) + vec4u(0u, 1u, 2u, 3u);
   p -= select(vec4f(0.0), vec4f(1.0), c == vec4u(t));
   dlogits4[i] = p * dloss[n];
+}
+
+// ---- the gradient inside the forward (GRAD) ------------------------------------------------------
+// bindings: gscale 1 gacc, 2 ga_b; probs 1 dlogits / dlogits4, 2 targets_b, 3 ga_b; finish 1 dinp_f,
+// 2 targets_b, 3 ga_b, 4 dloss, 5 gacc_r, 6 wt. G.len = C for gscale / finish; G._p0 = 1: first chunk.
+@group(0) @binding(1) var<storage, read_write> gacc: array<f32>; // (N, C)
+@group(0) @binding(2) var<storage, read> ga_s: array<vec4f>;     // (N)
+@group(0) @binding(3) var<storage, read> ga_b: array<vec4f>;     // (N)
+@group(0) @binding(1) var<storage, read_write> dinp_f: array<f32>; // (N, C)
+@group(0) @binding(5) var<storage, read> gacc_r: array<f32>;     // (N, C)
+@group(0) @binding(6) var<storage, read> wt: array<f32>;         // (N, C) W[target] rows
+
+// Gacc (N, C) rescaled to the new running max (zeroed on the first chunk)
+@compute @workgroup_size(DWG)
+fn xent_gscale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * DWG;
+  if (i >= G.N * G.len) { return; }
+  if (G._p0 == 1u) {
+    gacc[i] = 0.0;
+  } else {
+    gacc[i] *= ga_s[i / G.len].x;
+  }
+}
+
+@compute @workgroup_size(DWG)
+fn xent_probs(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * DWG;
+  if (i >= G.N * G.len) { return; }
+  let n = i / G.len;
+  dlogits[i] = select(exp(dlogits[i] - ga_b[n].y), 0.0, targets_b[n] == IGNORE);
+}
+
+// xent_probs by quads of a row (len % 4 == 0)
+@compute @workgroup_size(DWG)
+fn xent_probs4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * DWG;
+  let q = G.len / 4u;
+  if (i >= G.N * q) { return; }
+  let n = i / q;
+  dlogits4[i] = select(exp(dlogits4[i] - vec4f(ga_b[n].y)), vec4f(0.0), targets_b[n] == IGNORE);
+}
+
+@compute @workgroup_size(DWG)
+fn xent_finish(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * DWG;
+  if (i >= G.N * G.len) { return; }
+  let n = i / G.len;
+  if (targets_b[n] == IGNORE) { return; }
+  dinp_f[i] += dloss[n] * (gacc_r[i] / ga_b[n].z - wt[i]);
 }

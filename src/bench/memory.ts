@@ -10,6 +10,7 @@ import { LlamaModel } from '../model/llama.ts';
 import type { QFormat } from '../model/quant.ts';
 import { allocatedSince, planFor, snapshot } from './train.ts';
 import { BENCH_LORA } from './shapes.ts';
+import { xentChunkRows, xentScratchBytes } from '../ops/xent.ts';
 
 export interface MemoryCase {
   model: string;
@@ -39,11 +40,11 @@ export async function benchMemory(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeig
     const plan = planFor(gpu, cfg, c.quant, c.batch, c.seq, c.checkpointing);
     const N = c.batch * c.seq;
     const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20;
-    const chunk = Math.max(1, Math.min(Math.floor((16 << 20) / (4 * N)), cfg.vocab, Math.floor(maxBind / (4 * N))));
+    const chunk = xentChunkRows(N, cfg.vocab, maxBind);
     const r: MemoryResult = {
       ...c, planned: plan.modelTotal,
       plannedBytes: { baseWeights: plan.bytes.baseWeights, loraAndOptimizer: plan.bytes.loraAndOptimizer, activations: plan.bytes.activations, scratch: plan.bytes.scratch },
-      xentScratch: N * chunk * 4 + N * 16, allocatedAtBuild: null, modelReport: null, fitsUnder1GiB: plan.modelTotal < 2 ** 30,
+      xentScratch: xentScratchBytes(N, cfg.hidden, cfg.vocab, chunk, true), allocatedAtBuild: null, modelReport: null, fitsUnder1GiB: plan.modelTotal < 2 ** 30,
     };
     if (weights && plan.fits) {
       const before = snapshot(gpu);

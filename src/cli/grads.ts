@@ -111,7 +111,7 @@ export async function loraGradients(
   try {
     const r = await gpu.scoped('grads', () => {
       model.setBatch(batch);
-      model.forward(false);
+      model.forward(false, true); // no dropout; a backward follows
       model.backward();
       return model.readLoss();
     });

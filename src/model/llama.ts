@@ -16,7 +16,7 @@ import { lora_backward_dh, lora_backward_params, lora_hidden } from '../ops/lora
 import { rmsnorm_backward, rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_backward, rope_forward } from '../ops/rope.ts';
 import { swiglu_backward, swiglu_forward } from '../ops/swiglu.ts';
-import { xent_backward, xent_forward, type XentTicket } from '../ops/xent.ts';
+import { xent_backward, xent_forward, xentChunkRows, xentScratchBytes, type XentTicket } from '../ops/xent.ts';
 import { need } from '../ops/util.ts';
 import { type AdamWOptions, type Batch, lossScale, tokenAccuracy } from '../ref/model.ts';
 import { rope_inv_freq } from '../ref/rope.ts';
@@ -214,8 +214,8 @@ export class LlamaModel {
     need(B >= 1 && T >= 1, 'model: batch ≥ 1 and seq ≥ 1');
     need(weights.layers.length === cfg.layers, `model: ${weights.layers.length} layers of weights for cfg.layers = ${cfg.layers}`);
     const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20;
-    const chunk = opts.xentChunk ?? Math.floor((16 << 20) / (4 * N));
-    this.chunk = Math.max(1, Math.min(chunk, cfg.vocab, Math.floor(maxBind / (4 * N))));
+    this.chunk = opts.xentChunk === undefined ? xentChunkRows(N, cfg.vocab, maxBind)
+      : Math.max(1, Math.min(opts.xentChunk, cfg.vocab, Math.floor(maxBind / (4 * N))));
     this.opts = { quant: opts.quant, lora: opts.lora, batch: B, seq: T, checkpointing: opts.checkpointing ?? false, seed: opts.seed ?? 0, xentChunk: this.chunk };
     const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
 
@@ -316,12 +316,16 @@ export class LlamaModel {
     w('dloss', Float32Array.from(this.hostDloss));
   }
 
-  /** Record the forward of the current batch: per-token losses / correct (vocab-chunked xent). */
-  forward(train = true): void {
+  /**
+   * Record the forward of the current batch: per-token losses / correct (vocab-chunked xent).
+   * train: dropout on; grad (default: train): a backward follows, so the cross-entropy accumulates
+   * its gradient while each vocab chunk's logits are at hand (no chunk is recomputed in backward).
+   */
+  forward(train = true, grad = train): void {
     this.recordTrunk(train);
     const C = this.cfg.hidden, V = this.cfg.vocab, io = this.io;
     this.xentTicket = xent_forward(this.gpu, io.get('losses'), this.acts.get('final.lse'), io.get('correct'), this.acts.get('final.h'),
-      this.lmHead, io.get('targets'), this.N, C, V, this.chunk);
+      this.lmHead, io.get('targets'), this.N, C, V, this.chunk, { grad });
   }
 
   /** Record the backward of the last forward: zero the LoRA grads, then reverse over the layers. */
@@ -330,7 +334,7 @@ export class LlamaModel {
     const dx = this.gradTop.get('dx'), dhf = this.gradTop.get('dhf');
     g.clear(this.grads);
     this.gradTop.clear();
-    // the forward's last logits chunk is reused when still in the scratch (xent checks)
+    // the forward's accumulated gradient (or its last logits chunk) is used when still in the scratch (xent checks)
     xent_backward(g, dhf, A.get('final.h'), this.lmHead, this.io.get('targets'), A.get('final.lse'), this.io.get('dloss'), N, C, V, this.chunk, this.xentTicket);
     this.xentTicket = null;
     rmsnorm_backward(g, dx, dhf, A.get(`x.${this.cfg.layers}`), this.norm, A.get('final.rstd'), N, C);
@@ -470,7 +474,7 @@ export class LlamaModel {
   memoryReport(): MemoryReport {
     const { batch: B, seq: T, checkpointing, lora } = this.opts;
     const noCkpt = tableBytes(activationTable(this.cfg, lora, B, T, false));
-    const xentScratch = this.N * this.chunk * 4 + this.N * 16; // src/ops/xent.ts logits + row state
+    const xentScratch = xentScratchBytes(this.N, this.cfg.hidden, this.cfg.vocab, this.chunk, true); // src/ops/xent.ts scratch (training)
     const scratch = this.io.bytes + this.gradTop.bytes + this.gradLayer.bytes + this.tmp.bytes + xentScratch + (this.logitsBuf?.size ?? 0);
     const loraAndOptimizer = this.params.size + this.grads.size + this.m.size + this.v.size;
     return {

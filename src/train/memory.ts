@@ -12,6 +12,7 @@ import { activationTable } from '../model/llama.ts';
 import { loraLayout } from '../model/lora.ts';
 import { elems, tableBytes, type TensorSpec } from '../model/memory.ts';
 import { bytesOf, type QFormat } from '../model/quant.ts';
+import { xentChunkRows, xentScratchBytes } from '../ops/xent.ts';
 
 /** The device limits that matter (gpu.info.limits) plus the memory we allow ourselves. */
 export interface AdapterLimits {
@@ -120,8 +121,8 @@ export function planMemory(cfg: LlamaConfig, s: MemorySettings, limits: Partial<
   const tmp: TensorSpec[] = [{ name: 'proj', shape: [N, C] }, { name: 'normsq', shape: [1] }];
   if (layout.slots.length) tmp.push({ name: 'dh', shape: [N, s.rank] });
   const maxBind = lim.maxStorageBufferBindingSize;
-  const chunk = Math.max(1, Math.min(Math.floor((16 << 20) / (4 * N)), V, Math.floor(maxBind / (4 * N))));
-  const xentScratch = N * chunk * 4 + N * 16;
+  const chunk = xentChunkRows(N, V, maxBind);
+  const xentScratch = xentScratchBytes(N, C, V, chunk, true);
   const activations = tableBytes(acts);
   const scratch = tableBytes(io) + tableBytes(gradTop) + tableBytes(gradLayer) + tableBytes(tmp) + xentScratch;
   const modelTotal = baseWeights + loraAndOptimizer + activations + scratch;

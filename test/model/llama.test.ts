@@ -12,6 +12,7 @@ import type { QFormat } from '../../src/model/quant.ts';
 import { ref_logits, ref_loss, ref_train } from '../../src/ref/model.ts';
 import { assertClose, testGpu, TOL } from '../util.ts';
 import { ALL_TARGETS, randomLora, tinyBatch, tinyConfig, tinyWeights } from './tiny.ts';
+import { xentScratchBytes } from '../../src/ops/xent.ts';
 
 const B = 2, T = 16;
 const LORA: LoraConfig = { rank: 4, alpha: 8, dropout: 0.1, targets: ALL_TARGETS };
@@ -141,7 +142,7 @@ test('memory report: categories add up, match gpu.allocated, checkpointing saves
     const before = gpu.totalAllocated;
     const m = await model(cfg, w, { quant: 'q8', checkpointing });
     const r = m.memoryReport();
-    const xentScratch = B * T * 100 * 4 + B * T * 16;
+    const xentScratch = xentScratchBytes(B * T, cfg.hidden, cfg.vocab, 100, true);
     assert.equal(gpu.totalAllocated - before, r.baseWeights + r.loraAndOptimizer + r.activations + r.scratch - xentScratch);
     assert.equal(r.total, r.baseWeights + r.loraAndOptimizer + r.activations + r.scratch);
     assert.equal(r.activations, r.table.reduce((a, t) => a + t.bytes, 0));

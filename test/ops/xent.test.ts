@@ -1,7 +1,8 @@
 // Cross-entropy fused with lm_head: ref backward vs central finite differences (f64); GPU (chunked,
 // f32/q8/q4 lm_head) vs ref (unchunked, dequantize(quantize(W))) for losses, lse, correct and dinp +=,
-// on odd V (partial last chunk, V < chunk), N = 1 and N = 13, ignored targets, argmax hits; the
-// backward's reuse of the forward's last logits chunk (bitwise = recomputing; stale tickets refused).
+// on odd V (partial last chunk, V < chunk), N = 1 and N = 13, ignored targets, argmax hits, with the
+// gradient accumulated in the forward (grad); the backward's reuse of the forward's last logits
+// chunk (bitwise = recomputing; stale tickets refused) and the grad path against recomputing.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/xent.ts';
@@ -86,8 +87,10 @@ for (const [format, kernel] of [['f32', 'plain'], ['f32', 'auto'], ['q8', 'auto'
       op.xentTuning.kernel = kernel;
       try {
         await gpu.scoped('xent', () => {
-          // with the forward's ticket: the backward takes the last chunk's logits from the scratch
-          const ticket = op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk);
+          // with the forward's ticket (grad: more than one chunk accumulates the gradient in the
+          // forward; one chunk leaves its logits in the scratch for the backward)
+          const ticket = op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk, { grad: true });
+          assert.equal(ticket.grad, V > chunk, 'the gradient is accumulated in the forward exactly when there are several chunks');
           op.xent_backward(gpu, bD, bInp, w, bT, bLse, bDl, N, C, V, chunk, ticket);
         });
       } finally {
@@ -119,7 +122,7 @@ test('gpu xent: repeated calls and a larger N reuse/grow the cached scratch', as
   }
 });
 
-test('gpu xent_backward reuses the forward\'s last logits chunk only with a fresh ticket (bitwise = recompute)', async () => {
+test('gpu xent_backward: the forward\'s last logits chunk or accumulated gradient only with a fresh ticket', async () => {
   const gpu = await testGpu();
   for (const [N, C, V, chunk] of [[13, 40, 37, 8], [9, 32, 300, 300]] as const) {
     const inp = randn32(N * C, V), other = randn32(N * C, V + 1), wRaw = randn32(V * C, V + 2);
@@ -127,11 +130,13 @@ test('gpu xent_backward reuses the forward\'s last logits chunk only with a fres
     const targets = Uint32Array.from({ length: N }, (_, n) => (n * 5) % V);
     const bInp = gpu.f32(inp, 't.inp'), bOther = gpu.f32(other, 't.other'), bT = gpu.u32(targets, 't.tg'), bDl = gpu.f32(randn32(N, 3), 't.dl');
     const bL = gpu.f32(N, 't.l'), bLse = gpu.f32(N, 't.lse'), bC = gpu.f32(N, 't.c'), bL2 = gpu.f32(N, 't.l2'), bLse2 = gpu.f32(N, 't.lse2');
-    const run = async (mode: 'recompute' | 'fresh' | 'stale'): Promise<Float32Array> => {
+    const run = async (mode: 'recompute' | 'fresh' | 'stale' | 'grad' | 'grad-stale'): Promise<Float32Array> => {
       const bD = gpu.f32(N * C, 't.d');
       let linears = -1;
+      const grad = mode.startsWith('grad');
       const rec = () => {
-        const ticket = op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk);
+        const ticket = op.xent_forward(gpu, bL, bLse, bC, bInp, w, bT, N, C, V, chunk, { grad });
+        if (mode === 'grad-stale') op.xent_forward(gpu, bL2, bLse2, bC, bOther, w, bT, N, C, V, chunk);
         // stale: another forward (other rows) overwrote the scratch in between
         if (mode === 'stale') op.xent_forward(gpu, bL2, bLse2, bC, bOther, w, bT, N, C, V, chunk);
         op.xent_backward(gpu, bD, bInp, w, bT, bLse, bDl, N, C, V, chunk, mode === 'recompute' ? null : ticket);
@@ -140,16 +145,21 @@ test('gpu xent_backward reuses the forward\'s last logits chunk only with a fres
         rec();
         linears = [...(await gpu.stopProfile()).entries()].filter(([k]) => k.startsWith('linear_') && k.endsWith('linear_forward')).reduce((a, [, v]) => a + v.count, 0);
       } else await gpu.scoped('xent', rec);
-      const nChunks = Math.ceil(V / chunk);
-      const expect = (mode === 'stale' ? 2 : 1) * nChunks + (mode === 'fresh' ? nChunks - 1 : nChunks);
+      const nChunks = Math.ceil(V / chunk), g = nChunks > 1; // the grad path runs with several chunks only
+      const expect = {
+        recompute: 2 * nChunks, fresh: 2 * nChunks - 1, stale: 3 * nChunks,
+        grad: g ? nChunks : 2 * nChunks - 1, 'grad-stale': 3 * nChunks,
+      }[mode];
       if (linears >= 0) assert.equal(linears, expect, `${mode} V=${V} chunk=${chunk}: lm_head chunk matmuls`);
       const d = await gpu.readF32(bD, N * C);
       gpu.destroy(bD);
       return d;
     };
-    const a = await run('recompute'), b = await run('fresh'), c = await run('stale');
+    const a = await run('recompute'), b = await run('fresh'), c = await run('stale'), d = await run('grad'), e = await run('grad-stale');
     assert.deepEqual(Array.from(b), Array.from(a), `fresh ticket V=${V}: bitwise equal to recomputing`);
     assert.deepEqual(Array.from(c), Array.from(a), `stale ticket V=${V}: recomputed, bitwise equal`);
+    assert.deepEqual(Array.from(e), Array.from(a), `stale grad ticket V=${V}: recomputed, bitwise equal`);
+    assertClose(`grad in the forward V=${V}: = recomputing`, d, a, TOL.f32sum);
     for (const x of [w.buf, bInp, bOther, bT, bDl, bL, bLse, bC, bL2, bLse2]) gpu.destroy(x);
   }
 });

@@ -9,6 +9,7 @@ import type { QFormat } from '../../src/model/quant.ts';
 import { planMemory } from '../../src/train/memory.ts';
 import { testGpu } from '../util.ts';
 import { ALL_TARGETS, tinyConfig, tinyWeights } from '../model/tiny.ts';
+import { xentScratchBytes } from '../../src/ops/xent.ts';
 
 const cases: { name: string; over: object; quant: QFormat; targets: LoraTarget[]; B: number; T: number; ckpt: boolean; rank: number }[] = [
   { name: 'f32 all targets', over: {}, quant: 'f32', targets: ALL_TARGETS, B: 2, T: 16, ckpt: false, rank: 4 },
@@ -36,7 +37,7 @@ for (const c of cases) {
     assert.equal(plan.trainableParams, rep.trainableParams, 'trainable params');
     assert.equal(plan.bytes.accumulation, 0);
     // what the constructor allocated: everything but the cross-entropy scratch (allocated on the first forward)
-    const N = c.B * c.T, xent = N * model.opts.xentChunk * 4 + N * 16;
+    const N = c.B * c.T, xent = xentScratchBytes(N, cfg.hidden, cfg.vocab, model.opts.xentChunk, true);
     assert.equal(allocated, plan.modelTotal - xent, 'gpu.allocated after construction');
     assert.ok(plan.fits);
     model.destroy();
