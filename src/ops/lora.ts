@@ -9,7 +9,7 @@ import loraCode from '../../shaders/lora.wgsl?raw';
 import dropoutHash from '../../shaders/dropout_hash.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { need, preprocess, subgroups8 } from './util.ts';
+import { aligned16, need, preprocess, subgroups8 } from './util.ts';
 
 export { lora_init_A, dropout_keep } from '../ref/lora.ts';
 
@@ -26,11 +26,6 @@ export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' } = { kernel: 'auto' };
 const code = `${loraCode}\n${dropoutHash}`;
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
-
-/** A binding whose offset allows vec4 indexing (whole buffers always do). */
-function aligned16(b: Buf): boolean {
-  return b instanceof GPUBuffer || (b.offset ?? 0) % 16 === 0;
-}
 
 function useSg(gpu: Gpu): boolean {
   return loraTuning.kernel !== 'rt' && subgroups8(gpu);

@@ -1,5 +1,5 @@
 // Small launcher helpers shared by src/ops/*.
-import type { Gpu } from '../gpu/device.ts';
+import type { Buf, Gpu } from '../gpu/device.ts';
 
 /**
  * Workgroup grid for n items, wg threads per group, folded into 2D when n/wg exceeds the
@@ -64,4 +64,14 @@ export function preprocess(src: string, flags: Record<string, boolean>): string 
   }
   if (stack.length) throw new Error('preprocess: unterminated #if');
   return out.join('\n');
+}
+
+/** A binding whose offset allows vec4 indexing (whole buffers always do). */
+export function aligned16(b: Buf): boolean {
+  return b instanceof GPUBuffer || (b.offset ?? 0) % 16 === 0;
+}
+
+/** Whether an elementwise op over n values can run by quads: n % 4 == 0 and every binding aligned16. */
+export function quadAligned(n: number, ...bufs: Buf[]): boolean {
+  return n % 4 === 0 && bufs.every(aligned16);
 }

@@ -3,7 +3,8 @@ import * as ref from '../../src/ref/residual.ts';
 import * as op from '../../src/ops/residual.ts';
 import { assertClose, randn32, testGpu } from '../util.ts';
 
-for (const n of [1, 300, 70001]) {
+// n % 4 == 0 runs the quad entry point (300, 70004)
+for (const n of [1, 300, 70001, 70004]) {
   test(`gpu residual_forward n=${n}`, async () => {
     const gpu = await testGpu();
     const a = randn32(n, 1), b = randn32(n, 2), want = new Float32Array(n);
