@@ -6,6 +6,8 @@
 // angle = f32(pos[n]) · invFreq[i]  (rounded to f32 as in HF);  (a, b) ← (a·cos − b·sin, a·sin + b·cos)
 // cos/sin come from our own range reduction + polynomial (cos_sin below), not the builtins.
 // One thread per pair; the 1-D grid folds into 2-D: idx = gid.x + gid.y * nwg.x * WG.
+// rope_forward4 / rope_backward4: one thread per 4 consecutive pairs (HS/2 % 4 == 0, quad-aligned x):
+// the same arithmetic by vec4 — a quarter of the loads (per-lane loops on the CPU drivers).
 
 const WG: u32 = 256u;
 
@@ -70,4 +72,70 @@ fn rope_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let idx = gid.x + gid.y * nwg.x * WG;
   if (idx >= P.N * P.H * (P.HS / 2u)) { return; }
   rotate(idx, -1.0);
+}
+
+// ---- by quads of pairs ---------------------------------------------------------------------------
+@group(0) @binding(1) var<storage, read_write> x4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> invFreq4: array<vec4f>;
+
+// cos_sin of four angles (same operations as cos_sin, the quadrant chosen by select): (cos, sin)
+fn cos_sin4(a: vec4f) -> mat2x4f {
+  let k = round(a * TWO_OVER_PI);
+  let r = ((a - k * PIO2_HI) - k * PIO2_MID) - k * PIO2_LO;
+  let z = r * r;
+  let s = r + r * z * ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1);
+  let c = 1.0 - 0.5 * z + z * z * ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2);
+  let q = vec4i(k) & vec4i(3);
+  let odd = (q & vec4i(1)) != vec4i(0);   // quadrants 1, 3: cos and sin swap
+  let cc = select(c, s, odd);
+  let ss = select(s, c, odd);
+  let negc = (q == vec4i(1)) | (q == vec4i(2));
+  let negs = q >= vec4i(2);
+  return mat2x4f(select(cc, -cc, negc), select(ss, -ss, negs));
+}
+
+// Rotate pairs 4·idx4 .. 4·idx4+3 (one head row) by sign·angle.
+fn rotate4(idx4: u32, sign: f32) {
+  let half = P.HS / 2u;
+  let q4 = half / 4u;            // quads of pairs per head row
+  let i = (idx4 % q4) * 4u;      // first pair
+  let nh = idx4 / q4;
+  let n = nh / P.H;
+  let cs = cos_sin4(f32(pos[n]) * invFreq4[i / 4u]);
+  let c = cs[0];
+  let s = sign * cs[1];
+  let base = (nh * P.HS) / 4u;   // quad index of the head row
+  if (P.pairs != 0u) {
+    // pairs (2i, 2i+1) .. (2i+6, 2i+7): two quads, even lanes a, odd lanes b
+    let q0 = base + i / 2u;
+    let v0 = x4[q0];
+    let v1 = x4[q0 + 1u];
+    let xa = vec4f(v0.x, v0.z, v1.x, v1.z);
+    let xb = vec4f(v0.y, v0.w, v1.y, v1.w);
+    let ya = xa * c - xb * s;
+    let yb = xa * s + xb * c;
+    x4[q0] = vec4f(ya.x, yb.x, ya.y, yb.y);
+    x4[q0 + 1u] = vec4f(ya.z, yb.z, ya.w, yb.w);
+  } else {
+    let qa = base + i / 4u;
+    let qb = qa + half / 4u;
+    let xa = x4[qa];
+    let xb = x4[qb];
+    x4[qa] = xa * c - xb * s;
+    x4[qb] = xa * s + xb * c;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rope_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= P.N * P.H * (P.HS / 8u)) { return; }
+  rotate4(idx, 1.0);
+}
+
+@compute @workgroup_size(WG)
+fn rope_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= P.N * P.H * (P.HS / 8u)) { return; }
+  rotate4(idx, -1.0);
 }

@@ -3,13 +3,15 @@
 import code from '../../shaders/rope.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import type { RopeStyle } from '../model/config.ts';
-import { grid1d, need } from './util.ts';
+import { aligned16, grid1d, need } from './util.ts';
 
+// HS/2 % 4 == 0 with quad-aligned bindings (every model buffer): the quad entry points (4 pairs per thread).
 function launch(gpu: Gpu, entry: string, x: Buf, pos: Buf, invFreq: Buf, N: number, H: number, HS: number, style: RopeStyle): void {
   need(HS % 2 === 0, 'rope: head size HS is even');
   need(style === 'half' || style === 'pairs', `rope: style is 'half' or 'pairs' (got ${style})`);
   const u = uniforms([[N, 'u32'], [H, 'u32'], [HS, 'u32'], [style === 'pairs' ? 1 : 0, 'u32']]);
-  gpu.dispatch(gpu.pipeline('rope', code, entry), u, [x, pos, invFreq], grid1d(gpu, (N * H * HS) / 2, 256));
+  const q = HS % 8 === 0 && aligned16(x) && aligned16(invFreq);
+  gpu.dispatch(gpu.pipeline('rope', code, q ? `${entry}4` : entry), u, [x, pos, invFreq], grid1d(gpu, (N * H * HS) / (q ? 8 : 2), 256));
 }
 
 /** x (N,H,HS) rotated in place by angle pos[n]·invFreq[i] per pair i (pairing given by style). */

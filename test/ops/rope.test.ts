@@ -83,6 +83,7 @@ const SHAPES: [number, number, number, number, boolean][] = [
   [33, 2, 64, 8192, true],
   [5, 4, 128, 131072, true],
   [4, 5, 10, 300, false],
+  [3, 2, 16, 50, false], // HS/2 % 4 == 0 (as 64, 128): the quad entry points
 ];
 for (const [N, H, HS, maxPos, scaled] of SHAPES) {
   for (const style of STYLES) {
