@@ -42,11 +42,24 @@ fn wg_sum(v: f32, t: u32) -> f32 {
 }
 //#endif
 
+// V4 (C % 4 == 0, quad-aligned bindings; src/ops/rmsnorm.ts sets it): rows are read and written by
+// quads, T = vec4f and K = 4 values per element, a quarter of the loads (per-lane loops on the CPU
+// drivers); otherwise T = f32, K = 1.
+//#if V4
+alias T = vec4f;
+const K: u32 = 4u;
+fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+//#else
+alias T = f32;
+const K: u32 = 1u;
+fn hsum(v: f32) -> f32 { return v; }
+//#endif
+
 // forward bindings
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;    // (N,C)
+@group(0) @binding(1) var<storage, read_write> out: array<T>;      // (N,C)
 @group(0) @binding(2) var<storage, read_write> rstd: array<f32>;   // (N)
-@group(0) @binding(3) var<storage, read> inp: array<f32>;          // (N,C)
-@group(0) @binding(4) var<storage, read> weight: array<f32>;       // (C)
+@group(0) @binding(3) var<storage, read> inp: array<T>;            // (N,C)
+@group(0) @binding(4) var<storage, read> weight: array<T>;         // (C)
 
 @compute @workgroup_size(WG)
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -54,22 +67,23 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   let n = wid.x + wid.y * nwg.x;
   // n is uniform over the workgroup; rows past N still run the barriers, then skip the writes.
   let live = n < P.N;
-  let base = select(0u, n * P.C, live);
+  let CK = P.C / K;                    // elements (values or quads) per row
+  let base = select(0u, n * CK, live);
   var ss = 0.0;
   if (live) {
-    for (var c = t; c < P.C; c += WG) { let x = inp[base + c]; ss += x * x; }
+    for (var c = t; c < CK; c += WG) { let x = inp[base + c]; ss += hsum(x * x); }
   }
   let r = inverseSqrt(wg_sum(ss, t) / f32(P.C) + P.eps);
   if (!live) { return; }
   if (t == 0u) { rstd[n] = r; }
-  for (var c = t; c < P.C; c += WG) { out[base + c] = inp[base + c] * r * weight[c]; }
+  for (var c = t; c < CK; c += WG) { out[base + c] = inp[base + c] * r * weight[c]; }
 }
 
 // backward bindings
-@group(0) @binding(1) var<storage, read_write> dinp: array<f32>;   // (N,C) +=
-@group(0) @binding(2) var<storage, read> dout: array<f32>;         // (N,C)
-@group(0) @binding(3) var<storage, read> inp_b: array<f32>;        // (N,C)
-@group(0) @binding(4) var<storage, read> weight_b: array<f32>;     // (C)
+@group(0) @binding(1) var<storage, read_write> dinp: array<T>;     // (N,C) +=
+@group(0) @binding(2) var<storage, read> dout: array<T>;           // (N,C)
+@group(0) @binding(3) var<storage, read> inp_b: array<T>;          // (N,C)
+@group(0) @binding(4) var<storage, read> weight_b: array<T>;       // (C)
 @group(0) @binding(5) var<storage, read> rstd_b: array<f32>;       // (N)
 
 @compute @workgroup_size(WG)
@@ -77,16 +91,17 @@ fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
                     @builtin(local_invocation_index) t: u32) {
   let n = wid.x + wid.y * nwg.x;
   let live = n < P.N;
-  let base = select(0u, n * P.C, live);
+  let CK = P.C / K;
+  let base = select(0u, n * CK, live);
   var dot = 0.0; // Σ_c dout·w·inp
   if (live) {
-    for (var c = t; c < P.C; c += WG) { dot += dout[base + c] * weight_b[c] * inp_b[base + c]; }
+    for (var c = t; c < CK; c += WG) { dot += hsum(dout[base + c] * weight_b[c] * inp_b[base + c]); }
   }
   let total = wg_sum(dot, t);
   if (!live) { return; }
   let r = rstd_b[n];
   let k = r * r * r * total / f32(P.C);
-  for (var c = t; c < P.C; c += WG) {
+  for (var c = t; c < CK; c += WG) {
     dinp[base + c] += r * weight_b[c] * dout[base + c] - inp_b[base + c] * k;
   }
 }

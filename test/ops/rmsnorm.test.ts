@@ -23,7 +23,8 @@ test('ref rmsnorm_backward matches finite differences (f64)', () => {
 });
 
 // both forms: 'plain' (workgroup tree reduction) and 'auto' (subgroupAdd where subgroups have one fixed size)
-for (const kernel of ['plain', 'auto'] as const) for (const [N, C] of [[1, 5], [7, 64], [33, 97], [5, 300], [3, 2053]] as const) {
+// C % 4 == 0 (64, 300, 576) runs the quad (V4) forms
+for (const kernel of ['plain', 'auto'] as const) for (const [N, C] of [[1, 5], [7, 64], [33, 97], [5, 300], [3, 2053], [9, 576]] as const) {
   test(`gpu rmsnorm forward+backward N=${N} C=${C} kernel ${kernel}`, async () => {
     const gpu = await testGpu();
     const keep = op.rmsnormTuning.kernel;
