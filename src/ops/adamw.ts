@@ -3,7 +3,7 @@
 // Nothing is read back: the clip factor is computed on the GPU from normsq (1).
 import code from '../../shaders/adamw.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
+import { fixedSubgroupSize, grid1d, need, preprocess, quadAligned } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
@@ -63,9 +63,12 @@ export function adamw_step(
   need(t >= 1 && Number.isInteger(t), 'adamw_step: step t is a 1-based integer');
   const bc1 = 1 - Math.pow(beta1, t);
   const bc2 = 1 - Math.pow(beta2, t);
+  // n % 4 == 0 with quad-aligned buffers (the model's flat LoRA buffers): by quads
+  const q = quadAligned(n, params, grads, m, v);
+  const k = q ? n / 4 : n;
   const u = uniforms([
-    [n, 'u32'], [lr, 'f32'], [beta1, 'f32'], [beta2, 'f32'], [eps, 'f32'], [weightDecay, 'f32'],
+    [k, 'u32'], [lr, 'f32'], [beta1, 'f32'], [beta2, 'f32'], [eps, 'f32'], [weightDecay, 'f32'],
     [bc1, 'f32'], [bc2, 'f32'], [maxNorm, 'f32'],
   ]);
-  gpu.dispatch(gpu.pipeline('adamw', plain, 'adamw_step'), u, [params, grads, m, v, normsq], grid1d(gpu, n, 256));
+  gpu.dispatch(gpu.pipeline('adamw', plain, q ? 'adamw_step4' : 'adamw_step'), u, [params, grads, m, v, normsq], grid1d(gpu, k, 256));
 }
