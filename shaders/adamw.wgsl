@@ -111,12 +111,19 @@ fn global_norm_sq_final_sg(@builtin(local_invocation_id) lid3: vec3u) {
 //#endif
 
 // ---- adamw_step ----------------------------------------------------------------------------
+// V4 (n % 4 == 0, quad-aligned buffers; src/ops/adamw.ts sets it): by quads, T = vec4f and AP.n
+// counts quads — the same arithmetic per component, a quarter of the loads and stores.
+//#if V4
+alias T = vec4f;
+//#else
+alias T = f32;
+//#endif
 @group(0) @binding(0) var<uniform> AP: AdamParams;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>; // (n)
-@group(0) @binding(2) var<storage, read> grads: array<f32>;        // (n)
-@group(0) @binding(3) var<storage, read_write> m1: array<f32>;     // (n) first moment
-@group(0) @binding(4) var<storage, read_write> m2: array<f32>;     // (n) second moment
-@group(0) @binding(5) var<storage, read> normsq: array<f32>;       // (1)
+@group(0) @binding(1) var<storage, read_write> params: array<T>; // (n)
+@group(0) @binding(2) var<storage, read> grads: array<T>;        // (n)
+@group(0) @binding(3) var<storage, read_write> m1: array<T>;     // (n) first moment
+@group(0) @binding(4) var<storage, read_write> m2: array<T>;     // (n) second moment
+@group(0) @binding(5) var<storage, read> normsq: array<f32>;     // (1)
 
 @compute @workgroup_size(256)
 fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -136,31 +143,4 @@ fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   m2[i] = v;
   p -= AP.lr * (m / AP.bc1) / (sqrt(v / AP.bc2) + AP.eps);
   params[i] = p;
-}
-
-// adamw_step4: adamw_step by quads (n % 4 == 0, quad-aligned buffers; AP.n counts quads): the same
-// arithmetic per component, a quarter of the loads and stores.
-@group(0) @binding(1) var<storage, read_write> params4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> grads4: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> m14: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> m24: array<vec4f>;
-
-@compute @workgroup_size(256)
-fn adamw_step4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= AP.n) { return; }
-  if ((bitcast<u32>(normsq[0]) & 0x7f800000u) == 0x7f800000u) { return; } // NaN / Inf: no update
-  var scale = 1.0;
-  if (AP.max_norm > 0.0) {
-    scale = min(1.0, AP.max_norm / (sqrt(normsq[0]) + 1e-6));
-  }
-  let g = grads4[i] * scale;
-  var p = params4[i];
-  p -= AP.lr * AP.wd * p;
-  let m = AP.beta1 * m14[i] + (1.0 - AP.beta1) * g;
-  let v = AP.beta2 * m24[i] + (1.0 - AP.beta2) * g * g;
-  m14[i] = m;
-  m24[i] = v;
-  p -= AP.lr * (m / AP.bc1) / (sqrt(v / AP.bc2) + AP.eps);
-  params4[i] = p;
 }

@@ -7,6 +7,7 @@ import { fixedSubgroupSize, grid1d, need, preprocess, quadAligned } from './util
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
+const quads = preprocess(code, { SG: false, V4: true }); // adamw_step by quads
 /** Whether global_norm_sq's subgroup form runs where it can ('auto': fixed subgroup size), or never ('plain'). Tests may change it. */
 export const normTuning: { kernel: 'auto' | 'plain' } = { kernel: 'auto' };
 
@@ -70,5 +71,6 @@ export function adamw_step(
     [k, 'u32'], [lr, 'f32'], [beta1, 'f32'], [beta2, 'f32'], [eps, 'f32'], [weightDecay, 'f32'],
     [bc1, 'f32'], [bc2, 'f32'], [maxNorm, 'f32'],
   ]);
-  gpu.dispatch(gpu.pipeline('adamw', plain, q ? 'adamw_step4' : 'adamw_step'), u, [params, grads, m, v, normsq], grid1d(gpu, k, 256));
+  const pl = q ? gpu.pipeline('adamw_v4', quads, 'adamw_step') : gpu.pipeline('adamw', plain, 'adamw_step');
+  gpu.dispatch(pl, u, [params, grads, m, v, normsq], grid1d(gpu, k, 256));
 }

@@ -1,19 +1,25 @@
 // Launcher for shaders/swiglu.wgsl; twin: src/ref/swiglu.ts. Legend: n = N*F elements.
-// n % 4 == 0 with quad-aligned bindings (every model buffer): the quad entry points.
+// n % 4 == 0 with quad-aligned bindings (every model buffer): the V4 form, by quads.
 import code from '../../shaders/swiglu.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { grid1d, quadAligned } from './util.ts';
+import { grid1d, preprocess, quadAligned } from './util.ts';
+
+const scalar = preprocess(code, { V4: false });
+const quads = preprocess(code, { V4: true });
+
+function launch(gpu: Gpu, entry: string, bufs: Buf[], n: number): void {
+  const q = quadAligned(n, ...bufs);
+  const m = q ? n / 4 : n;
+  const pl = q ? gpu.pipeline('swiglu_v4', quads, entry) : gpu.pipeline('swiglu', scalar, entry);
+  gpu.dispatch(pl, uniforms([[m, 'u32']]), bufs, grid1d(gpu, m, 256));
+}
 
 /** out (n) = silu(gate (n)) * up (n) */
 export function swiglu_forward(gpu: Gpu, out: Buf, gate: Buf, up: Buf, n: number): void {
-  const q = quadAligned(n, out, gate, up);
-  const m = q ? n / 4 : n;
-  gpu.dispatch(gpu.pipeline('swiglu', code, q ? 'swiglu_forward4' : 'swiglu_forward'), uniforms([[m, 'u32']]), [out, gate, up], grid1d(gpu, m, 256));
+  launch(gpu, 'swiglu_forward', [out, gate, up], n);
 }
 
 /** dgate (n) += …; dup (n) += … (adds into both) */
 export function swiglu_backward(gpu: Gpu, dgate: Buf, dup: Buf, dout: Buf, gate: Buf, up: Buf, n: number): void {
-  const q = quadAligned(n, dgate, dup, dout, gate, up);
-  const m = q ? n / 4 : n;
-  gpu.dispatch(gpu.pipeline('swiglu', code, q ? 'swiglu_backward4' : 'swiglu_backward'), uniforms([[m, 'u32']]), [dgate, dup, dout, gate, up], grid1d(gpu, m, 256));
+  launch(gpu, 'swiglu_backward', [dgate, dup, dout, gate, up], n);
 }

@@ -49,7 +49,7 @@ for (const kernel of ['plain', 'auto'] as const) for (const n of [1, 1000, 30000
   });
 }
 
-// n = 4099 runs adamw_step, n = 4100 (n % 4 == 0) adamw_step4
+// n = 4099 runs adamw_step, n = 4100 (n % 4 == 0) its quad (V4) form
 for (const n of [4099, 4100]) for (const [label, clipFrac] of [['clipping active', 0.3], ['clipping inactive', 1e3], ['clipping disabled', 0]] as const) {
   test(`gpu adamw_step vs ref, 5 steps, n=${n}, ${label}`, async () => {
     const gpu = await testGpu();

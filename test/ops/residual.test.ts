@@ -3,7 +3,7 @@ import * as ref from '../../src/ref/residual.ts';
 import * as op from '../../src/ops/residual.ts';
 import { assertClose, randn32, testGpu } from '../util.ts';
 
-// n % 4 == 0 runs the quad entry point (300, 70004)
+// n % 4 == 0 runs the quad (V4) form (300, 70004)
 for (const n of [1, 300, 70001, 70004]) {
   test(`gpu residual_forward n=${n}`, async () => {
     const gpu = await testGpu();

@@ -15,7 +15,7 @@ test('ref swiglu_backward matches finite differences (f64)', () => {
   }
 });
 
-// n % 4 == 0 runs the quad entry points (1000, 4100), the others the scalar ones
+// n % 4 == 0 runs the quad (V4) form (1000, 4100), the others the scalar one
 for (const n of [1, 255, 1000, 4099, 4100]) {
   test(`gpu swiglu forward+backward n=${n}`, async () => {
     const gpu = await testGpu();
