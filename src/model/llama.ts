@@ -338,10 +338,12 @@ export class LlamaModel {
     xent_backward(g, dhf, A.get('final.h'), this.lmHead, this.io.get('targets'), A.get('final.lse'), this.io.get('dloss'), N, C, V, this.chunk, this.xentTicket);
     this.xentTicket = null;
     rmsnorm_backward(g, dx, dhf, A.get(`x.${this.cfg.layers}`), this.norm, A.get('final.rstd'), N, C);
-    for (let l = this.cfg.layers - 1; l >= 0; l--) {
+    // layers below the lowest adapted one need no gradient at all
+    const lowest = Math.min(this.cfg.layers, ...this.layout.slots.map((s) => s.layer));
+    for (let l = this.cfg.layers - 1; l >= lowest; l--) {
       if (this.opts.checkpointing) this.layerForward(l, true);
       this.gradLayer.clear();
-      this.layerBackward(l, dx);
+      this.layerBackward(l, dx, l > lowest);
     }
   }
 
@@ -551,16 +553,16 @@ export class LlamaModel {
    * dinp (N,IC) += through the frozen W and the adapter; dA, dB += into the flat grads. The
    * adapter's dinp product runs inside the linear's kernel where it can (opts.loraGrad).
    */
-  private projBack(l: number, t: LoraTarget, la: LayerActs, dinp: Buf, dout: Buf, inp: Buf): void {
+  private projBack(l: number, t: LoraTarget, la: LayerActs, dinp: Buf | null, dout: Buf, inp: Buf): void {
     const g = this.gpu, N = this.N, w = this.layers[l].w[t], R = this.layout.rank;
     const ad = this.adapter(l, t);
     if (!ad) {
-      linear_backward(g, dinp, dout, w, N, w.cols, w.rows);
+      if (dinp) linear_backward(g, dinp, dout, w, N, w.cols, w.rows);
       return;
     }
     const dh = this.tmp.get('dh');
     lora_backward_dh(g, dh, dout, ad.a.B, N, w.rows, R, ad.scale);
-    linear_backward(g, dinp, dout, w, N, w.cols, w.rows, 0, { loraGrad: { dh, A: ad.a.A, rank: R, p: ad.p, seed: ad.seed } });
+    if (dinp) linear_backward(g, dinp, dout, w, N, w.cols, w.rows, 0, { loraGrad: { dh, A: ad.a.A, rank: R, p: ad.p, seed: ad.seed } });
     lora_backward_params(g, ad.a.dA, ad.a.dB, dh, dout, inp, la.h[t]!, N, w.cols, w.rows, R, ad.scale, ad.p, ad.seed);
   }
 
@@ -587,10 +589,17 @@ export class LlamaModel {
   }
 
   /** dx (N,C): ∂loss/∂x.(l+1) in, ∂loss/∂x.l out (in place); LoRA grads of layer l accumulated. */
-  private layerBackward(l: number, dx: Buf): void {
+  /**
+   * Layer l's backward: dx (the residual stream's gradient) in, dx below out, LoRA grads added.
+   * inGrad = false (no adapter below this layer): the gradient into the layer's input is not needed,
+   * so the attention branch's input projections and norm skip their input gradient (their adapters
+   * still get dA, dB).
+   */
+  private layerBackward(l: number, dx: Buf, inGrad: boolean): void {
     const g = this.gpu, cfg = this.cfg, N = this.N, la = this.layerActs[l], L = this.layers[l], d = this.lg;
     const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads, NKV = cfg.kvHeads, F = cfg.ffn;
     const pos = this.io.get('pos');
+    const dh1 = inGrad ? d.dh1 : null;
     // MLP branch
     this.projBack(l, 'down', la, d.ds, dx, la.s);
     swiglu_backward(g, d.dgate, d.dup, d.ds, la.gate, la.up, N * F);
@@ -602,9 +611,9 @@ export class LlamaModel {
     attention_backward(g, d.dq, d.dk, d.dv, d.datt, la.q, la.k, la.v, la.att, la.lse, this.io.get('valid'), this.opts.batch, this.opts.seq, NH, NKV, HS);
     rope_backward(g, d.dq, pos, this.invFreq, N, NH, HS, cfg.ropeStyle);
     rope_backward(g, d.dk, pos, this.invFreq, N, NKV, HS, cfg.ropeStyle);
-    this.projBack(l, 'q', la, d.dh1, d.dq, la.h1);
-    this.projBack(l, 'k', la, d.dh1, d.dk, la.h1);
-    this.projBack(l, 'v', la, d.dh1, d.dv, la.h1);
-    rmsnorm_backward(g, dx, d.dh1, this.acts.get(`x.${l}`), L.attnNorm, la.rstd1, N, C);
+    this.projBack(l, 'q', la, dh1, d.dq, la.h1);
+    this.projBack(l, 'k', la, dh1, d.dk, la.h1);
+    this.projBack(l, 'v', la, dh1, d.dv, la.h1);
+    if (inGrad) rmsnorm_backward(g, dx, d.dh1, this.acts.get(`x.${l}`), L.attnNorm, la.rstd1, N, C);
   }
 }
