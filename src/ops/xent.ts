@@ -12,7 +12,9 @@
 // and the backward only finishes dinp += dloss·(Gacc / sumexp − W[target]): no chunk is recomputed
 // (shaders/xent.wgsl, GRAD).
 // Legend: N rows (B*T), C hidden, V vocab, len = min(chunk, V − r0) rows in the chunk starting at r0.
-// Scratch (N·chunk f32) and state (N × 16 bytes) are allocated once per gpu, grown on demand.
+// Scratch (N·chunk f32 logits, N × 16 bytes of row state and of GRAD factors, and for GRAD two
+// (N, C) f32 buffers: Gacc and the gathered W[target] rows) is allocated once per gpu, grown on demand
+// (xentScratchBytes gives its size).
 import code from '../../shaders/xent.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { embedding_forward } from './embedding.ts';
