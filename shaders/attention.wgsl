@@ -450,6 +450,10 @@ fn sg_pv_half(j: u32, a: vec4f, b: vec4f, x: vec4f) {
 fn sg_key_half(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
   sg_pv_half(j, pa, pb, v4[vb + min(j % 4u, HC - 1u)]);
 }
+// one key of the block in the form this head size uses (HALF is a pipeline constant)
+fn sg_key_any(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
+  if (HALF) { sg_key_half(vb, j, pa, pb); } else { sg_key(vb, j, pa, pb); }
+}
 fn sg_scale(u: u32, a: vec4f, b: vec4f) {
   fo[0u * UQ + u] *= a.x; fo[1u * UQ + u] *= a.y; fo[2u * UQ + u] *= a.z; fo[3u * UQ + u] *= a.w;
   fo[4u * UQ + u] *= b.x; fo[5u * UQ + u] *= b.y; fo[6u * UQ + u] *= b.z; fo[7u * UQ + u] *= b.w;
@@ -505,26 +509,18 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
     if (HALF) {
       let a = select(aA, aB, j >= 4u);
       fo[0] *= a.x; fo[1] *= a.y; fo[2] *= a.z; fo[3] *= a.w;
-      sg_key_half((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
-      sg_key_half((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
-      sg_key_half((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
-      sg_key_half((vb + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
-      sg_key_half((vb + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
-      sg_key_half((vb + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
-      sg_key_half((vb + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
-      sg_key_half((vb + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
-      continue;
+    } else {
+      for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); }
     }
-    for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); }
     // P·V over the block's 8 keys (key s0+i's probabilities come from lane i)
-    sg_key((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
-    sg_key((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
-    sg_key((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
-    sg_key((vb + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
-    sg_key((vb + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
-    sg_key((vb + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
-    sg_key((vb + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
-    sg_key((vb + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
+    sg_key_any((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
+    sg_key_any((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
+    sg_key_any((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
+    sg_key_any((vb + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
+    sg_key_any((vb + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
+    sg_key_any((vb + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
+    sg_key_any((vb + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
+    sg_key_any((vb + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
   }
   // rows r < 8: out quads j + 8u, lse by lane r
   let iA = select(vec4f(0.0), 1.0 / lA, lA > vec4f(0.0));

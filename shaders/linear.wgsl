@@ -695,12 +695,16 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 }
 //#endif
 
-//#if !SGP
-// backward: row r += g.x·W[o] + g.y·W[o+1] + g.z·W[o+2] + g.w·W[o+3] (the lane's column quad)
-fn sgb_row(r: u32, g: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
-  sacc[r] += g.x * w0 + g.y * w1 + g.z * w2 + g.w * w3;
-}
-fn sgb_step(ga: vec4f, gb: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
+// Backward, both forms (one column quad per lane, or two: SGP below): WQ is a lane's weights for
+// one o, sgb_add (per form) adds a WQ into row r's accumulators.
+//#if SGP
+alias WQ = mat2x4f;
+//#else
+alias WQ = vec4f;
+//#endif
+// row r += g.x·W[o] + g.y·W[o+1] + g.z·W[o+2] + g.w·W[o+3] (the lane's columns)
+fn sgb_row(r: u32, g: vec4f, w0: WQ, w1: WQ, w2: WQ, w3: WQ) { sgb_add(r, g.x * w0 + g.y * w1 + g.z * w2 + g.w * w3); }
+fn sgb_step(ga: vec4f, gb: vec4f, w0: WQ, w1: WQ, w2: WQ, w3: WQ) {
   sgb_row(0u, subgroupBroadcast(ga, 0u), w0, w1, w2, w3); sgb_row(1u, subgroupBroadcast(ga, 1u), w0, w1, w2, w3);
   sgb_row(2u, subgroupBroadcast(ga, 2u), w0, w1, w2, w3); sgb_row(3u, subgroupBroadcast(ga, 3u), w0, w1, w2, w3);
   sgb_row(4u, subgroupBroadcast(ga, 4u), w0, w1, w2, w3); sgb_row(5u, subgroupBroadcast(ga, 5u), w0, w1, w2, w3);
@@ -712,17 +716,20 @@ fn sgb_step(ga: vec4f, gb: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
 }
 //#if !DV
 // the OC tail (OC % 4 ≠ 0): one o at a time
-fn sgb_tail(ga: f32, gb: f32, w: vec4f) {
-  sacc[0] += subgroupBroadcast(ga, 0u) * w; sacc[1] += subgroupBroadcast(ga, 1u) * w;
-  sacc[2] += subgroupBroadcast(ga, 2u) * w; sacc[3] += subgroupBroadcast(ga, 3u) * w;
-  sacc[4] += subgroupBroadcast(ga, 4u) * w; sacc[5] += subgroupBroadcast(ga, 5u) * w;
-  sacc[6] += subgroupBroadcast(ga, 6u) * w; sacc[7] += subgroupBroadcast(ga, 7u) * w;
-  sacc[8] += subgroupBroadcast(gb, 0u) * w; sacc[9] += subgroupBroadcast(gb, 1u) * w;
-  sacc[10] += subgroupBroadcast(gb, 2u) * w; sacc[11] += subgroupBroadcast(gb, 3u) * w;
-  sacc[12] += subgroupBroadcast(gb, 4u) * w; sacc[13] += subgroupBroadcast(gb, 5u) * w;
-  sacc[14] += subgroupBroadcast(gb, 6u) * w; sacc[15] += subgroupBroadcast(gb, 7u) * w;
+fn sgb_tail(ga: f32, gb: f32, w: WQ) {
+  sgb_add(0u, subgroupBroadcast(ga, 0u) * w); sgb_add(1u, subgroupBroadcast(ga, 1u) * w);
+  sgb_add(2u, subgroupBroadcast(ga, 2u) * w); sgb_add(3u, subgroupBroadcast(ga, 3u) * w);
+  sgb_add(4u, subgroupBroadcast(ga, 4u) * w); sgb_add(5u, subgroupBroadcast(ga, 5u) * w);
+  sgb_add(6u, subgroupBroadcast(ga, 6u) * w); sgb_add(7u, subgroupBroadcast(ga, 7u) * w);
+  sgb_add(8u, subgroupBroadcast(gb, 0u) * w); sgb_add(9u, subgroupBroadcast(gb, 1u) * w);
+  sgb_add(10u, subgroupBroadcast(gb, 2u) * w); sgb_add(11u, subgroupBroadcast(gb, 3u) * w);
+  sgb_add(12u, subgroupBroadcast(gb, 4u) * w); sgb_add(13u, subgroupBroadcast(gb, 5u) * w);
+  sgb_add(14u, subgroupBroadcast(gb, 6u) * w); sgb_add(15u, subgroupBroadcast(gb, 7u) * w);
 }
 //#endif
+
+//#if !SGP
+fn sgb_add(r: u32, v: vec4f) { sacc[r] += v; }
 //#if LORA
 fn sg_mask1(r: u32, n0: u32, c: u32, q: u32) { sacc[r] *= drop4(min(n0 + r, P.N - 1u), c); }
 //#endif
@@ -808,34 +815,7 @@ fn wcol2(o: u32, ccA: u32, ccB: u32) -> mat2x4f {
   return mat2x4f(wquad_q(bw, (ccA % 32u) / 4u, d), wquad_q(bwB, (ccB % 32u) / 4u, wf(bwB)));
 //#endif
 }
-fn sgb_row(r: u32, g: vec4f, w0: mat2x4f, w1: mat2x4f, w2: mat2x4f, w3: mat2x4f) {
-  sacc[r] += g.x * w0[0] + g.y * w1[0] + g.z * w2[0] + g.w * w3[0];
-  sbq[r] += g.x * w0[1] + g.y * w1[1] + g.z * w2[1] + g.w * w3[1];
-}
-fn sgb_step(ga: vec4f, gb: vec4f, w0: mat2x4f, w1: mat2x4f, w2: mat2x4f, w3: mat2x4f) {
-  sgb_row(0u, subgroupBroadcast(ga, 0u), w0, w1, w2, w3); sgb_row(1u, subgroupBroadcast(ga, 1u), w0, w1, w2, w3);
-  sgb_row(2u, subgroupBroadcast(ga, 2u), w0, w1, w2, w3); sgb_row(3u, subgroupBroadcast(ga, 3u), w0, w1, w2, w3);
-  sgb_row(4u, subgroupBroadcast(ga, 4u), w0, w1, w2, w3); sgb_row(5u, subgroupBroadcast(ga, 5u), w0, w1, w2, w3);
-  sgb_row(6u, subgroupBroadcast(ga, 6u), w0, w1, w2, w3); sgb_row(7u, subgroupBroadcast(ga, 7u), w0, w1, w2, w3);
-  sgb_row(8u, subgroupBroadcast(gb, 0u), w0, w1, w2, w3); sgb_row(9u, subgroupBroadcast(gb, 1u), w0, w1, w2, w3);
-  sgb_row(10u, subgroupBroadcast(gb, 2u), w0, w1, w2, w3); sgb_row(11u, subgroupBroadcast(gb, 3u), w0, w1, w2, w3);
-  sgb_row(12u, subgroupBroadcast(gb, 4u), w0, w1, w2, w3); sgb_row(13u, subgroupBroadcast(gb, 5u), w0, w1, w2, w3);
-  sgb_row(14u, subgroupBroadcast(gb, 6u), w0, w1, w2, w3); sgb_row(15u, subgroupBroadcast(gb, 7u), w0, w1, w2, w3);
-}
-//#if !DV
-// the OC tail (OC % 4 ≠ 0): one o at a time
-fn sgb_tail1(r: u32, g: f32, w: mat2x4f) { sacc[r] += g * w[0]; sbq[r] += g * w[1]; }
-fn sgb_tail(ga: f32, gb: f32, w: mat2x4f) {
-  sgb_tail1(0u, subgroupBroadcast(ga, 0u), w); sgb_tail1(1u, subgroupBroadcast(ga, 1u), w);
-  sgb_tail1(2u, subgroupBroadcast(ga, 2u), w); sgb_tail1(3u, subgroupBroadcast(ga, 3u), w);
-  sgb_tail1(4u, subgroupBroadcast(ga, 4u), w); sgb_tail1(5u, subgroupBroadcast(ga, 5u), w);
-  sgb_tail1(6u, subgroupBroadcast(ga, 6u), w); sgb_tail1(7u, subgroupBroadcast(ga, 7u), w);
-  sgb_tail1(8u, subgroupBroadcast(gb, 0u), w); sgb_tail1(9u, subgroupBroadcast(gb, 1u), w);
-  sgb_tail1(10u, subgroupBroadcast(gb, 2u), w); sgb_tail1(11u, subgroupBroadcast(gb, 3u), w);
-  sgb_tail1(12u, subgroupBroadcast(gb, 4u), w); sgb_tail1(13u, subgroupBroadcast(gb, 5u), w);
-  sgb_tail1(14u, subgroupBroadcast(gb, 6u), w); sgb_tail1(15u, subgroupBroadcast(gb, 7u), w);
-}
-//#endif
+fn sgb_add(r: u32, v: mat2x4f) { sacc[r] += v[0]; sbq[r] += v[1]; }
 //#if LORA
 fn sg_mask1(r: u32, n0: u32, c: u32, q: u32) {
   let m = drop4(min(n0 + r, P.N - 1u), c);
