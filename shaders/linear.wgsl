@@ -33,9 +33,10 @@
 //                  drivers, where a workgroup barrier is expensive. rt8x4 is the default.
 //   sm64 (SM)      shared-memory tiling (what GPUs reward): a 64×64 output tile per 16×16
 //                  workgroup, the reduction in tiles of 16 staged (and dequantized) in workgroup memory.
-//   sg16x32 (SG)   adapters whose subgroups are exactly 8 wide, IC % 4 == 0 (V4): one subgroup per
-//                  workgroup, a 16×32 output tile; activation quads shared by subgroupBroadcast
-//                  (end of file). Fastest measured on lavapipe.
+//   sg16x32 (SG)   adapters whose subgroups are exactly W = 8 (lavapipe) or 4 wide (SG4: SwiftShader),
+//                  IC % 4 == 0 (V4): one subgroup per workgroup, a 2W×4W output tile (16×32; 8×16
+//                  for W = 4); activation quads shared by subgroupBroadcast (end of file). Fastest
+//                  measured on lavapipe, and on SwiftShader 2.1–2.2× rt8x4.
 //   sg1x32 (SG, SGV) its matvec forward (decode): one row per subgroup, the activation row loaded
 //                  once per subgroup and broadcast; its backward is sg16x32's.
 //
@@ -57,6 +58,7 @@ enable subgroups;
 const TM: u32 = 8u; // rows per thread (set by the launcher)
 const WX: u32 = 8u; // register-tiled workgroup shape WX×WY (set by the launcher)
 const WY: u32 = 8u;
+const SGW: u32 = 8u; // SG: the subgroup width, 8 (or 4 with SG4; set by the launcher)
 
 // VT: the forward's compute vector (4 consecutive k); cv converts an f32 quad to it.
 //#if H
@@ -512,14 +514,16 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 
 //#if SG
 // ---------------------------------------------------------------------------------------------
-// Subgroup variant sg16x32 (the launcher runs it only where subgroups are exactly 8 wide, and only
-// with V4: IC % 4 == 0). A workgroup is one subgroup of 8 lanes. Per 4-wide reduction step a lane
-// loads two quads of the row operand — rows n0+j and n0+8+j — plus its own column operand, and the
-// 16 row quads every lane needs are passed around with subgroupBroadcast. On the CPU Vulkan
-// drivers a storage load is a scalar loop over the 8 lanes while a broadcast is a register
-// shuffle, so this does 6 loads per 64 4-term dots where rt8x4 does 12 per 32.
+// Subgroup variant sg16x32 (the launcher runs it only where subgroups are exactly W = SGW = 8 or 4
+// wide (SG4), and only with V4: IC % 4 == 0). A workgroup is one subgroup of W lanes. Per 4-wide
+// reduction step a lane loads two quads of the row operand — rows n0+j and n0+W+j — plus its own
+// column operand, and the 2W row quads every lane needs are passed around with subgroupBroadcast.
+// On the CPU Vulkan drivers a storage load is a scalar loop (lavapipe) or a gather (SwiftShader)
+// over the lanes while a broadcast is a register shuffle, so with W = 8 this does 6 loads per 64
+// 4-term dots where rt8x4 does 12 per 32 (W = 4: 6 per 32). Rows 2W..15 of the tile arrays are
+// unused with W = 4; the tile's row count is spelled out in the unrolled calls (SG4 or not).
 // Every subgroupBroadcast sits in uniform control flow (loop bounds come from P only).
-var<private> sacc: array<vec4f, 16>; // forward: sacc[r][c] = out[n0+r][o0+j+8c]; backward: sacc[r] = dinp[n0+r][c0..c0+3]
+var<private> sacc: array<vec4f, 16>; // forward: sacc[r][c] = out[n0+r][o0+j+Wc]; backward: sacc[r] = dinp[n0+r][c0..c0+3]
 //#if LORA
 // LoRA operands, row-major f32 read as quads (R % 4 == 0). Forward: lh = h (N,R), lb = B (OC,R)
 // (bindings 5, 6); backward: ldh = dh (N,R), la = A (R,IC) (bindings 4, 5: numbers are reused
@@ -535,13 +539,15 @@ fn drop4(n: u32, c: u32) -> vec4f {
   let h = vec4u(dropout_hash(P.lseed, i), dropout_hash(P.lseed, i + 1u), dropout_hash(P.lseed, i + 2u), dropout_hash(P.lseed, i + 3u));
   return select(vec4f(0.0), vec4f(P.lkeep), h >= vec4u(P.lthr));
 }
-// the 16 rows' sums of column quad c (q = 0: sacc, 1: the SGP form's sbq) × their dropout multipliers;
+// the 2W rows' sums of column quad c (q = 0: sacc, 1: the SGP form's sbq) × their dropout multipliers;
 // sg_mask1 (per form) is called with constant r so the accumulators stay in registers
 fn sg_mask_rows(n0: u32, c: u32, q: u32) {
   sg_mask1(0u, n0, c, q); sg_mask1(1u, n0, c, q); sg_mask1(2u, n0, c, q); sg_mask1(3u, n0, c, q);
   sg_mask1(4u, n0, c, q); sg_mask1(5u, n0, c, q); sg_mask1(6u, n0, c, q); sg_mask1(7u, n0, c, q);
+//#if !SG4
   sg_mask1(8u, n0, c, q); sg_mask1(9u, n0, c, q); sg_mask1(10u, n0, c, q); sg_mask1(11u, n0, c, q);
   sg_mask1(12u, n0, c, q); sg_mask1(13u, n0, c, q); sg_mask1(14u, n0, c, q); sg_mask1(15u, n0, c, q);
+//#endif
 }
 //#endif
 
@@ -550,7 +556,15 @@ fn sg_row(r: u32, x: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
   let v = cv(x);
   sacc[r] += vec4f(vec4<VS>(dot(v, w0), dot(v, w1), dot(v, w2), dot(v, w3)));
 }
-// rows 0..7 take lane r's quad xa, rows 8..15 lane r's quad xb (constant lanes: no dynamic index)
+// rows 0..W-1 take lane r's quad xa, rows W..2W-1 lane r's quad xb (constant lanes: no dynamic index)
+//#if SG4
+fn sg_step(xa: vec4f, xb: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
+  sg_row(0u, subgroupBroadcast(xa, 0u), w0, w1, w2, w3); sg_row(1u, subgroupBroadcast(xa, 1u), w0, w1, w2, w3);
+  sg_row(2u, subgroupBroadcast(xa, 2u), w0, w1, w2, w3); sg_row(3u, subgroupBroadcast(xa, 3u), w0, w1, w2, w3);
+  sg_row(4u, subgroupBroadcast(xb, 0u), w0, w1, w2, w3); sg_row(5u, subgroupBroadcast(xb, 1u), w0, w1, w2, w3);
+  sg_row(6u, subgroupBroadcast(xb, 2u), w0, w1, w2, w3); sg_row(7u, subgroupBroadcast(xb, 3u), w0, w1, w2, w3);
+}
+//#else
 fn sg_step(xa: vec4f, xb: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
   sg_row(0u, subgroupBroadcast(xa, 0u), w0, w1, w2, w3); sg_row(1u, subgroupBroadcast(xa, 1u), w0, w1, w2, w3);
   sg_row(2u, subgroupBroadcast(xa, 2u), w0, w1, w2, w3); sg_row(3u, subgroupBroadcast(xa, 3u), w0, w1, w2, w3);
@@ -561,12 +575,13 @@ fn sg_step(xa: vec4f, xb: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
   sg_row(12u, subgroupBroadcast(xb, 4u), w0, w1, w2, w3); sg_row(13u, subgroupBroadcast(xb, 5u), w0, w1, w2, w3);
   sg_row(14u, subgroupBroadcast(xb, 6u), w0, w1, w2, w3); sg_row(15u, subgroupBroadcast(xb, 7u), w0, w1, w2, w3);
 }
+//#endif
 // store row r of the tile (columns o0+j+8c); called with constant r so sacc stays in registers
 fn sg_store(r: u32, n0: u32, o0: u32) {
   let n = n0 + r;
   if (n >= P.N) { return; }
   for (var c = 0u; c < 4u; c++) {
-    let o = o0 + 8u * c;
+    let o = o0 + SGW * c;
     if (o < P.OC) {
       var v = sacc[r][c];
       if (P.hasBias != 0u) { v += bias[o]; }
@@ -580,85 +595,95 @@ fn sg_store(r: u32, n0: u32, o0: u32) {
 }
 
 //#if SGV
-// sg1x32 (SGV; decode, N ≤ 4): the matvec form. A workgroup (one subgroup) computes 32 columns of
-// one row n = wg.y: lane j owns columns o0+j+8c (c < 4). The activation row is read once per
-// subgroup — lane j loads quad j of each group of 8 quads and the others come by subgroupBroadcast —
-// instead of once per lane; the weights are read once as ever.
+// sg1x32 (SGV; decode, N ≤ 4): the matvec form. A workgroup (one subgroup of W = SGW lanes) computes
+// 4W columns of one row n = wg.y: lane j owns columns o0+j+Wc (c < 4). The activation row is read
+// once per subgroup — lane j loads quad j of each group of W quads and the others come by
+// subgroupBroadcast — instead of once per lane; the weights are read once as ever.
 fn sgv_step(x: vec4f, w0: VT, w1: VT, w2: VT, w3: VT) {
   let v = cv(x);
   sacc[0] += vec4f(vec4<VS>(dot(v, w0), dot(v, w1), dot(v, w2), dot(v, w3)));
 }
+//#if Q
+// quad t of the group: quad tq + t of block words b0..b3 with scales d0..d3
+fn sgv_q(x: vec4f, t: u32, tq: u32, b0: u32, b1: u32, b2: u32, b3: u32, d0: f32, d1: f32, d2: f32, d3: f32) {
+  sgv_step(x, cv(wquad_q(b0, tq + t, d0)), cv(wquad_q(b1, tq + t, d1)), cv(wquad_q(b2, tq + t, d2)), cv(wquad_q(b3, tq + t, d3)));
+}
+//#else
+// quad t of the group starting at value k
+fn sgv_f(x: vec4f, t: u32, k: u32, r0: u32, r1: u32, r2: u32, r3: u32) {
+  let kt = k + 4u * t;
+  sgv_step(x, wquad(r0, kt), wquad(r1, kt), wquad(r2, kt), wquad(r3, kt));
+}
+//#endif
 
-// grid: (ceil(OC/32), N) workgroups of 8 (one subgroup)
-@compute @workgroup_size(8)
+// grid: (ceil(OC/4W), N) workgroups of W (one subgroup)
+@compute @workgroup_size(SGW)
 fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let o0 = wg.x * 32u;
+  let o0 = wg.x * 4u * SGW;
   let n = wg.y;
   let IC = P.IC;
   let xr = n * IC;
   let r0 = P.wbase + min(o0 + j, P.OC - 1u) * P.rowWords;
-  let r1 = P.wbase + min(o0 + j + 8u, P.OC - 1u) * P.rowWords;
-  let r2 = P.wbase + min(o0 + j + 16u, P.OC - 1u) * P.rowWords;
-  let r3 = P.wbase + min(o0 + j + 24u, P.OC - 1u) * P.rowWords;
+  let r1 = P.wbase + min(o0 + j + SGW, P.OC - 1u) * P.rowWords;
+  let r2 = P.wbase + min(o0 + j + 2u * SGW, P.OC - 1u) * P.rowWords;
+  let r3 = P.wbase + min(o0 + j + 3u * SGW, P.OC - 1u) * P.rowWords;
   let nq = IC / 4u; // IC % 4 == 0
-  // groups of 8 quads (32 values; for q8 / q4 exactly one block of each weight row)
-  for (var g = 0u; g * 8u < nq; g++) {
-    let q0 = g * 8u;
-    let m = min(8u, nq - q0);
+  // groups of W quads (4W values; for q8 / q4 one block of each weight row, or half of one for W = 4)
+  for (var g = 0u; g * SGW < nq; g++) {
+    let q0 = g * SGW;
+    let m = min(SGW, nq - q0);
     let xq = ldx(xr + 4u * min(q0 + j, nq - 1u));
 //#if Q
-    let b0 = r0 + g * WB; let b1 = r1 + g * WB; let b2 = r2 + g * WB; let b3 = r3 + g * WB;
+    let bo = (q0 / 8u) * WB; // the block's first word
+    let tq = q0 % 8u; // the group's first quad in the block
+    let b0 = r0 + bo; let b1 = r1 + bo; let b2 = r2 + bo; let b3 = r3 + bo;
     let d0 = wf(b0); let d1 = wf(b1); let d2 = wf(b2); let d3 = wf(b3);
-//#endif
-    if (m == 8u) {
-//#if Q
-      sgv_step(subgroupBroadcast(xq, 0u), cv(wquad_q(b0, 0u, d0)), cv(wquad_q(b1, 0u, d1)), cv(wquad_q(b2, 0u, d2)), cv(wquad_q(b3, 0u, d3)));
-      sgv_step(subgroupBroadcast(xq, 1u), cv(wquad_q(b0, 1u, d0)), cv(wquad_q(b1, 1u, d1)), cv(wquad_q(b2, 1u, d2)), cv(wquad_q(b3, 1u, d3)));
-      sgv_step(subgroupBroadcast(xq, 2u), cv(wquad_q(b0, 2u, d0)), cv(wquad_q(b1, 2u, d1)), cv(wquad_q(b2, 2u, d2)), cv(wquad_q(b3, 2u, d3)));
-      sgv_step(subgroupBroadcast(xq, 3u), cv(wquad_q(b0, 3u, d0)), cv(wquad_q(b1, 3u, d1)), cv(wquad_q(b2, 3u, d2)), cv(wquad_q(b3, 3u, d3)));
-      sgv_step(subgroupBroadcast(xq, 4u), cv(wquad_q(b0, 4u, d0)), cv(wquad_q(b1, 4u, d1)), cv(wquad_q(b2, 4u, d2)), cv(wquad_q(b3, 4u, d3)));
-      sgv_step(subgroupBroadcast(xq, 5u), cv(wquad_q(b0, 5u, d0)), cv(wquad_q(b1, 5u, d1)), cv(wquad_q(b2, 5u, d2)), cv(wquad_q(b3, 5u, d3)));
-      sgv_step(subgroupBroadcast(xq, 6u), cv(wquad_q(b0, 6u, d0)), cv(wquad_q(b1, 6u, d1)), cv(wquad_q(b2, 6u, d2)), cv(wquad_q(b3, 6u, d3)));
-      sgv_step(subgroupBroadcast(xq, 7u), cv(wquad_q(b0, 7u, d0)), cv(wquad_q(b1, 7u, d1)), cv(wquad_q(b2, 7u, d2)), cv(wquad_q(b3, 7u, d3)));
-//#else
-      let k = 4u * q0;
-      sgv_step(subgroupBroadcast(xq, 0u), wquad(r0, k), wquad(r1, k), wquad(r2, k), wquad(r3, k));
-      sgv_step(subgroupBroadcast(xq, 1u), wquad(r0, k + 4u), wquad(r1, k + 4u), wquad(r2, k + 4u), wquad(r3, k + 4u));
-      sgv_step(subgroupBroadcast(xq, 2u), wquad(r0, k + 8u), wquad(r1, k + 8u), wquad(r2, k + 8u), wquad(r3, k + 8u));
-      sgv_step(subgroupBroadcast(xq, 3u), wquad(r0, k + 12u), wquad(r1, k + 12u), wquad(r2, k + 12u), wquad(r3, k + 12u));
-      sgv_step(subgroupBroadcast(xq, 4u), wquad(r0, k + 16u), wquad(r1, k + 16u), wquad(r2, k + 16u), wquad(r3, k + 16u));
-      sgv_step(subgroupBroadcast(xq, 5u), wquad(r0, k + 20u), wquad(r1, k + 20u), wquad(r2, k + 20u), wquad(r3, k + 20u));
-      sgv_step(subgroupBroadcast(xq, 6u), wquad(r0, k + 24u), wquad(r1, k + 24u), wquad(r2, k + 24u), wquad(r3, k + 24u));
-      sgv_step(subgroupBroadcast(xq, 7u), wquad(r0, k + 28u), wquad(r1, k + 28u), wquad(r2, k + 28u), wquad(r3, k + 28u));
+    if (m == SGW) {
+      sgv_q(subgroupBroadcast(xq, 0u), 0u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+      sgv_q(subgroupBroadcast(xq, 1u), 1u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+      sgv_q(subgroupBroadcast(xq, 2u), 2u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+      sgv_q(subgroupBroadcast(xq, 3u), 3u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+//#if !SG4
+      sgv_q(subgroupBroadcast(xq, 4u), 4u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+      sgv_q(subgroupBroadcast(xq, 5u), 5u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+      sgv_q(subgroupBroadcast(xq, 6u), 6u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
+      sgv_q(subgroupBroadcast(xq, 7u), 7u, tq, b0, b1, b2, b3, d0, d1, d2, d3);
 //#endif
     } else {
-      // the last, partial group (IC % 32 ≠ 0): quad t from lane t by shuffle
-      for (var t = 0u; t < m; t++) {
-        let x = subgroupShuffle(xq, t);
-//#if Q
-        sgv_step(x, cv(wquad_q(b0, t, d0)), cv(wquad_q(b1, t, d1)), cv(wquad_q(b2, t, d2)), cv(wquad_q(b3, t, d3)));
-//#else
-        let k = 4u * (q0 + t);
-        sgv_step(x, wquad(r0, k), wquad(r1, k), wquad(r2, k), wquad(r3, k));
-//#endif
-      }
+      // the last, partial group (IC % 4W ≠ 0): quad t from lane t by shuffle
+      for (var t = 0u; t < m; t++) { sgv_q(subgroupShuffle(xq, t), t, tq, b0, b1, b2, b3, d0, d1, d2, d3); }
     }
+//#else
+    let k = 4u * q0;
+    if (m == SGW) {
+      sgv_f(subgroupBroadcast(xq, 0u), 0u, k, r0, r1, r2, r3); sgv_f(subgroupBroadcast(xq, 1u), 1u, k, r0, r1, r2, r3);
+      sgv_f(subgroupBroadcast(xq, 2u), 2u, k, r0, r1, r2, r3); sgv_f(subgroupBroadcast(xq, 3u), 3u, k, r0, r1, r2, r3);
+//#if !SG4
+      sgv_f(subgroupBroadcast(xq, 4u), 4u, k, r0, r1, r2, r3); sgv_f(subgroupBroadcast(xq, 5u), 5u, k, r0, r1, r2, r3);
+      sgv_f(subgroupBroadcast(xq, 6u), 6u, k, r0, r1, r2, r3); sgv_f(subgroupBroadcast(xq, 7u), 7u, k, r0, r1, r2, r3);
+//#endif
+    } else {
+      // the last, partial group (IC % 4W ≠ 0): quad t from lane t by shuffle
+      for (var t = 0u; t < m; t++) { sgv_f(subgroupShuffle(xq, t), t, k, r0, r1, r2, r3); }
+    }
+//#endif
   }
   sg_store(0u, n, o0 + j);
 }
 //#else
-// grid: (ceil(OC/32), ceil(N/16)) workgroups of 8 (one subgroup). Lane j: columns o0+j+8c (c < 4).
-@compute @workgroup_size(8)
+// grid: (ceil(OC/4W), ceil(N/2W)) workgroups of W = SGW (one subgroup). Lane j: columns o0+j+Wc (c < 4),
+// rows n0..n0+2W-1.
+@compute @workgroup_size(SGW)
 fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let o0 = wg.x * 32u;
-  let n0 = wg.y * 16u;
+  let o0 = wg.x * 4u * SGW;
+  let n0 = wg.y * 2u * SGW;
   let IC = P.IC;
   let xa = min(n0 + j, P.N - 1u) * IC;
-  let xb = min(n0 + 8u + j, P.N - 1u) * IC;
+  let xb = min(n0 + SGW + j, P.N - 1u) * IC;
   let r0 = P.wbase + min(o0 + j, P.OC - 1u) * P.rowWords;
-  let r1 = P.wbase + min(o0 + j + 8u, P.OC - 1u) * P.rowWords;
-  let r2 = P.wbase + min(o0 + j + 16u, P.OC - 1u) * P.rowWords;
-  let r3 = P.wbase + min(o0 + j + 24u, P.OC - 1u) * P.rowWords;
+  let r1 = P.wbase + min(o0 + j + SGW, P.OC - 1u) * P.rowWords;
+  let r2 = P.wbase + min(o0 + j + 2u * SGW, P.OC - 1u) * P.rowWords;
+  let r3 = P.wbase + min(o0 + j + 3u * SGW, P.OC - 1u) * P.rowWords;
 //#if !Q
   for (var k = 0u; k < IC; k += 4u) {
     sg_step(ldx(xa + k), ldx(xb + k), wquad(r0, k), wquad(r1, k), wquad(r2, k), wquad(r3, k));
@@ -676,12 +701,12 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
   }
 //#endif
 //#if LORA
-  // the adapter as R more reduction steps: rows h[n0+j], h[n0+8+j], columns P.ls·B[o] (o = o0+j+8c)
+  // the adapter as R more reduction steps: rows h[n0+j], h[n0+W+j], columns P.ls·B[o] (o = o0+j+Wc)
   let R = P.lr;
   let ha = min(n0 + j, P.N - 1u) * R;
-  let hb = min(n0 + 8u + j, P.N - 1u) * R;
-  let l0 = min(o0 + j, P.OC - 1u) * R; let l1 = min(o0 + j + 8u, P.OC - 1u) * R;
-  let l2 = min(o0 + j + 16u, P.OC - 1u) * R; let l3 = min(o0 + j + 24u, P.OC - 1u) * R;
+  let hb = min(n0 + SGW + j, P.N - 1u) * R;
+  let l0 = min(o0 + j, P.OC - 1u) * R; let l1 = min(o0 + j + SGW, P.OC - 1u) * R;
+  let l2 = min(o0 + j + 2u * SGW, P.OC - 1u) * R; let l3 = min(o0 + j + 3u * SGW, P.OC - 1u) * R;
   for (var k = 0u; k < R; k += 4u) {
     sg_step(lh[(ha + k) >> 2u], lh[(hb + k) >> 2u], cv(P.ls * lb[(l0 + k) >> 2u]), cv(P.ls * lb[(l1 + k) >> 2u]),
       cv(P.ls * lb[(l2 + k) >> 2u]), cv(P.ls * lb[(l3 + k) >> 2u]));
@@ -690,8 +715,10 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
   let oj = o0 + j;
   sg_store(0u, n0, oj); sg_store(1u, n0, oj); sg_store(2u, n0, oj); sg_store(3u, n0, oj);
   sg_store(4u, n0, oj); sg_store(5u, n0, oj); sg_store(6u, n0, oj); sg_store(7u, n0, oj);
+//#if !SG4
   sg_store(8u, n0, oj); sg_store(9u, n0, oj); sg_store(10u, n0, oj); sg_store(11u, n0, oj);
   sg_store(12u, n0, oj); sg_store(13u, n0, oj); sg_store(14u, n0, oj); sg_store(15u, n0, oj);
+//#endif
 }
 //#endif
 
@@ -704,6 +731,14 @@ alias WQ = vec4f;
 //#endif
 // row r += g.x·W[o] + g.y·W[o+1] + g.z·W[o+2] + g.w·W[o+3] (the lane's columns)
 fn sgb_row(r: u32, g: vec4f, w0: WQ, w1: WQ, w2: WQ, w3: WQ) { sgb_add(r, g.x * w0 + g.y * w1 + g.z * w2 + g.w * w3); }
+//#if SG4
+fn sgb_step(ga: vec4f, gb: vec4f, w0: WQ, w1: WQ, w2: WQ, w3: WQ) {
+  sgb_row(0u, subgroupBroadcast(ga, 0u), w0, w1, w2, w3); sgb_row(1u, subgroupBroadcast(ga, 1u), w0, w1, w2, w3);
+  sgb_row(2u, subgroupBroadcast(ga, 2u), w0, w1, w2, w3); sgb_row(3u, subgroupBroadcast(ga, 3u), w0, w1, w2, w3);
+  sgb_row(4u, subgroupBroadcast(gb, 0u), w0, w1, w2, w3); sgb_row(5u, subgroupBroadcast(gb, 1u), w0, w1, w2, w3);
+  sgb_row(6u, subgroupBroadcast(gb, 2u), w0, w1, w2, w3); sgb_row(7u, subgroupBroadcast(gb, 3u), w0, w1, w2, w3);
+}
+//#else
 fn sgb_step(ga: vec4f, gb: vec4f, w0: WQ, w1: WQ, w2: WQ, w3: WQ) {
   sgb_row(0u, subgroupBroadcast(ga, 0u), w0, w1, w2, w3); sgb_row(1u, subgroupBroadcast(ga, 1u), w0, w1, w2, w3);
   sgb_row(2u, subgroupBroadcast(ga, 2u), w0, w1, w2, w3); sgb_row(3u, subgroupBroadcast(ga, 3u), w0, w1, w2, w3);
@@ -714,8 +749,17 @@ fn sgb_step(ga: vec4f, gb: vec4f, w0: WQ, w1: WQ, w2: WQ, w3: WQ) {
   sgb_row(12u, subgroupBroadcast(gb, 4u), w0, w1, w2, w3); sgb_row(13u, subgroupBroadcast(gb, 5u), w0, w1, w2, w3);
   sgb_row(14u, subgroupBroadcast(gb, 6u), w0, w1, w2, w3); sgb_row(15u, subgroupBroadcast(gb, 7u), w0, w1, w2, w3);
 }
+//#endif
 //#if !DV
 // the OC tail (OC % 4 ≠ 0): one o at a time
+//#if SG4
+fn sgb_tail(ga: f32, gb: f32, w: WQ) {
+  sgb_add(0u, subgroupBroadcast(ga, 0u) * w); sgb_add(1u, subgroupBroadcast(ga, 1u) * w);
+  sgb_add(2u, subgroupBroadcast(ga, 2u) * w); sgb_add(3u, subgroupBroadcast(ga, 3u) * w);
+  sgb_add(4u, subgroupBroadcast(gb, 0u) * w); sgb_add(5u, subgroupBroadcast(gb, 1u) * w);
+  sgb_add(6u, subgroupBroadcast(gb, 2u) * w); sgb_add(7u, subgroupBroadcast(gb, 3u) * w);
+}
+//#else
 fn sgb_tail(ga: f32, gb: f32, w: WQ) {
   sgb_add(0u, subgroupBroadcast(ga, 0u) * w); sgb_add(1u, subgroupBroadcast(ga, 1u) * w);
   sgb_add(2u, subgroupBroadcast(ga, 2u) * w); sgb_add(3u, subgroupBroadcast(ga, 3u) * w);
@@ -726,6 +770,7 @@ fn sgb_tail(ga: f32, gb: f32, w: WQ) {
   sgb_add(12u, subgroupBroadcast(gb, 4u) * w); sgb_add(13u, subgroupBroadcast(gb, 5u) * w);
   sgb_add(14u, subgroupBroadcast(gb, 6u) * w); sgb_add(15u, subgroupBroadcast(gb, 7u) * w);
 }
+//#endif
 //#endif
 
 //#if !SGP
@@ -738,15 +783,15 @@ fn sgb_store(r: u32, n0: u32, c0: u32) {
   if (n < P.N && c0 < P.IC) { dinp[(n * P.IC + c0) >> 2u] += sacc[r]; }
 }
 
-// grid: (ceil(IC/32), ceil(N/16)) workgroups of 8 (one subgroup). Lane j: dinp[n0..n0+15][c0..c0+3],
-// c0 = 32·wg.x + 4j (lanes past IC compute a clamped copy and store nothing).
-@compute @workgroup_size(8)
+// grid: (ceil(IC/4W), ceil(N/2W)) workgroups of W = SGW (one subgroup). Lane j: dinp[n0..n0+2W-1][c0..c0+3],
+// c0 = 4W·wg.x + 4j (lanes past IC compute a clamped copy and store nothing).
+@compute @workgroup_size(SGW)
 fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let c0 = wg.x * 32u + 4u * j;
-  let n0 = wg.y * 16u;
+  let c0 = wg.x * 4u * SGW + 4u * j;
+  let n0 = wg.y * 2u * SGW;
   let OC = P.OC;
   let da = min(n0 + j, P.N - 1u) * OC;
-  let db = min(n0 + 8u + j, P.N - 1u) * OC;
+  let db = min(n0 + SGW + j, P.N - 1u) * OC;
   let cc = min(c0, P.IC - 4u);
   ccol = vec4u(cc, cc + 1u, cc + 2u, cc + 3u);
 //#if Q
@@ -754,11 +799,11 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
   ct = (cc % 32u) / 4u;
 //#endif
 //#if LORA
-  // the adapter first, as R reduction steps: rows dh[n0+j], dh[n0+8+j], columns A[r][cc..cc+3];
+  // the adapter first, as R reduction steps: rows dh[n0+j], dh[n0+W+j], columns A[r][cc..cc+3];
   // its sums are masked by the input dropout, then the frozen weight's sums are added on top
   let R = P.lr;
   let ha = min(n0 + j, P.N - 1u) * R;
-  let hb = min(n0 + 8u + j, P.N - 1u) * R;
+  let hb = min(n0 + SGW + j, P.N - 1u) * R;
   for (var r = 0u; r < R; r += 4u) {
     let ab = r * P.IC + cc;
     sgb_step(ldh[(ha + r) >> 2u], ldh[(hb + r) >> 2u], la[ab >> 2u], la[(ab + P.IC) >> 2u], la[(ab + 2u * P.IC) >> 2u], la[(ab + 3u * P.IC) >> 2u]);
@@ -774,8 +819,10 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
 //#endif
   sgb_store(0u, n0, c0); sgb_store(1u, n0, c0); sgb_store(2u, n0, c0); sgb_store(3u, n0, c0);
   sgb_store(4u, n0, c0); sgb_store(5u, n0, c0); sgb_store(6u, n0, c0); sgb_store(7u, n0, c0);
+//#if !SG4
   sgb_store(8u, n0, c0); sgb_store(9u, n0, c0); sgb_store(10u, n0, c0); sgb_store(11u, n0, c0);
   sgb_store(12u, n0, c0); sgb_store(13u, n0, c0); sgb_store(14u, n0, c0); sgb_store(15u, n0, c0);
+//#endif
 }
 //#else
 // SGP (the launcher sets it for q4 weights, where it measured 1.5× the single-quad form; for f32 it
@@ -829,23 +876,23 @@ fn sgb_store(r: u32, n0: u32, c0: u32) {
   if (c0 + 4u < P.IC) { dinp[(n * P.IC + c0 + 4u) >> 2u] += sbq[r]; }
 }
 
-// grid: (ceil(IC/64), ceil(N/16)) workgroups of 8 (one subgroup). Lane j: dinp[n0..n0+15][c0..c0+7],
-// c0 = 64·wg.x + 8j (quads past IC compute a clamped copy and store nothing).
-@compute @workgroup_size(8)
+// grid: (ceil(IC/8W), ceil(N/2W)) workgroups of W = SGW (one subgroup). Lane j: dinp[n0..n0+2W-1][c0..c0+7],
+// c0 = 8W·wg.x + 8j (quads past IC compute a clamped copy and store nothing).
+@compute @workgroup_size(SGW)
 fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
-  let c0 = wg.x * 64u + 8u * j;
-  let n0 = wg.y * 16u;
+  let c0 = wg.x * 8u * SGW + 8u * j;
+  let n0 = wg.y * 2u * SGW;
   let OC = P.OC;
   let da = min(n0 + j, P.N - 1u) * OC;
-  let db = min(n0 + 8u + j, P.N - 1u) * OC;
+  let db = min(n0 + SGW + j, P.N - 1u) * OC;
   let ccA = min(c0, P.IC - 4u);
   let ccB = min(c0 + 4u, P.IC - 4u);
 //#if LORA
-  // the adapter first, as R reduction steps: rows dh[n0+j], dh[n0+8+j], columns A[r][ccA..], A[r][ccB..];
+  // the adapter first, as R reduction steps: rows dh[n0+j], dh[n0+W+j], columns A[r][ccA..], A[r][ccB..];
   // its sums are masked by the input dropout, then the frozen weight's sums are added on top
   let R = P.lr;
   let ha = min(n0 + j, P.N - 1u) * R;
-  let hb = min(n0 + 8u + j, P.N - 1u) * R;
+  let hb = min(n0 + SGW + j, P.N - 1u) * R;
   for (var r = 0u; r < R; r += 4u) {
     let ra = r * P.IC;
     sgb_step(ldh[(ha + r) >> 2u], ldh[(hb + r) >> 2u],
@@ -863,8 +910,10 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
 //#endif
   sgb_store(0u, n0, c0); sgb_store(1u, n0, c0); sgb_store(2u, n0, c0); sgb_store(3u, n0, c0);
   sgb_store(4u, n0, c0); sgb_store(5u, n0, c0); sgb_store(6u, n0, c0); sgb_store(7u, n0, c0);
+//#if !SG4
   sgb_store(8u, n0, c0); sgb_store(9u, n0, c0); sgb_store(10u, n0, c0); sgb_store(11u, n0, c0);
   sgb_store(12u, n0, c0); sgb_store(13u, n0, c0); sgb_store(14u, n0, c0); sgb_store(15u, n0, c0);
+//#endif
 }
 //#endif
 //#endif

@@ -11,9 +11,10 @@
 // Strategy: register tiling like linear: a thread owns a 4×4 tile of C, a workgroup 8×8 threads
 // (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread.
 // Template (src/ops/lora.ts keeps lines by flag, like linear): SG adds lora_mm_sg (end of file),
-// the same product by one 8-lane subgroup per 16×(8·TN) tile of C with X values shared by
-// subgroupBroadcast — run where subgroups are exactly 8 wide — and its forms lora_mm_sg4 /
-// lora_mm_sg4x for products whose X (and Y) are contiguous along k: quads instead of scalars.
+// the same product by one W-lane subgroup per 2W×(W·TN) tile of C with X values shared by
+// subgroupBroadcast — run where subgroups are exactly W = 8 wide, or 4 wide with SG4 (override
+// SGW = W) — and its forms lora_mm_sg4 / lora_mm_sg4x for products whose X (and Y) are contiguous
+// along k: quads instead of scalars.
 //#if SG
 enable subgroups;
 //#endif
@@ -80,14 +81,24 @@ fn lora_mm(@builtin(global_invocation_id) gid: vec3u) {
 
 //#if SG
 // ---------------------------------------------------------------------------------------------
-// lora_mm_sg: workgroup = one subgroup of 8 lanes; C tile rows m0..m0+15, columns n0+j+8c (c < TN)
-// for lane j. Per k a lane loads X[m0+j, k], X[m0+8+j, k] and its TN values Y[n, k] (dropout
-// applied by element index as in lora_mm); the 16 X values every lane needs come by
-// subgroupBroadcast (a register shuffle on the CPU drivers, where each load is a loop over lanes).
+// lora_mm_sg: workgroup = one subgroup of W = SGW lanes; C tile rows m0..m0+2W-1, columns
+// n0+j+Wc (c < TN) for lane j. Per k a lane loads X[m0+j, k], X[m0+W+j, k] and its TN values
+// Y[n, k] (dropout applied by element index as in lora_mm); the 2W X values every lane needs come
+// by subgroupBroadcast (a register shuffle on the CPU drivers, where each load is a loop over
+// lanes or a gather). Rows 2W..15 of sacc are unused with W = 4.
 override TN: u32 = 4u; // columns per lane (1, 2 or 4)
-var<private> sacc: array<vec4f, 16>; // sacc[r][c] = Σ_k X[m0+r, k]·Y[n0+j+8c, k]
+override SGW: u32 = 8u; // the subgroup width: 8, or 4 with SG4
+var<private> sacc: array<vec4f, 16>; // sacc[r][c] = Σ_k X[m0+r, k]·Y[n0+j+Wc, k]
 
 fn sg_row(r: u32, x: f32, y: vec4f) { sacc[r] += x * y; }
+//#if SG4
+fn sg_step(xa: f32, xb: f32, y: vec4f) {
+  sg_row(0u, subgroupBroadcast(xa, 0u), y); sg_row(1u, subgroupBroadcast(xa, 1u), y);
+  sg_row(2u, subgroupBroadcast(xa, 2u), y); sg_row(3u, subgroupBroadcast(xa, 3u), y);
+  sg_row(4u, subgroupBroadcast(xb, 0u), y); sg_row(5u, subgroupBroadcast(xb, 1u), y);
+  sg_row(6u, subgroupBroadcast(xb, 2u), y); sg_row(7u, subgroupBroadcast(xb, 3u), y);
+}
+//#else
 fn sg_step(xa: f32, xb: f32, y: vec4f) {
   sg_row(0u, subgroupBroadcast(xa, 0u), y); sg_row(1u, subgroupBroadcast(xa, 1u), y);
   sg_row(2u, subgroupBroadcast(xa, 2u), y); sg_row(3u, subgroupBroadcast(xa, 3u), y);
@@ -98,12 +109,13 @@ fn sg_step(xa: f32, xb: f32, y: vec4f) {
   sg_row(12u, subgroupBroadcast(xb, 4u), y); sg_row(13u, subgroupBroadcast(xb, 5u), y);
   sg_row(14u, subgroupBroadcast(xb, 6u), y); sg_row(15u, subgroupBroadcast(xb, 7u), y);
 }
-// store row r (columns nj + 8c), called with constant r so sacc stays in registers
+//#endif
+// store row r (columns nj + Wc), called with constant r so sacc stays in registers
 fn sg_store(r: u32, m0: u32, nj: u32, masked: bool) {
   let m = m0 + r;
   if (m >= P.M) { return; }
   for (var c = 0u; c < TN; c++) {
-    let n = nj + 8u * c;
+    let n = nj + SGW * c;
     if (n < P.Nc) {
       let ci = m * P.cs + n;
       var v = P.alpha * sacc[r][c];
@@ -113,18 +125,18 @@ fn sg_store(r: u32, m0: u32, nj: u32, masked: bool) {
   }
 }
 
-// the tile of workgroup wg for lane j: rows m0 = 16·wg.y (X offsets of rows m0+j, m0+8+j, clamped)
-// and columns n0 = 8·TN·wg.x (Y offsets of columns n0+j+8c, c < 4, clamped)
+// the tile of workgroup wg for lane j: rows m0 = 2W·wg.y (X offsets of rows m0+j, m0+W+j, clamped)
+// and columns n0 = W·TN·wg.x (Y offsets of columns n0+j+Wc, c < 4, clamped)
 struct SgTile { m0: u32, n0: u32, xa: u32, xb: u32, y: vec4u }
 fn sg_tile(wg: vec3u, j: u32) -> SgTile {
-  let n0 = wg.x * 8u * TN;
-  let m0 = wg.y * 16u;
-  let cols = min(vec4u(n0 + j) + vec4u(0u, 8u, 16u, 24u), vec4u(P.Nc - 1u)) * P.ys0;
-  return SgTile(m0, n0, min(m0 + j, P.M - 1u) * P.xs0, min(m0 + 8u + j, P.M - 1u) * P.xs0, cols);
+  let n0 = wg.x * SGW * TN;
+  let m0 = wg.y * 2u * SGW;
+  let cols = min(vec4u(n0 + j) + vec4u(0u, 1u, 2u, 3u) * SGW, vec4u(P.Nc - 1u)) * P.ys0;
+  return SgTile(m0, n0, min(m0 + j, P.M - 1u) * P.xs0, min(m0 + SGW + j, P.M - 1u) * P.xs0, cols);
 }
 
-// grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
-@compute @workgroup_size(8)
+// grid: (ceil(Nc/(W·TN)), ceil(M/2W)) workgroups of W
+@compute @workgroup_size(SGW)
 fn lora_mm_sg(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
   let tl = sg_tile(wg, j);
   let m0 = tl.m0; let n0 = tl.n0; let xa = tl.xa; let xb = tl.xb;
@@ -170,7 +182,7 @@ fn ldy4s(i: u32, st: u32, masked: bool) -> vec4f {
   if (MASK == 2u && masked) { return vec4f(ldy(i), ldy(i + st), ldy(i + 2u * st), ldy(i + 3u * st)); }
   return vec4f(Y[i], Y[i + st], Y[i + 2u * st], Y[i + 3u * st]);
 }
-// the four reduction steps of one quad: x quads of rows j / 8+j, y quads of the lane's TN columns
+// the four reduction steps of one quad: x quads of rows j / W+j, y quads of the lane's TN columns
 fn sg_step4(xa: vec4f, xb: vec4f, y0: vec4f, y1: vec4f, y2: vec4f, y3: vec4f) {
   sg_step(xa.x, xb.x, vec4f(y0.x, y1.x, y2.x, y3.x));
   sg_step(xa.y, xb.y, vec4f(y0.y, y1.y, y2.y, y3.y));
@@ -180,12 +192,14 @@ fn sg_step4(xa: vec4f, xb: vec4f, y0: vec4f, y1: vec4f, y2: vec4f, y3: vec4f) {
 fn sg_store_all(m0: u32, nj: u32, masked: bool) {
   sg_store(0u, m0, nj, masked); sg_store(1u, m0, nj, masked); sg_store(2u, m0, nj, masked); sg_store(3u, m0, nj, masked);
   sg_store(4u, m0, nj, masked); sg_store(5u, m0, nj, masked); sg_store(6u, m0, nj, masked); sg_store(7u, m0, nj, masked);
+//#if !SG4
   sg_store(8u, m0, nj, masked); sg_store(9u, m0, nj, masked); sg_store(10u, m0, nj, masked); sg_store(11u, m0, nj, masked);
   sg_store(12u, m0, nj, masked); sg_store(13u, m0, nj, masked); sg_store(14u, m0, nj, masked); sg_store(15u, m0, nj, masked);
+//#endif
 }
 
-// grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
-@compute @workgroup_size(8)
+// grid: (ceil(Nc/(W·TN)), ceil(M/2W)) workgroups of W
+@compute @workgroup_size(SGW)
 fn lora_mm_sg4(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
   let tl = sg_tile(wg, j);
   let xa = tl.xa; let xb = tl.xb;
@@ -200,8 +214,8 @@ fn lora_mm_sg4(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   sg_store_all(tl.m0, tl.n0 + j, masked);
 }
 
-// grid: (ceil(Nc/(8·TN)), ceil(M/16)) workgroups of 8
-@compute @workgroup_size(8)
+// grid: (ceil(Nc/(W·TN)), ceil(M/2W)) workgroups of W
+@compute @workgroup_size(SGW)
 fn lora_mm_sg4x(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
   let tl = sg_tile(wg, j);
   let xa = tl.xa; let xb = tl.xb;

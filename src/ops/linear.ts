@@ -29,7 +29,7 @@ import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.t
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { lora_apply, lora_backward_dinp } from './lora.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { need, preprocess, subgroups8 } from './util.ts';
+import { fixedSubgroupSize, need, preprocess } from './util.ts';
 
 export { preprocess };
 
@@ -107,18 +107,44 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
   rt1x4: { kind: 'RT', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
   sm64: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
+  // the subgroup forms as on 8-wide subgroups; on 4-wide ones (SG4) rows and columns halve: sgGeometry
   sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
   // forward: one row per workgroup (the matvec); backward: sg16x32's
   sg1x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 1, colsPerGroup: 32 },
 };
 
-/** sg16x32's backward with two column quads per lane (one q4 word holds both): q4 weights only. */
-function sgPairs(variant: LinearVariant, format: QFormat): boolean {
-  return variant === 'sg16x32' && format === 'q4';
+/**
+ * Geometry of `variant` as it runs on `gpu`: the subgroup forms' workgroup is one subgroup of W
+ * lanes (W = subgroupWidth) with a 2W × 4W tile (the matvec: 1 × 4W).
+ */
+function geometryOn(gpu: Gpu, variant: LinearVariant): Geometry {
+  const g = GEOMETRY[variant];
+  if (g.kind !== 'SG') return g;
+  const W = subgroupWidth(gpu);
+  return { ...g, wx: W, rowsPerGroup: variant === 'sg1x32' ? 1 : 2 * W, colsPerGroup: 4 * W };
 }
 
-/** Whether the subgroup variants (sg16x32, sg1x32) can run on `gpu`: subgroups exactly 8 lanes wide. */
-export const subgroupVariantAvailable = subgroups8;
+/**
+ * sg16x32's backward with two column quads per lane (one q4 word holds both): q4 weights on 8-wide
+ * subgroups (lavapipe: 1.5× the single-quad form; SwiftShader's 4-wide: 0.67×, so not there).
+ */
+function sgPairs(gpu: Gpu, variant: LinearVariant, format: QFormat): boolean {
+  return variant === 'sg16x32' && format === 'q4' && subgroupWidth(gpu) === 8;
+}
+
+/**
+ * The subgroup width the subgroup variants (sg16x32, sg1x32) run with on `gpu`: 8 or 4 where the
+ * adapter's subgroups are exactly that wide (lavapipe 8, SwiftShader 4), else 0 (they cannot run).
+ */
+export function subgroupWidth(gpu: Gpu): 0 | 4 | 8 {
+  const s = fixedSubgroupSize(gpu);
+  return s === 8 || s === 4 ? s : 0;
+}
+
+/** Whether the subgroup variants (sg16x32, sg1x32) can run on `gpu` (subgroupWidth ≠ 0). */
+export function subgroupVariantAvailable(gpu: Gpu): boolean {
+  return subgroupWidth(gpu) !== 0;
+}
 
 /** What each subgroup variant falls back to where it cannot run. */
 const SG_FALLBACK: Partial<Record<LinearVariant, LinearVariant>> = { sg16x32: 'rt8x4', sg1x32: 'rt1x4' };
@@ -126,26 +152,28 @@ const SG_FALLBACK: Partial<Record<LinearVariant, LinearVariant>> = { sg16x32: 'r
 /** The variant that actually runs: a subgroup variant needs subgroupVariantAvailable and IC % 4 == 0. */
 function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
   const fb = SG_FALLBACK[v];
-  return fb && !(IC % 4 === 0 && subgroups8(gpu)) ? fb : v;
+  return fb && !(IC % 4 === 0 && subgroupVariantAvailable(gpu)) ? fb : v;
 }
 
 const sources = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
 function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false, lora = false) {
-  const g = GEOMETRY[variant];
-  need(!!g, `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}_${variant}`;
+  need(!!GEOMETRY[variant], `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
+  const g = geometryOn(gpu, variant);
+  const sg4 = g.kind === 'SG' && g.wx === 4;
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}_${variant}${sg4 ? '_w4' : ''}`;
   let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(variant, format), SGV: variant === 'sg1x32',
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)
       .replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${g.tm}u;`)
       .replace(/const WX: u32 = \d+u;/, `const WX: u32 = ${g.wx}u;`)
-      .replace(/const WY: u32 = \d+u;/, `const WY: u32 = ${g.wy}u;`);
+      .replace(/const WY: u32 = \d+u;/, `const WY: u32 = ${g.wy}u;`)
+      .replace(/const SGW: u32 = \d+u;/, `const SGW: u32 = ${g.kind === 'SG' ? g.wx : 8}u;`);
     sources.set(name, src);
   }
   return gpu.pipeline(name, src, entry);
@@ -176,10 +204,13 @@ const tuned = new WeakMap<Gpu, Map<string, LinearVariant>>();
 /** The variant linear_forward / linear_backward run for this call shape on `gpu` (tuned, else the default). */
 export function linearVariant(gpu: Gpu, format: QFormat, dir: LinearDir, N: number, IC: number, OC: number): LinearVariant {
   const t = tuned.get(gpu);
-  const sg = IC % 4 === 0 && subgroupVariantAvailable(gpu);
-  // the subgroup matvec only for q4: measured on lavapipe (N = 1) it beat rt1x4 on q4 (1.3–1.8×)
-  // but lost on f32 (2× slower) and q8 — 8-lane workgroups of 32 columns are many small workgroups
-  const v = (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? (sg && format === 'q4' ? 'sg1x32' : 'rt1x4') : sg ? 'sg16x32' : DEFAULT_LINEAR_VARIANT);
+  const W = IC % 4 === 0 ? subgroupWidth(gpu) : 0;
+  // the subgroup matvec: on 8-wide subgroups only for q4 — measured on lavapipe (N = 1) it beat
+  // rt1x4 on q4 (1.3–1.8×) but lost on f32 (2× slower) and q8 (8-lane workgroups of 32 columns are
+  // many small workgroups); on SwiftShader's 4-wide ones it beat rt1x4 for every format (f32
+  // 1.1×, f16 1.0–1.7×, q8 1.3×, q4 1.4–1.5×)
+  const matvec = W === 4 || (W === 8 && format === 'q4') ? 'sg1x32' : 'rt1x4';
+  const v = (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? matvec : W ? 'sg16x32' : DEFAULT_LINEAR_VARIANT);
   return effective(gpu, v, IC);
 }
 
@@ -250,7 +281,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32'],
     [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [0, 'u32']]);
   const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse);
-  const g = GEOMETRY[variant];
+  const g = geometryOn(gpu, variant);
   const bufs: Buf[] = [out, inp, buf, bias ?? dummy(gpu)];
   if (fuse) bufs.push(lora.h, lora.B);
   gpu.dispatch(p, u, bufs, [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
@@ -280,8 +311,8 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32'], [fuse ? lora.rank : 0, 'u32'], [0, 'f32'],
     [fuse ? dropout_threshold(p) : 0, 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'], [0, 'u32']]);
   const pl = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0, false, false, fuse);
-  const g = GEOMETRY[variant];
-  const cols = sgPairs(variant, w.format) ? 64 : g.colsPerGroup; // sg16x32's q4 backward: 8 columns per lane
+  const g = geometryOn(gpu, variant);
+  const cols = sgPairs(gpu, variant, w.format) ? 2 * g.colsPerGroup : g.colsPerGroup; // sg16x32's q4 backward: 8 columns per lane
   const bufs: Buf[] = [dinp, dout, buf];
   if (fuse) bufs.push(lora.dh, lora.A);
   gpu.dispatch(pl, u, bufs, [Math.ceil(IC / cols), Math.ceil(N / g.rowsPerGroup)]);
@@ -321,7 +352,7 @@ export interface TuneLinearOptions extends TuneOptions {
  * and freed; a variant whose trial fails (validation error, out of memory) is excluded.
  */
 export async function tuneLinear(gpu: Gpu, shapes: LinearShape[], opts: TuneLinearOptions = {}): Promise<ReadonlyMap<string, LinearVariant>> {
-  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => !SG_FALLBACK[v] || subgroups8(gpu));
+  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => !SG_FALLBACK[v] || subgroupVariantAvailable(gpu));
   need(cands.length > 0 && cands.every((v) => GEOMETRY[v]), `tuneLinear: variants must be some of ${LINEAR_VARIANTS.join(', ')}`);
   let table = tuned.get(gpu);
   if (!table) tuned.set(gpu, (table = new Map()));

@@ -1,7 +1,7 @@
 // Launcher for shaders/lora.wgsl; twin: src/ref/lora.ts (also dropout_keep, lora_init_A).
 // Legend: N rows (B*T), IC in features, OC out features, R rank. All buffers f32 row-major.
 // Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward), or
-// of its subgroup forms where subgroups are exactly 8 wide (loraTuning). The two products that add
+// of its subgroup forms where subgroups are exactly 8 or 4 wide (loraTuning). The two products that add
 // into the layer's output / input gradient (lora_apply, lora_backward_dinp) can instead run inside
 // the linear's own kernel: linear_forward / linear_backward with opts.lora / opts.loraGrad
 // (src/model/llama.ts and generate.ts do that; the pieces here are what they fall back to).
@@ -9,15 +9,15 @@ import loraCode from '../../shaders/lora.wgsl?raw';
 import dropoutHash from '../../shaders/dropout_hash.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { aligned16, need, preprocess, subgroups8 } from './util.ts';
+import { aligned16, fixedSubgroupSize, need, preprocess } from './util.ts';
 
 export { lora_init_A, dropout_keep } from '../ref/lora.ts';
 
 const MASK = { none: 0, x: 1, y: 2, c: 3 } as const;
 
 /**
- * Which kernel runs: 'sg' (lora_mm_sg: one 8-lane subgroup per 16×(8·TN) tile, X shared by
- * subgroupBroadcast; only where subgroups are exactly 8 wide) or 'rt' (lora_mm, 4×4 per thread).
+ * Which kernel runs: 'sg' (lora_mm_sg: one W-lane subgroup per 2W×(W·TN) tile, X shared by
+ * subgroupBroadcast; only where subgroups are exactly W = 8 or 4 wide) or 'rt' (lora_mm, 4×4 per thread).
  * 'auto' (default): sg where it can run, in its quad forms (lora_mm_sg4, lora_mm_sg4x) where X (and
  * Y) are contiguous along k. Tests may change it.
  */
@@ -26,9 +26,12 @@ export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' } = { kernel: 'auto' };
 const code = `${loraCode}\n${dropoutHash}`;
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
+const withSg4 = preprocess(code, { SG: true, SG4: true });
 
-function useSg(gpu: Gpu): boolean {
-  return loraTuning.kernel !== 'rt' && subgroups8(gpu);
+/** The subgroup width lora_mm_sg runs with on `gpu` (8 or 4), or 0: the plain kernel runs. */
+function sgWidth(gpu: Gpu): number {
+  const s = fixedSubgroupSize(gpu);
+  return loraTuning.kernel !== 'rt' && (s === 8 || s === 4) ? s : 0;
 }
 
 /**
@@ -46,14 +49,17 @@ function mm(
     [xs[0], 'u32'], [xs[1], 'u32'], [ys[0], 'u32'], [ys[1], 'u32'],
     [alpha, 'f32'], [dropout_threshold(p), 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'],
   ]);
-  if (useSg(gpu)) {
-    const TN = Nc <= 8 ? 1 : Nc <= 16 ? 2 : 4;
+  const W = sgWidth(gpu);
+  if (W) {
+    const TN = Nc <= W ? 1 : Nc <= 2 * W ? 2 : 4;
     // X contiguous along k (and Y too): the quad forms, one load per 4 reduction steps
     const x4 = K % 4 === 0 && xs[1] === 1 && xs[0] % 4 === 0 && aligned16(X);
     const y4 = x4 && ys[1] === 1 && ys[0] % 4 === 0 && aligned16(Y);
     const entry = loraTuning.kernel === 'sg' || !x4 ? 'lora_mm_sg' : y4 ? 'lora_mm_sg4' : 'lora_mm_sg4x';
-    const pl = gpu.pipeline('lora_sg', withSg, entry, { MASK: MASK[mask], ACC: acc ? 1 : 0, TN });
-    gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / (8 * TN)), Math.ceil(M / 16)]);
+    const pl = W === 4
+      ? gpu.pipeline('lora_sg_w4', withSg4, entry, { MASK: MASK[mask], ACC: acc ? 1 : 0, TN, SGW: 4 })
+      : gpu.pipeline('lora_sg', withSg, entry, { MASK: MASK[mask], ACC: acc ? 1 : 0, TN });
+    gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / (W * TN)), Math.ceil(M / (2 * W))]);
     return;
   }
   const pl = gpu.pipeline('lora', plain, 'lora_mm', { MASK: MASK[mask], ACC: acc ? 1 : 0 });

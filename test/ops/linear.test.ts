@@ -191,6 +191,7 @@ test('gpu linear tuned dispatch: tuneLinear fills the table, calls of a tuned cl
   assert.equal(op.linearVariant(gpu, 'q8', 'forward', 65, 200, 255), dflt0, 'another class: the default');
   assert.equal(op.linearVariant(gpu, 'q4', 'forward', N, IC, OC), dflt0, 'another format: the default');
   assert.equal(op.linearVariant(gpu, 'q4', 'forward', 3, IC, OC), op.subgroupVariantAvailable(gpu) ? 'sg1x32' : 'rt1x4', 'N ≤ 4: the matvec default');
+  assert.equal(op.linearVariant(gpu, 'f32', 'forward', 1, IC, OC), op.subgroupWidth(gpu) === 4 ? 'sg1x32' : 'rt1x4', 'N ≤ 4, f32: the subgroup matvec only on 4-wide subgroups');
   assert.equal(op.linearVariant(gpu, 'q4', 'forward', 65, 201, OC), 'rt8x4', 'IC % 4 ≠ 0: the register-tiled default');
   try {
     // correct results through the tuned path (no opts.variant)
@@ -206,7 +207,7 @@ test('gpu linear tuned dispatch: tuneLinear fills the table, calls of a tuned cl
     if (forced) assert.deepEqual(forced, ['linear_q8_v4_sm64.linear_forward'], 'opts.variant overrides the tuned choice');
     op.clearLinearTuning(gpu);
     const dflt = await dispatched(() => op.linear_forward(gpu, y, x, w, null, N, IC, OC));
-    if (dflt) assert.deepEqual(dflt, [`linear_q8_v4_${dflt0}.linear_forward`]);
+    if (dflt) assert.deepEqual(dflt, [`linear_q8_v4_${dflt0}${op.subgroupWidth(gpu) === 4 ? '_w4' : ''}.linear_forward`]);
     for (const b of [w.buf, x, y]) gpu.destroy(b);
   } finally {
     op.clearLinearTuning(gpu);
@@ -334,6 +335,7 @@ test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in
           assert.equal(lin.length, 2, `one forward and one backward linear dispatch: ${names.join(', ')}`);
           assert.equal(lin.every((k) => k.includes('_lora_')), fused, `LORA pipelines exactly when fused (${format} ${variant} R=${R} IC=${IC}): ${names.join(', ')}`);
           assert.equal(names.some((k) => k.startsWith('lora')), !fused, `the separate lora product exactly when not fused: ${names.join(', ')}`);
+          if (fused) assert.equal(lin.every((k) => k.includes('_w4.')), op.subgroupWidth(gpu) === 4, `4-wide subgroups run the W = 4 form: ${names.join(', ')}`);
         }
       }
     }

@@ -7,6 +7,7 @@ import { test } from '../harness.ts';
 import * as ref from '../../src/ref/lora.ts';
 import * as op from '../../src/ops/lora.ts';
 import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
+import { fixedSubgroupSize } from '../../src/ops/util.ts';
 
 for (const p of [0, 0.3]) {
   test(`ref lora_backward matches finite differences (f64, p=${p})`, () => {
@@ -58,7 +59,7 @@ async function runCase(N: number, IC: number, OC: number, R: number, p: number, 
   for (const x of Object.values(b)) gpu.destroy(x);
 }
 
-// the kernels: 'rt' (lora_mm), 'sg' (lora_mm_sg where subgroups are 8 wide, else lora_mm) and 'auto'
+// the kernels: 'rt' (lora_mm), 'sg' (lora_mm_sg where subgroups are 8 or 4 wide, else lora_mm) and 'auto'
 // (there also its quad forms lora_mm_sg4 / lora_mm_sg4x where X, Y are contiguous along k: IC or
 // OC % 4 == 0 here; R = 32 gives 4 columns per lane)
 for (const kernel of ['rt', 'sg', 'auto'] as const) for (const p of [0, 0.3]) {
@@ -70,6 +71,17 @@ for (const kernel of ['rt', 'sg', 'auto'] as const) for (const p of [0, 0.3]) {
       for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4], [33, 40, 20, 12], [40, 64, 48, 32]]) {
         await runCase(N, IC, OC, R, p, seed += 17);
       }
+      // which kernel ran: the subgroup forms where subgroups are 8 or 4 wide (pipeline lora_sg / lora_sg_w4)
+      const gpu = await testGpu();
+      const S = fixedSubgroupSize(gpu);
+      const x = gpu.f32(randn32(64, 1), 't.x'), y = gpu.f32(64, 't.y');
+      if (gpu.startProfile()) {
+        op.lora_forward(gpu, y, y, x, x, x, 8, 8, 8, 8, 1, p, 1);
+        const names = [...(await gpu.stopProfile()).keys()];
+        const want = kernel === 'rt' || (S !== 8 && S !== 4) ? 'lora.' : S === 4 ? 'lora_sg_w4.' : 'lora_sg.';
+        assert.ok(names.length > 0 && names.every((k) => k.startsWith(want)), `kernel ${kernel}, subgroups ${S}: ${want}* ran (${names.join(', ')})`);
+      }
+      gpu.destroy(x); gpu.destroy(y);
     } finally {
       op.loraTuning.kernel = keep;
     }
