@@ -22,8 +22,9 @@
 
 // Template: src/ops/attention.ts keeps lines by flag (like linear). SG adds the subgroup forms
 // attention_forward_sg, attention_backward_dq_sg, attention_backward_dkv_sg (end of file; no
-// workgroup memory, no barriers), run where subgroups are exactly 8 wide and HS % 4 == 0
-// (attentionTuning picks plain or auto per kernel; tests run both).
+// workgroup memory, no barriers), run where subgroups are exactly 8 wide and HS % 4 == 0, or exactly
+// 4 wide (SG4: SwiftShader) and HS % 4 == 0, HS ≤ 64 (attentionTuning picks plain or auto per
+// kernel; tests run both).
 //#if SG
 enable subgroups;
 //#endif
@@ -397,32 +398,43 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
 //#if SG
 // ---- forward, subgroup form ---------------------------------------------------------------------
 // attention_forward_sg: same contract as attention_forward, for HS % 4 == 0 on adapters whose
-// subgroups are exactly 8 wide. A workgroup is one subgroup; it owns the 8 query rows t0..t0+7 of
-// one (b, h) and walks the visible keys in blocks of 8 with no barrier:
+// subgroups are exactly W = SGW = 8 wide (below) or 4 wide (SG4: each lane holds two rows — j and
+// 4+j — where a W = 8 lane holds one, and key blocks have 4 keys). A workgroup is one subgroup; it
+// owns the 8 query rows t0..t0+7 of one (b, h) and walks the visible keys in blocks of W with no
+// barrier:
 // - scores: lane j takes key s0+j; it keeps its own query row's q quads (·scale) in registers and
 //   the 8 rows' quads reach every lane by subgroupBroadcast, so per head quad a lane loads one k
 //   quad and forms 8 dots: S[r] for rows r (two vec4: rows 0..3, 4..7);
 // - online softmax per row: max and sum over the block's 8 keys by subgroupMax / subgroupAdd
 //   (vector-wise over the 8 rows), so the running (m, l) of every row is the same in every lane;
-// - P·V: lane j owns head quads j + 8u (u < UQ) of all 8 rows; per key j' it loads its quads of
+// - P·V: lane j owns head quads j + Wu (u < UQ) of all 8 rows; per key j' it loads its quads of
 //   v[s0+j'] and takes p[·][j'] by subgroupBroadcast.
 // Masked keys (s > t, s ≥ T, valid = 0) get p = 0; a row with no visible key ends with out 0, lse 0.
-override UQ: u32 = (HC + 7u) / 8u;            // output quads per lane (≤ 4)
-// HS ≤ 16 (HC ≤ 4 quads): the P·V accumulation splits the rows instead — lanes 0..3 own rows 0..3,
-// lanes 4..7 rows 4..7, lane j at quad j % 4 — so no lane repeats another's work (forward_sg and
-// dq_sg: query rows; dkv_sg: key rows)
-override HALF: bool = HC <= 4u;
+override SGW: u32 = 8u;                       // the subgroup width W: 8, or 4 with SG4
+override UQ: u32 = (HC + SGW - 1u) / SGW;     // output quads per lane (≤ 4; W = 4: HS ≤ 64)
+// HS ≤ 16 (HC ≤ 4 quads) on W = 8: the P·V accumulation splits the rows instead — lanes 0..3 own
+// rows 0..3, lanes 4..7 rows 4..7, lane j at quad j % 4 — so no lane repeats another's work
+// (forward_sg and dq_sg: query rows; dkv_sg: key rows). (W = 4 needs no split: UQ = 1 there.)
+override HALF: bool = HC <= 4u && SGW == 8u;
 @group(0) @binding(3) var<storage, read> q4: array<vec4f>;
 @group(0) @binding(4) var<storage, read> k4: array<vec4f>;
 @group(0) @binding(5) var<storage, read> v4: array<vec4f>;
-var<private> fo: array<vec4f, 32>;            // fo[r·UQ + u] = unnormalised out[t0+r][quad j + 8u]
+var<private> fo: array<vec4f, 32>;            // fo[r·UQ + u] = unnormalised out[t0+r][quad j + Wu]
 
-// rows 0..3 / 4..7 of the block: S[r] += q_r · kq (q quad of row r held by lane r)
-fn sg_dots(qq: vec4f, kq: vec4f) -> mat2x4f {
+// rows 0..3 / 4..7 of the block: S[r] += q_r · kq. W = 8: the q quad of row r is held by lane r in
+// qa (qb is qa and unused); W = 4: rows 0..3 by lanes 0..3 in qa, rows 4..7 by lanes 0..3 in qb.
+fn sg_dots(qa: vec4f, qb: vec4f, kq: vec4f) -> mat2x4f {
+//#if SG4
   return mat2x4f(
-    vec4f(dot(subgroupBroadcast(qq, 0u), kq), dot(subgroupBroadcast(qq, 1u), kq), dot(subgroupBroadcast(qq, 2u), kq), dot(subgroupBroadcast(qq, 3u), kq)),
-    vec4f(dot(subgroupBroadcast(qq, 4u), kq), dot(subgroupBroadcast(qq, 5u), kq), dot(subgroupBroadcast(qq, 6u), kq), dot(subgroupBroadcast(qq, 7u), kq)));
+    vec4f(dot(subgroupBroadcast(qa, 0u), kq), dot(subgroupBroadcast(qa, 1u), kq), dot(subgroupBroadcast(qa, 2u), kq), dot(subgroupBroadcast(qa, 3u), kq)),
+    vec4f(dot(subgroupBroadcast(qb, 0u), kq), dot(subgroupBroadcast(qb, 1u), kq), dot(subgroupBroadcast(qb, 2u), kq), dot(subgroupBroadcast(qb, 3u), kq)));
+//#else
+  return mat2x4f(
+    vec4f(dot(subgroupBroadcast(qa, 0u), kq), dot(subgroupBroadcast(qa, 1u), kq), dot(subgroupBroadcast(qa, 2u), kq), dot(subgroupBroadcast(qa, 3u), kq)),
+    vec4f(dot(subgroupBroadcast(qa, 4u), kq), dot(subgroupBroadcast(qa, 5u), kq), dot(subgroupBroadcast(qa, 6u), kq), dot(subgroupBroadcast(qa, 7u), kq)));
+//#endif
 }
+
 // fo[r] = fo[r]·alpha[r] + p[r]·v for the 8 rows at quad slot u
 fn sg_pv(u: u32, a: vec4f, b: vec4f, v: vec4f) {
   fo[0u * UQ + u] += a.x * v; fo[1u * UQ + u] += a.y * v; fo[2u * UQ + u] += a.z * v; fo[3u * UQ + u] += a.w * v;
@@ -430,7 +442,7 @@ fn sg_pv(u: u32, a: vec4f, b: vec4f, v: vec4f) {
 }
 // one key of the block: its v row starts at quad vb; p of rows 0..3 / 4..7 for this key
 fn sg_key(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
-  for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + 8u * u, HC - 1u)]); }
+  for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + SGW * u, HC - 1u)]); }
 }
 // HALF (HC ≤ 4): a head row that stays the same for the whole walk (the lane's own query row in
 // forward_sg / dq_sg, its key row in dkv_sg) is read once into registers: quad c in column c
@@ -459,8 +471,8 @@ fn sg_scale(u: u32, a: vec4f, b: vec4f) {
   fo[4u * UQ + u] *= b.x; fo[5u * UQ + u] *= b.y; fo[6u * UQ + u] *= b.z; fo[7u * UQ + u] *= b.w;
 }
 
-// grid (ceil(T/8), B*NH) workgroups of 8 (one subgroup)
-@compute @workgroup_size(8)
+// grid (ceil(T/8), B*NH) workgroups of W (one subgroup)
+@compute @workgroup_size(SGW)
 fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                         @builtin(subgroup_invocation_id) j: u32) {
   let T = P.T;
@@ -474,25 +486,31 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
   // this lane's query row (clamped); its quads are re-read per key block (a register array indexed
   // in a loop that the compiler may not unroll would live in scratch memory, slower than a load)
   let qb = (b * T + min(t0 + j, T - 1u)) * qs4 + h * HC;
+  let qb2 = (b * T + min(t0 + 4u + j, T - 1u)) * qs4 + h * HC; // W = 4: the lane's second row
   var qh = mat4x4f();                          // HALF: this lane's q row ·scale, in registers
   if (HALF) { qh = regs_q(qb, P.scale); }
   var mA = vec4f(NEG); var mB = vec4f(NEG);    // running max of rows 0..3, 4..7 (same in every lane)
   var lA = vec4f(0.0); var lB = vec4f(0.0);    // running Σ exp(score − m)
   let rA = vec4u(t0, t0 + 1u, t0 + 2u, t0 + 3u);
   let rB = vec4u(t0 + 4u, t0 + 5u, t0 + 6u, t0 + 7u);
-  let nblk = (min(T, t0 + 8u) + 7u) / 8u;      // causal: keys < t0 + 8 only
+  let nblk = (min(T, t0 + 8u) + SGW - 1u) / SGW; // causal: keys < t0 + 8 only
   for (var kb = 0u; kb < nblk; kb++) {
-    let s0 = kb * 8u;
+    let s0 = kb * SGW;
     let s = s0 + j;                            // this lane's key
     let sb = (b * T + min(s, T - 1u)) * ks4 + kvo4;
     var S = mat2x4f(vec4f(0.0), vec4f(0.0));
     if (HALF) {
-      S += sg_dots(qh[0], k4[sb]);
-      if (HC > 1u) { S += sg_dots(qh[1], k4[sb + 1u]); }
-      if (HC > 2u) { S += sg_dots(qh[2], k4[sb + 2u]); }
-      if (HC > 3u) { S += sg_dots(qh[3], k4[sb + 3u]); }
+      S += sg_dots(qh[0], qh[0], k4[sb]);
+      if (HC > 1u) { S += sg_dots(qh[1], qh[1], k4[sb + 1u]); }
+      if (HC > 2u) { S += sg_dots(qh[2], qh[2], k4[sb + 2u]); }
+      if (HC > 3u) { S += sg_dots(qh[3], qh[3], k4[sb + 3u]); }
     } else {
-      for (var c = 0u; c < HC; c++) { S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]); }
+      for (var c = 0u; c < HC; c++) {
+        let qa = q4[qb + c] * P.scale;
+        var q2 = qa;
+        if (SGW == 4u) { q2 = q4[qb2 + c] * P.scale; }
+        S += sg_dots(qa, q2, k4[sb + c]);
+      }
     }
     let live = s < T && valid_f[b * T + min(s, T - 1u)] != 0u;
     let visA = vec4<bool>(live) & (vec4u(s) <= rA);
@@ -512,17 +530,19 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
     } else {
       for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); }
     }
-    // P·V over the block's 8 keys (key s0+i's probabilities come from lane i)
+    // P·V over the block's W keys (key s0+i's probabilities come from lane i)
     sg_key_any((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
     sg_key_any((vb + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
     sg_key_any((vb + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
     sg_key_any((vb + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
+//#if !SG4
     sg_key_any((vb + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
     sg_key_any((vb + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
     sg_key_any((vb + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
     sg_key_any((vb + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
+//#endif
   }
-  // rows r < 8: out quads j + 8u, lse by lane r
+  // rows r < 8: out quads j + Wu, lse by lane r % W
   let iA = select(vec4f(0.0), 1.0 / lA, lA > vec4f(0.0));
   let iB = select(vec4f(0.0), 1.0 / lB, lB > vec4f(0.0));
   if (HALF && j % 4u < HC) {
@@ -534,7 +554,7 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
     }
   }
   for (var u = 0u; u < select(UQ, 0u, HALF); u++) {
-    let cq = j + 8u * u;
+    let cq = j + SGW * u;
     if (cq < HC) {
       for (var r = 0u; r < 8u; r++) {
         let t = t0 + r;
@@ -545,20 +565,22 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
       }
     }
   }
-  let t = t0 + j;
-  if (t < T) {
-    let m = select(mA[j % 4u], mB[j % 4u], j >= 4u);
-    let l = select(lA[j % 4u], lB[j % 4u], j >= 4u);
-    lse[bh * T + t] = select(0.0, m + log(l), l > 0.0);
+  for (var r = j; r < 8u; r += SGW) {
+    let t = t0 + r;
+    if (t < T) {
+      let m = select(mA[r % 4u], mB[r % 4u], r >= 4u);
+      let l = select(lA[r % 4u], lB[r % 4u], r >= 4u);
+      lse[bh * T + t] = select(0.0, m + log(l), l > 0.0);
+    }
   }
 }
 @group(0) @binding(1) var<storage, read_write> q4w: array<vec4f>; // forward_sg: out as vec4
 
 // ---- dq, subgroup form ----------------------------------------------------------------------------
-// attention_backward_dq_sg: same contract as attention_backward_dq (HS % 4 == 0, 8-wide subgroups),
-// the forward_sg split: 8 query rows per subgroup, keys in blocks of 8 (lane j ↔ key s0+j) for
+// attention_backward_dq_sg: same contract as attention_backward_dq (HS % 4 == 0, W-wide subgroups),
+// the forward_sg split: 8 query rows per subgroup, keys in blocks of W (lane j ↔ key s0+j) for
 // S = q·k (·scale) and dP = dout·v by subgroupBroadcast of the rows' quads; P = exp(S − lse),
-// dS = P∘(dP − D); then dq rows += scale·Σ_keys dS·k with lane j owning head quads j + 8u.
+// dS = P∘(dP − D); then dq rows += scale·Σ_keys dS·k with lane j owning head quads j + Wu.
 @group(0) @binding(1) var<storage, read_write> dq4: array<vec4f>;
 @group(0) @binding(6) var<storage, read> do4: array<vec4f>;
 
@@ -567,11 +589,11 @@ fn sg_keyk(kb: u32, j: u32, da: vec4f, db: vec4f) {
     sg_pv_half(j, da, db, k4[kb + min(j % 4u, HC - 1u)]);
     return;
   }
-  for (var u = 0u; u < UQ; u++) { sg_pv(u, da, db, k4[kb + min(j + 8u * u, HC - 1u)]); }
+  for (var u = 0u; u < UQ; u++) { sg_pv(u, da, db, k4[kb + min(j + SGW * u, HC - 1u)]); }
 }
 
-// grid (ceil(T/8), B*NH) workgroups of 8 (one subgroup)
-@compute @workgroup_size(8)
+// grid (ceil(T/8), B*NH) workgroups of W (one subgroup)
+@compute @workgroup_size(SGW)
 fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                             @builtin(subgroup_invocation_id) j: u32) {
   let T = P.T;
@@ -583,6 +605,7 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
   let kvo4 = (h / (P.NH / P.NKV)) * HC;
   let t0 = (nwg.x - 1u - wid.x) * 8u;
   let qb = (b * T + min(t0 + j, T - 1u)) * qs4 + h * HC;  // this lane's q / dout row (clamped)
+  let qb2 = (b * T + min(t0 + 4u + j, T - 1u)) * qs4 + h * HC; // W = 4: the lane's second row
   let lb = bh * T;
   let l0 = ld_q[lb + min(t0, T - 1u)]; let l1 = ld_q[lb + min(t0 + 1u, T - 1u)];
   let l2 = ld_q[lb + min(t0 + 2u, T - 1u)]; let l3 = ld_q[lb + min(t0 + 3u, T - 1u)];
@@ -597,22 +620,26 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
     qh = regs_q(qb, P.scale);
     dh = mat4x4f(do4[qb], do4[qb + min(1u, HC - 1u)], do4[qb + min(2u, HC - 1u)], do4[qb + min(3u, HC - 1u)]);
   }
-  let nblk = (min(T, t0 + 8u) + 7u) / 8u;
+  let nblk = (min(T, t0 + 8u) + SGW - 1u) / SGW;
   for (var kb = 0u; kb < nblk; kb++) {
-    let s0 = kb * 8u;
+    let s0 = kb * SGW;
     let s = s0 + j;
     let sb = (b * T + min(s, T - 1u)) * ks4 + kvo4;
     var S = mat2x4f(vec4f(0.0), vec4f(0.0));
     var dP = mat2x4f(vec4f(0.0), vec4f(0.0));
     if (HALF) {
-      S += sg_dots(qh[0], k4[sb]); dP += sg_dots(dh[0], v4[sb]);
-      if (HC > 1u) { S += sg_dots(qh[1], k4[sb + 1u]); dP += sg_dots(dh[1], v4[sb + 1u]); }
-      if (HC > 2u) { S += sg_dots(qh[2], k4[sb + 2u]); dP += sg_dots(dh[2], v4[sb + 2u]); }
-      if (HC > 3u) { S += sg_dots(qh[3], k4[sb + 3u]); dP += sg_dots(dh[3], v4[sb + 3u]); }
+      S += sg_dots(qh[0], qh[0], k4[sb]); dP += sg_dots(dh[0], dh[0], v4[sb]);
+      if (HC > 1u) { S += sg_dots(qh[1], qh[1], k4[sb + 1u]); dP += sg_dots(dh[1], dh[1], v4[sb + 1u]); }
+      if (HC > 2u) { S += sg_dots(qh[2], qh[2], k4[sb + 2u]); dP += sg_dots(dh[2], dh[2], v4[sb + 2u]); }
+      if (HC > 3u) { S += sg_dots(qh[3], qh[3], k4[sb + 3u]); dP += sg_dots(dh[3], dh[3], v4[sb + 3u]); }
     } else {
       for (var c = 0u; c < HC; c++) {
-        S += sg_dots(q4[qb + c] * P.scale, k4[sb + c]);
-        dP += sg_dots(do4[qb + c], v4[sb + c]);
+        let qa = q4[qb + c] * P.scale;
+        let da = do4[qb + c];
+        var q2 = qa; var d2 = da;
+        if (SGW == 4u) { q2 = q4[qb2 + c] * P.scale; d2 = do4[qb2 + c]; }
+        S += sg_dots(qa, q2, k4[sb + c]);
+        dP += sg_dots(da, d2, v4[sb + c]);
       }
     }
     let live = s < T && valid_q[b * T + min(s, T - 1u)] != 0u;
@@ -625,10 +652,12 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
     sg_keyk((kr + min(s0 + 1u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 1u), subgroupBroadcast(dsB, 1u));
     sg_keyk((kr + min(s0 + 2u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 2u), subgroupBroadcast(dsB, 2u));
     sg_keyk((kr + min(s0 + 3u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 3u), subgroupBroadcast(dsB, 3u));
+//#if !SG4
     sg_keyk((kr + min(s0 + 4u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 4u), subgroupBroadcast(dsB, 4u));
     sg_keyk((kr + min(s0 + 5u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 5u), subgroupBroadcast(dsB, 5u));
     sg_keyk((kr + min(s0 + 6u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 6u), subgroupBroadcast(dsB, 6u));
     sg_keyk((kr + min(s0 + 7u, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(dsA, 7u), subgroupBroadcast(dsB, 7u));
+//#endif
   }
   if (HALF && j % 4u < HC) {
     for (var i = 0u; i < 4u; i++) {
@@ -637,7 +666,7 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
     }
   }
   for (var u = 0u; u < select(UQ, 0u, HALF); u++) {
-    let cq = j + 8u * u;
+    let cq = j + SGW * u;
     if (cq < HC) {
       for (var r = 0u; r < 8u; r++) {
         let t = t0 + r;
@@ -648,15 +677,15 @@ fn attention_backward_dq_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
 }
 
 // ---- dk, dv, subgroup form ---------------------------------------------------------------------
-// attention_backward_dkv_sg: same contract as attention_backward_dkv (HS % 4 == 0, 8-wide
+// attention_backward_dkv_sg: same contract as attention_backward_dkv (HS % 4 == 0, W-wide
 // subgroups). A subgroup owns the 8 keys s0..s0+7 of (b, kv head g) and walks, for each query head
-// of the group, the query blocks t0 ≥ s0 of 8 rows: lane j ↔ query t0+j; the keys' k / v quads come
+// of the group, the query blocks t0 ≥ s0 of W rows: lane j ↔ query t0+j; the keys' k / v quads come
 // by subgroupBroadcast, giving Sᵀ = k·q·scale and dPᵀ = v·dout for the 8 keys (two vec4 per lane);
-// P = exp(Sᵀ − lse_t), dS = P∘(dPᵀ − D_t); then lane j, owning head quads j + 8u of the 8 key rows,
+// P = exp(Sᵀ − lse_t), dS = P∘(dPᵀ − D_t); then lane j, owning head quads j + Wu of the 8 key rows,
 // adds Σ_t dS·q·scale into dk and Σ_t P·dout into dv, each query's dS / P taken by broadcast.
 @group(0) @binding(1) var<storage, read_write> dk4: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> dv4: array<vec4f>;
-var<private> fv: array<vec4f, 32>;            // fv[r·UQ + u] = dv of key s0+r, quad j + 8u (fo: dk)
+var<private> fv: array<vec4f, 32>;            // fv[r·UQ + u] = dv of key s0+r, quad j + Wu (fo: dk)
 
 // one query of the block: its q (·scale) and dout rows start at quad qb; dS and P of the 8 keys
 fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
@@ -669,7 +698,7 @@ fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
     return;
   }
   for (var u = 0u; u < UQ; u++) {
-    let c = qb + min(j + 8u * u, HC - 1u);
+    let c = qb + min(j + SGW * u, HC - 1u);
     sg_pv(u, da, db, q4[c] * P.scale);
     let d = do4[c];
     fv[0u * UQ + u] += pa.x * d; fv[1u * UQ + u] += pa.y * d; fv[2u * UQ + u] += pa.z * d; fv[3u * UQ + u] += pa.w * d;
@@ -677,8 +706,8 @@ fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
   }
 }
 
-// grid (ceil(T/8), B*NKV) workgroups of 8 (one subgroup)
-@compute @workgroup_size(8)
+// grid (ceil(T/8), B*NKV) workgroups of W (one subgroup)
+@compute @workgroup_size(SGW)
 fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) j: u32) {
   let T = P.T;
   let G = P.NH / P.NKV;
@@ -688,6 +717,7 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
   let ks4 = P.NKV * HC;
   let s0 = wid.x * 8u;
   let kb = (b * T + min(s0 + j, T - 1u)) * ks4 + g * HC;  // this lane's key row (for the broadcasts)
+  let kb2 = (b * T + min(s0 + 4u + j, T - 1u)) * ks4 + g * HC; // W = 4: the lane's second key row
   let vk = b * T;
   let okA = vec4<bool>(s0 < T && valid_k[vk + min(s0, T - 1u)] != 0u, s0 + 1u < T && valid_k[vk + min(s0 + 1u, T - 1u)] != 0u,
                        s0 + 2u < T && valid_k[vk + min(s0 + 2u, T - 1u)] != 0u, s0 + 3u < T && valid_k[vk + min(s0 + 3u, T - 1u)] != 0u);
@@ -695,26 +725,29 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
                        s0 + 6u < T && valid_k[vk + min(s0 + 6u, T - 1u)] != 0u, s0 + 7u < T && valid_k[vk + min(s0 + 7u, T - 1u)] != 0u);
   let kA = vec4u(s0, s0 + 1u, s0 + 2u, s0 + 3u);
   let kB = vec4u(s0 + 4u, s0 + 5u, s0 + 6u, s0 + 7u);
-  let nblk = (T + 7u) / 8u;
+  let nblk = (T + SGW - 1u) / SGW;
   var kh = mat4x4f(); var vh = mat4x4f();      // HALF: this lane's k and v rows, in registers
   if (HALF) { kh = regs_k(kb); vh = regs_v(kb); }
   for (var hh = 0u; hh < G; hh++) {
     let h = g * G + hh;
-    for (var tb = wid.x; tb < nblk; tb++) {   // query blocks t0 ≥ s0 (s0 is a multiple of 8)
-      let t0 = tb * 8u;
+    for (var tb = wid.x * (8u / SGW); tb < nblk; tb++) { // query blocks of W, t0 ≥ s0 (s0 % 8 == 0)
+      let t0 = tb * SGW;
       let t = t0 + j;                          // this lane's query
       let qb = (b * T + min(t, T - 1u)) * qs4 + h * HC;
       var S = mat2x4f(vec4f(0.0), vec4f(0.0));
       var dP = mat2x4f(vec4f(0.0), vec4f(0.0));
       if (HALF) {
-        S += sg_dots(kh[0], q4[qb] * P.scale); dP += sg_dots(vh[0], do4[qb]);
-        if (HC > 1u) { S += sg_dots(kh[1], q4[qb + 1u] * P.scale); dP += sg_dots(vh[1], do4[qb + 1u]); }
-        if (HC > 2u) { S += sg_dots(kh[2], q4[qb + 2u] * P.scale); dP += sg_dots(vh[2], do4[qb + 2u]); }
-        if (HC > 3u) { S += sg_dots(kh[3], q4[qb + 3u] * P.scale); dP += sg_dots(vh[3], do4[qb + 3u]); }
+        S += sg_dots(kh[0], kh[0], q4[qb] * P.scale); dP += sg_dots(vh[0], vh[0], do4[qb]);
+        if (HC > 1u) { S += sg_dots(kh[1], kh[1], q4[qb + 1u] * P.scale); dP += sg_dots(vh[1], vh[1], do4[qb + 1u]); }
+        if (HC > 2u) { S += sg_dots(kh[2], kh[2], q4[qb + 2u] * P.scale); dP += sg_dots(vh[2], vh[2], do4[qb + 2u]); }
+        if (HC > 3u) { S += sg_dots(kh[3], kh[3], q4[qb + 3u] * P.scale); dP += sg_dots(vh[3], vh[3], do4[qb + 3u]); }
       } else {
         for (var c = 0u; c < HC; c++) {
-          S += sg_dots(k4[kb + c], q4[qb + c] * P.scale);
-          dP += sg_dots(v4[kb + c], do4[qb + c]);
+          let ka = k4[kb + c]; let va = v4[kb + c];
+          var k2 = ka; var v2 = va;
+          if (SGW == 4u) { k2 = k4[kb2 + c]; v2 = v4[kb2 + c]; }
+          S += sg_dots(ka, k2, q4[qb + c] * P.scale);
+          dP += sg_dots(va, v2, do4[qb + c]);
         }
       }
       let x = select(vec2f(0.0), ld_k[(b * P.NH + h) * T + min(t, T - 1u)], t < T);
@@ -730,10 +763,12 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
       sg_query((qr + min(t0 + 1u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 1u), subgroupBroadcast(dB, 1u), subgroupBroadcast(pA, 1u), subgroupBroadcast(pB, 1u));
       sg_query((qr + min(t0 + 2u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 2u), subgroupBroadcast(dB, 2u), subgroupBroadcast(pA, 2u), subgroupBroadcast(pB, 2u));
       sg_query((qr + min(t0 + 3u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 3u), subgroupBroadcast(dB, 3u), subgroupBroadcast(pA, 3u), subgroupBroadcast(pB, 3u));
+//#if !SG4
       sg_query((qr + min(t0 + 4u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 4u), subgroupBroadcast(dB, 4u), subgroupBroadcast(pA, 4u), subgroupBroadcast(pB, 4u));
       sg_query((qr + min(t0 + 5u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 5u), subgroupBroadcast(dB, 5u), subgroupBroadcast(pA, 5u), subgroupBroadcast(pB, 5u));
       sg_query((qr + min(t0 + 6u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 6u), subgroupBroadcast(dB, 6u), subgroupBroadcast(pA, 6u), subgroupBroadcast(pB, 6u));
       sg_query((qr + min(t0 + 7u, T - 1u)) * qs4 + h * HC, j, subgroupBroadcast(dA, 7u), subgroupBroadcast(dB, 7u), subgroupBroadcast(pA, 7u), subgroupBroadcast(pB, 7u));
+//#endif
     }
   }
   if (HALF && j % 4u < HC) {
@@ -747,7 +782,7 @@ fn attention_backward_dkv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgrou
     }
   }
   for (var u = 0u; u < select(UQ, 0u, HALF); u++) {
-    let cq = j + 8u * u;
+    let cq = j + SGW * u;
     if (cq < HC) {
       for (var r = 0u; r < 8u; r++) {
         let s = s0 + r;

@@ -3,11 +3,12 @@
 // Legend: B batch, T time, N = B*T, NH query heads, NKV kv heads, HS head size (≤ 128).
 // q, out, dq (N, NH*HS); k, v, dk, dv (N, NKV*HS); valid u32 (N); lse (B*NH*T).
 import code from '../../shaders/attention.wgsl?raw';
-import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { grid1d, need, preprocess, subgroups8 } from './util.ts';
+import { type Buf, type Gpu, type Pipeline, uniforms } from '../gpu/device.ts';
+import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
+const withSg4 = preprocess(code, { SG: true, SG4: true });
 
 const WG = 64; // threads per workgroup (WG in the shader)
 const MAXC = 4; // vec4 chunks per lane at most (MAXC in the shader)
@@ -17,7 +18,7 @@ const MAX_HS = 128;
 /**
  * Test hooks: bk — stream tiles of this many rows (0 = the full tile capacity chosen from the
  * limits; plain kernels); forward / dq / dkv — 'auto' runs the subgroup form of that kernel where
- * subgroups are exactly 8 wide and HS % 4 == 0 (4× the plain one on lavapipe), 'plain' never.
+ * sgPipeline allows (4× the plain one on lavapipe), 'plain' never.
  */
 export const attentionTuning: { bk: number; forward: 'auto' | 'plain'; dq: 'auto' | 'plain'; dkv: 'auto' | 'plain' } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
 
@@ -55,6 +56,19 @@ function plan(gpu: Gpu, HS: number): Plan {
   return { L, R, fwd: pick(1, 4), dq: pick(2, 4), dkv: pick(2, 8) };
 }
 
+/**
+ * The subgroup form `entry` of the kernel for head size HS on `gpu`, or null where it cannot run:
+ * subgroups exactly 8 wide and HS % 4 == 0, or exactly 4 wide (SG4) and HS % 4 == 0, HS ≤ 64 (each
+ * lane's output quads fit the shader's 32-slot accumulators).
+ */
+function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number): Pipeline | null {
+  const S = fixedSubgroupSize(gpu);
+  if (HS % 4 !== 0 || !(S === 8 || (S === 4 && HS <= 64))) return null;
+  return S === 4
+    ? gpu.pipeline('attention_sg_w4', withSg4, entry, { HS, L, BK, SGW: 4 })
+    : gpu.pipeline('attention_sg', withSg, entry, { HS, L, BK });
+}
+
 function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: number, p: Plan): void {
   need(HS >= 1 && HS <= MAX_HS, `attention: head size ${HS} in 1..${MAX_HS}`);
   need(NKV >= 1 && NH % NKV === 0, `attention: NH (${NH}) a multiple of NKV (${NKV})`);
@@ -75,9 +89,9 @@ export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, 
   if (B * T === 0) return;
   const p = plan(gpu, HS);
   check(gpu, B, T, NH, NKV, HS, p);
-  if (attentionTuning.forward === 'auto' && HS % 4 === 0 && subgroups8(gpu)) {
-    // subgroup form: 8 query rows per workgroup of 8, no barriers (shaders/attention.wgsl, end)
-    const sg = gpu.pipeline('attention_sg', withSg, 'attention_forward_sg', { HS, L: p.L, BK: p.fwd.cap });
+  const sg = attentionTuning.forward === 'auto' ? sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) : null;
+  if (sg) {
+    // subgroup form: 8 query rows per workgroup (one subgroup), no barriers (shaders/attention.wgsl, end)
     gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / 8), B * NH]);
     return;
   }
@@ -107,16 +121,16 @@ export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Bu
   const n = B * T * NH;
   const prep = gpu.pipeline('attention', plain, 'attention_backward_prep', { HS, L: p.L, BK: p.dq.cap });
   gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.dq.bk, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
-  if (attentionTuning.dq === 'auto' && HS % 4 === 0 && subgroups8(gpu)) {
-    const sg = gpu.pipeline('attention_sg', withSg, 'attention_backward_dq_sg', { HS, L: p.L, BK: p.dq.cap });
-    gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / 8), B * NH]);
+  const sgq = attentionTuning.dq === 'auto' ? sgPipeline(gpu, 'attention_backward_dq_sg', HS, p.L, p.dq.cap) : null;
+  if (sgq) {
+    gpu.dispatch(sgq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / 8), B * NH]);
   } else {
     const pdq = gpu.pipeline('attention', plain, 'attention_backward_dq', { HS, L: p.L, BK: p.dq.cap });
     gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
   }
-  if (attentionTuning.dkv === 'auto' && HS % 4 === 0 && subgroups8(gpu)) {
-    const sg = gpu.pipeline('attention_sg', withSg, 'attention_backward_dkv_sg', { HS, L: p.L, BK: p.dkv.cap });
-    gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
+  const sgkv = attentionTuning.dkv === 'auto' ? sgPipeline(gpu, 'attention_backward_dkv_sg', HS, p.L, p.dkv.cap) : null;
+  if (sgkv) {
+    gpu.dispatch(sgkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
   } else {
     const pkv = gpu.pipeline('attention', plain, 'attention_backward_dkv', { HS, L: p.L, BK: p.dkv.cap });
     gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);

@@ -6,6 +6,7 @@ import { test } from '../harness.ts';
 import * as ref from '../../src/ref/attention.ts';
 import * as op from '../../src/ops/attention.ts';
 import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
+import { fixedSubgroupSize } from '../../src/ops/util.ts';
 
 /** valid (B*T) from per-sequence masks given as strings of '1'/'0', or lengths (right padding). */
 function mask(T: number, rows: Array<number | string>): Uint32Array {
@@ -105,3 +106,24 @@ for (const form of ['plain', 'auto'] as const) for (const s of shapes) {
     assertClose('attention dv', await gpu.readF32(bDv, nk), dv, TOL.f32sum);
   });
 }
+
+// which kernels 'auto' runs: the subgroup forms where subgroups are exactly 8 wide (HS % 4 == 0) or
+// 4 wide (HS % 4 == 0, HS ≤ 64: pipelines attention_sg_w4), the plain ones elsewhere
+test('gpu attention auto runs the subgroup forms where they can run (8 wide; 4 wide up to HS 64)', async () => {
+  const gpu = await testGpu();
+  const S = fixedSubgroupSize(gpu);
+  for (const HS of [16, 64, 128, 18]) {
+    const B = 1, T = 9, NH = 2, NKV = 1, N = B * T;
+    const q = gpu.f32(randn32(N * NH * HS, 1), 't.q'), k = gpu.f32(randn32(N * NKV * HS, 2), 't.k'), v = gpu.f32(randn32(N * NKV * HS, 3), 't.v');
+    const out = gpu.f32(N * NH * HS, 't.out'), lse = gpu.f32(B * NH * T, 't.lse'), valid = gpu.u32(new Uint32Array(N).fill(1), 't.valid');
+    const dq = gpu.f32(N * NH * HS, 't.dq'), dk = gpu.f32(N * NKV * HS, 't.dk'), dv = gpu.f32(N * NKV * HS, 't.dv');
+    if (!gpu.startProfile()) return; // no timestamp queries: nothing to observe
+    op.attention_forward(gpu, out, lse, q, k, v, valid, B, T, NH, NKV, HS);
+    op.attention_backward(gpu, dq, dk, dv, out, q, k, v, out, lse, valid, B, T, NH, NKV, HS);
+    const names = [...(await gpu.stopProfile()).keys()].filter((n) => !n.includes('prep')).sort();
+    const want = HS % 4 === 0 && (S === 8 || (S === 4 && HS <= 64)) ? (S === 4 ? 'attention_sg_w4.' : 'attention_sg.') : 'attention.';
+    assert.equal(names.length, 3, names.join(', '));
+    assert.ok(names.every((n) => n.startsWith(want)), `HS=${HS}, subgroups ${S}: ${want}* (${names.join(', ')})`);
+    for (const b of [q, k, v, out, lse, valid, dq, dk, dv]) gpu.destroy(b);
+  }
+});

@@ -32,3 +32,9 @@ test('gpu lora_mm_sg* on 4-wide subgroups (SwiftShader) vs ref: odd shapes, drop
   const r = onSwiftShader('test/ops/lora.test.ts', 'kernel');
   assert.ok(r.passed >= 6, `the kernel tests ran (${r.passed} passed; each checks which pipeline ran)`);
 });
+
+test('gpu attention subgroup forms on 4-wide subgroups (SwiftShader) vs ref: GQA, padding, HS 4..64', () => {
+  const r = onSwiftShader('test/ops/attention.test.ts', 'auto');
+  assert.ok(r.passed >= 10, `the 'auto' tests ran (${r.passed} passed)`);
+  assert.match(r.stdout, /^ok - gpu attention auto runs the subgroup forms where they can run/m, 'the test that checks which pipelines ran');
+});
