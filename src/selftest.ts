@@ -280,7 +280,7 @@ for (const { format, compute, IC } of [
 
 // linear kernel variants other than the default (src/ops/linear.ts LinearVariant; autotune may pick
 // them on this adapter): register tiling 4×4 and 8×4, the one-row matvec, the subgroup tiles
-// (where subgroups are 8 wide; else rt8x4 runs), and shared-memory tiling (64×64 tiles, K tiles of
+// (where subgroups are 8 or 4 wide; else rt8x4 runs), and shared-memory tiling (64×64 tiles, K tiles of
 // 16, dequantized while staging) on a shape with several partial tiles, an odd IC (scalar paths) and a slice.
 for (const { variant, format, IC } of [
   { variant: 'rt4x4', format: 'q4', IC: 100 },

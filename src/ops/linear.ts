@@ -9,13 +9,14 @@
 // Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread), 'rt4x4' (4×4), 'rt1x4' (one
 // row; the default for N ≤ SMALL_N_ROWS, decode), 'sm64' (shared-memory tiling, 64×64 per 16×16
 // workgroup; GPUs), 'sg16x32' (one 8-lane subgroup per 16×32 tile, operands shared by
-// subgroupBroadcast; only where subgroups are exactly 8 wide and IC % 4 == 0 — elsewhere rt8x4
-// runs in its place; the default for N > SMALL_N_ROWS where it can run: ~3× rt8x4 on lavapipe),
-// 'sg1x32' (its matvec form, one row per subgroup, the activation row read once per subgroup;
-// backward = sg16x32's; elsewhere rt1x4 runs; the default for q4 with N ≤ SMALL_N_ROWS there).
+// subgroupBroadcast; only where subgroups are exactly 8 wide — or 4 wide: 8×16 tiles — and
+// IC % 4 == 0, elsewhere rt8x4 runs in its place; the default for N > SMALL_N_ROWS where it can
+// run: ~3× rt8x4 on lavapipe, ~2.1× on SwiftShader), 'sg1x32' (its matvec form, one row per
+// subgroup, the activation row read once per subgroup; backward = sg16x32's; elsewhere rt1x4
+// runs; the default for N ≤ SMALL_N_ROWS for q4 on 8-wide subgroups and every format on 4-wide).
 // Each call runs opts.variant, else the variant tuned for its (format, direction, shape class) on
 // this Gpu, else the default (sg16x32 where available, else rt8x4; for N ≤ SMALL_N_ROWS sg1x32
-// for q4 where available, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
+// as just said, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
 // inside a step): a short timed trial per class through src/gpu/autotune.ts, cached per adapter.
 // Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
 // Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
@@ -85,12 +86,12 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * Kernel variants (shaders/linear.wgsl): 'rt8x4' register tiling, 8×4 outputs per thread (the
  * default where sg16x32 cannot run), 'rt4x4' register tiling 4×4, 'rt1x4' one row × 4
  * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sg16x32' subgroup
- * tiles (8-wide subgroups, IC % 4 == 0; the default there), 'sg1x32' its matvec form (q4 decode
- * default there), 'sm64' shared-memory
+ * tiles (8- or 4-wide subgroups, IC % 4 == 0; the default there), 'sg1x32' its matvec form (decode
+ * default there: q4 only on 8-wide), 'sm64' shared-memory
  * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward). Every
  * variant takes every format, both directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
- * N ≤ SMALL_N_ROWS (sg1x32 for q4 where it can run), else 'sg16x32' where it can run, else 'rt8x4'.
+ * N ≤ SMALL_N_ROWS (sg1x32 where linearVariant says), else 'sg16x32' where it can run, else 'rt8x4'.
  */
 export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32' | 'sg1x32';
 export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32', 'sg1x32'];
@@ -107,7 +108,7 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
   rt1x4: { kind: 'RT', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
   sm64: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
-  // the subgroup forms as on 8-wide subgroups; on 4-wide ones (SG4) rows and columns halve: sgGeometry
+  // the subgroup forms as on 8-wide subgroups; on 4-wide ones (SG4) rows and columns halve: geometryOn
   sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
   // forward: one row per workgroup (the matvec); backward: sg16x32's
   sg1x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 1, colsPerGroup: 32 },
@@ -321,7 +322,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
 
 /** Kernel name of linear's autotune cache entries (bump the version when the variants change speed). */
 export function linearTuneKernel(dir: LinearDir, format: QFormat): string {
-  return `linear@2.${dir}.${format}`;
+  return `linear@3.${dir}.${format}`;
 }
 
 /** The autotune cache key (src/gpu/autotune.ts) of a linear call shape on `gpu`'s adapter. */

@@ -14,18 +14,10 @@ export function grid1d(gpu: Gpu, n: number, wg: number): [number, number] {
 }
 
 /**
- * Whether `gpu` has subgroups exactly 8 lanes wide (lavapipe on AVX2 does): the subgroup kernel
- * forms (linear sg16x32, lora_mm_sg, rmsnorm's subgroup reduction) assume a workgroup of 8 is one
- * whole subgroup. Elsewhere the plain forms run.
- */
-export function subgroups8(gpu: Gpu): boolean {
-  return fixedSubgroupSize(gpu) === 8;
-}
-
-/**
  * The subgroup size when `gpu` has subgroups of one fixed size (min = max, a power of two in
  * 4..128: lavapipe 8, SwiftShader 4, NVIDIA 32), else 0. Kernels whose workgroup is exactly one
- * subgroup of this size (rmsnorm, argmax) reduce with subgroup operations instead of barriers.
+ * subgroup of this size (rmsnorm, argmax) reduce with subgroup operations instead of barriers;
+ * linear, lora and attention have subgroup forms for sizes 8 and 4.
  */
 export function fixedSubgroupSize(gpu: Gpu): number {
   const i = gpu.info, s = i.subgroupMinSize ?? 0;
