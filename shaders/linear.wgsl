@@ -635,7 +635,11 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
     let xq = ldx(xr + 4u * min(q0 + j, nq - 1u));
 //#if Q
     let bo = (q0 / 8u) * WB; // the block's first word
-    let tq = q0 % 8u; // the group's first quad in the block
+//#if SG4
+    let tq = q0 % 8u; // the group's first quad in the block (0 or 4)
+//#else
+    let tq = 0u; // a group is one whole block (a constant: the quad indexes below fold)
+//#endif
     let b0 = r0 + bo; let b1 = r1 + bo; let b2 = r2 + bo; let b3 = r3 + bo;
     let d0 = wf(b0); let d1 = wf(b1); let d2 = wf(b2); let d3 = wf(b3);
     if (m == SGW) {
