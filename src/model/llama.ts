@@ -9,7 +9,7 @@
 // HS head size, R LoRA rank, F ffn size; QD = NH*HS, KVD = NKV*HS.
 import type { Buf, Gpu } from '../gpu/device.ts';
 import { adamw_step, global_norm_sq } from '../ops/adamw.ts';
-import { attention_backward, attention_forward } from '../ops/attention.ts';
+import { attention_backward, attention_forward, tuneAttention } from '../ops/attention.ts';
 import { embedding_forward } from '../ops/embedding.ts';
 import { linear_backward, linear_forward, type QWeight, tuneLinear, uploadWeight } from '../ops/linear.ts';
 import { lora_backward_dh, lora_backward_params, lora_hidden } from '../ops/lora.ts';
@@ -367,8 +367,9 @@ export class LlamaModel {
   }
 
   /**
-   * Pick the fastest linear kernel variant for every matmul shape of this model on this adapter
-   * (a short timed trial per shape class at first use, cached per adapter: src/gpu/autotune.ts).
+   * Pick the fastest linear kernel variant for every matmul shape of this model on this adapter, and
+   * attention's form (subgroup or workgroup-tiled) for its head size and sequence length (a short
+   * timed trial per shape class at first use, cached per adapter: src/gpu/autotune.ts).
    * Call once after creation, never inside a step; untuned shapes use the default variant.
    */
   async tune(): Promise<void> {
@@ -385,6 +386,7 @@ export class LlamaModel {
     }
     add(f, cfg.hidden, Math.min(this.chunk, cfg.vocab));
     await tuneLinear(this.gpu, shapes);
+    await tuneAttention(this.gpu, [{ B: this.opts.batch, T: this.opts.seq, NH: cfg.heads, NKV: cfg.kvHeads, HS: cfg.headDim }]);
   }
 
   /**

@@ -4,6 +4,7 @@
 // q, out, dq (N, NH*HS); k, v, dk, dv (N, NKV*HS); valid u32 (N); lse (B*NH*T).
 import code from '../../shaders/attention.wgsl?raw';
 import { type Buf, type Gpu, type Pipeline, uniforms } from '../gpu/device.ts';
+import { chooseVariant, type TuneOptions } from '../gpu/autotune.ts';
 import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
@@ -17,8 +18,9 @@ const MAX_HS = 128;
 
 /**
  * Test hooks: bk — stream tiles of this many rows (0 = the full tile capacity chosen from the
- * limits; plain kernels); forward / dq / dkv — 'auto' runs the subgroup form of that kernel where
- * sgPipeline allows (4× the plain one on lavapipe), 'plain' never.
+ * limits; plain kernels); forward / dq / dkv — 'auto' runs the form tuned for this adapter and
+ * head size (tuneAttention), else the subgroup form where sgPipeline allows (4× the plain one on
+ * lavapipe); 'plain' never runs the subgroup form.
  */
 export const attentionTuning: { bk: number; forward: 'auto' | 'plain'; dq: 'auto' | 'plain'; dkv: 'auto' | 'plain' } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
 
@@ -69,6 +71,95 @@ function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number):
     : gpu.pipeline('attention_sg', withSg, entry, { HS, L, BK });
 }
 
+/** A direction of attention that tuneAttention picks a form for: the forward, or the backward (dq and dk/dv together). */
+export type AttentionDir = 'forward' | 'backward';
+export type AttentionForm = 'sg' | 'plain';
+
+/** Bucket of T for tuning: the smallest power of 4 ≥ T, capped at 4096. */
+function bucketT(T: number): number {
+  let b = 4;
+  while (b < T && b < 4096) b *= 4;
+  return b;
+}
+/** Shape class of an attention call for tuning: head size and T rounded up to a power of 4, e.g. 'hs64.t256'. */
+export function attentionShapeClass(HS: number, T: number): string {
+  return `hs${HS}.t${bucketT(T)}`;
+}
+/** Kernel name of attention's autotune cache entries (bump the version when the forms change speed). */
+export function attentionTuneKernel(dir: AttentionDir): string {
+  return `attention@1.${dir}`;
+}
+
+const tunedForms = new WeakMap<Gpu, Map<string, AttentionForm>>();
+
+/** Whether a call of direction `dir` runs the subgroup form: the test hook, then the tuned choice, else wherever it can. */
+function wantSg(gpu: Gpu, dir: AttentionDir, kernel: 'forward' | 'dq' | 'dkv', HS: number, T: number): boolean {
+  if (attentionTuning[kernel] === 'plain') return false;
+  return tunedForms.get(gpu)?.get(`${dir}.${attentionShapeClass(HS, T)}`) !== 'plain';
+}
+
+/** The tuned choices on `gpu`: '<forward|backward>.<shape class>' → form. */
+export function attentionTunedForms(gpu: Gpu): ReadonlyMap<string, AttentionForm> {
+  return tunedForms.get(gpu) ?? new Map();
+}
+
+/** Forget the tuned choices on `gpu` (every call takes the default again). */
+export function clearAttentionTuning(gpu: Gpu): void {
+  tunedForms.delete(gpu);
+}
+
+/** One call shape to tune. */
+export interface AttentionShape { B: number; T: number; NH: number; NKV: number; HS: number }
+
+/**
+ * Tune attention on `gpu`: for each distinct shape class (head size, T bucket) of `shapes` where the
+ * subgroup forms can run at all, a short timed trial of the subgroup form against the plain
+ * (workgroup-tiled) one, forward and backward separately, at the first shape of that class
+ * (chooseVariant: cached per adapter; the subgroup form, the default, keeps near-ties). Afterwards
+ * calls of that class run the winner. Call at model creation, never inside a step. Returns the
+ * table (attentionTunedForms). Scratch buffers are zero-filled and freed.
+ */
+export async function tuneAttention(gpu: Gpu, shapes: AttentionShape[], opts: TuneOptions = {}): Promise<ReadonlyMap<string, AttentionForm>> {
+  let table = tunedForms.get(gpu);
+  if (!table) tunedForms.set(gpu, (table = new Map()));
+  const seen = new Set<string>();
+  for (const { B, T, NH, NKV, HS } of shapes) {
+    const cls = attentionShapeClass(HS, T);
+    if (seen.has(cls) || B * T === 0) continue;
+    seen.add(cls);
+    const p = plan(gpu, HS);
+    check(gpu, B, T, NH, NKV, HS, p);
+    if (!sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap)) continue; // one form only: nothing to choose
+    const N = B * T, nq = N * NH * HS, nk = N * NKV * HS;
+    const bufs: GPUBuffer[] = [];
+    const f = (n: number, label: string) => { const b = gpu.f32(n, label); bufs.push(b); return b; };
+    try {
+      const q = f(nq, 'autotune.q'), k = f(nk, 'autotune.k'), v = f(nk, 'autotune.v'), out = f(nq, 'autotune.out');
+      const lse = f(B * NH * T, 'autotune.lse'), dq = f(nq, 'autotune.dq'), dk = f(nk, 'autotune.dk'), dv = f(nk, 'autotune.dv');
+      const valid = gpu.u32(new Uint32Array(N).fill(1), 'autotune.valid');
+      bufs.push(valid);
+      for (const dir of ['forward', 'backward'] as const) {
+        const run = (form: AttentionForm) => () => {
+          const keep = { ...attentionTuning };
+          Object.assign(attentionTuning, form === 'plain' ? { forward: 'plain', dq: 'plain', dkv: 'plain' } : { forward: 'auto', dq: 'auto', dkv: 'auto' });
+          try {
+            if (dir === 'forward') attention_forward(gpu, out, lse, q, k, v, valid, B, T, NH, NKV, HS);
+            else attention_backward(gpu, dq, dk, dv, out, q, k, v, out, lse, valid, B, T, NH, NKV, HS);
+          } finally {
+            Object.assign(attentionTuning, keep);
+          }
+        };
+        table.delete(`${dir}.${cls}`); // the trial's 'sg' candidate must not follow an earlier choice
+        const pick = await chooseVariant(gpu, attentionTuneKernel(dir), cls, [{ name: 'sg', run: run('sg') }, { name: 'plain', run: run('plain') }], opts);
+        table.set(`${dir}.${cls}`, pick as AttentionForm);
+      }
+    } finally {
+      for (const b of bufs) gpu.destroy(b);
+    }
+  }
+  return table;
+}
+
 function check(gpu: Gpu, B: number, T: number, NH: number, NKV: number, HS: number, p: Plan): void {
   need(HS >= 1 && HS <= MAX_HS, `attention: head size ${HS} in 1..${MAX_HS}`);
   need(NKV >= 1 && NH % NKV === 0, `attention: NH (${NH}) a multiple of NKV (${NKV})`);
@@ -89,7 +180,7 @@ export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, 
   if (B * T === 0) return;
   const p = plan(gpu, HS);
   check(gpu, B, T, NH, NKV, HS, p);
-  const sg = attentionTuning.forward === 'auto' ? sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) : null;
+  const sg = wantSg(gpu, 'forward', 'forward', HS, T) ? sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) : null;
   if (sg) {
     // subgroup form: 8 query rows per workgroup (one subgroup), no barriers (shaders/attention.wgsl, end)
     gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / 8), B * NH]);
@@ -121,14 +212,14 @@ export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Bu
   const n = B * T * NH;
   const prep = gpu.pipeline('attention', plain, 'attention_backward_prep', { HS, L: p.L, BK: p.dq.cap });
   gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.dq.bk, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
-  const sgq = attentionTuning.dq === 'auto' ? sgPipeline(gpu, 'attention_backward_dq_sg', HS, p.L, p.dq.cap) : null;
+  const sgq = wantSg(gpu, 'backward', 'dq', HS, T) ? sgPipeline(gpu, 'attention_backward_dq_sg', HS, p.L, p.dq.cap) : null;
   if (sgq) {
     gpu.dispatch(sgq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / 8), B * NH]);
   } else {
     const pdq = gpu.pipeline('attention', plain, 'attention_backward_dq', { HS, L: p.L, BK: p.dq.cap });
     gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
   }
-  const sgkv = attentionTuning.dkv === 'auto' ? sgPipeline(gpu, 'attention_backward_dkv_sg', HS, p.L, p.dkv.cap) : null;
+  const sgkv = wantSg(gpu, 'backward', 'dkv', HS, T) ? sgPipeline(gpu, 'attention_backward_dkv_sg', HS, p.L, p.dkv.cap) : null;
   if (sgkv) {
     gpu.dispatch(sgkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
   } else {

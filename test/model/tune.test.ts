@@ -1,10 +1,13 @@
-// LlamaModel.tune(): every matmul shape of the model gets a tuned linear variant (trial once,
-// cached in memory here), and training with the tuned variants still matches the reference.
+// LlamaModel.tune(): every matmul shape of the model gets a tuned linear variant and its attention
+// shape a tuned form where there is a choice (trial once, cached in memory here), and training with
+// the tuned variants still matches the reference.
 import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import { MemoryTuneCache, autotuneStats, setDefaultTuneCache } from '../../src/gpu/autotune.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { clearLinearTuning, linearTuning } from '../../src/ops/linear.ts';
+import { attentionShapeClass, attentionTunedForms, clearAttentionTuning } from '../../src/ops/attention.ts';
+import { fixedSubgroupSize } from '../../src/ops/util.ts';
 import { ref_loss } from '../../src/ref/model.ts';
 import { ALL_TARGETS, tinyBatch, tinyConfig, tinyWeights } from './tiny.ts';
 import { testGpu } from '../util.ts';
@@ -19,6 +22,11 @@ test('tune() fills the variant table for the model shapes; loss still matches th
   const trials0 = autotuneStats.trials;
   await model.tune();
   assert.ok(linearTuning(gpu).size > 0, 'tuned variants recorded');
+  const S = fixedSubgroupSize(gpu), cls = attentionShapeClass(cfg.headDim, 16);
+  if (cfg.headDim % 4 === 0 && (S === 8 || (S === 4 && cfg.headDim <= 64))) {
+    assert.deepEqual([...attentionTunedForms(gpu).keys()].sort(), [`backward.${cls}`, `forward.${cls}`], 'attention forms tuned');
+  }
+  clearAttentionTuning(gpu);
   assert.ok(autotuneStats.trials > trials0, 'a trial ran on a cold cache');
   clearLinearTuning(gpu);
   const trials1 = autotuneStats.trials;
@@ -29,5 +37,7 @@ test('tune() fills the variant table for the model shapes; loss still matches th
   const want = ref_loss(cfg, weights, { config: lora, params: await model.getLora(), seed: 1, step: 1, train: false }, batch);
   assert.ok(Math.abs(got.loss - want.loss) < 1e-4 * Math.max(1, Math.abs(want.loss)), `loss ${got.loss} vs ref ${want.loss}`);
   model.destroy();
+  clearLinearTuning(gpu);
+  clearAttentionTuning(gpu);
   setDefaultTuneCache(null);
 });

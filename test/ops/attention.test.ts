@@ -7,6 +7,7 @@ import * as ref from '../../src/ref/attention.ts';
 import * as op from '../../src/ops/attention.ts';
 import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
 import { fixedSubgroupSize } from '../../src/ops/util.ts';
+import { MemoryTuneCache, autotuneStats } from '../../src/gpu/autotune.ts';
 
 /** valid (B*T) from per-sequence masks given as strings of '1'/'0', or lengths (right padding). */
 function mask(T: number, rows: Array<number | string>): Uint32Array {
@@ -124,6 +125,51 @@ test('gpu attention auto runs the subgroup forms where they can run (8 wide; 4 w
     const want = HS % 4 === 0 && (S === 8 || (S === 4 && HS <= 64)) ? (S === 4 ? 'attention_sg_w4.' : 'attention_sg.') : 'attention.';
     assert.equal(names.length, 3, names.join(', '));
     assert.ok(names.every((n) => n.startsWith(want)), `HS=${HS}, subgroups ${S}: ${want}* (${names.join(', ')})`);
+    for (const b of [q, k, v, out, lse, valid, dq, dk, dv]) gpu.destroy(b);
+  }
+});
+
+// tuneAttention: a timed trial of the subgroup form against the plain one per direction and shape
+// class (where the subgroup forms can run at all), cached per adapter; calls then run the winner
+test('gpu attention tuneAttention: trial per direction and class, cached; calls run the tuned form', async () => {
+  const gpu = await testGpu();
+  op.clearAttentionTuning(gpu);
+  const cache = new MemoryTuneCache();
+  const shape = { B: 1, T: 24, NH: 4, NKV: 2, HS: 16 };
+  const S = fixedSubgroupSize(gpu);
+  const sgCan = S === 8 || S === 4;
+  const trials0 = autotuneStats.trials;
+  const table = await op.tuneAttention(gpu, [shape, { ...shape, T: 30 }], { cache, reps: 2 }); // T 24 and 30: one class (t64)
+  const cls = op.attentionShapeClass(16, 24);
+  assert.equal(cls, 'hs16.t64');
+  if (!sgCan) {
+    assert.equal(table.size, 0, 'one form only: nothing tuned');
+    return;
+  }
+  assert.equal(autotuneStats.trials - trials0, 2, 'forward and backward, one class');
+  assert.ok(['sg', 'plain'].includes(table.get(`forward.${cls}`)!) && ['sg', 'plain'].includes(table.get(`backward.${cls}`)!));
+  assert.equal(cache.map.size, 2, 'both choices cached');
+  await op.tuneAttention(gpu, [shape], { cache });
+  assert.equal(autotuneStats.trials - trials0, 2, 'second call: cache hits, no trial');
+  // a cached 'plain' choice is what calls of that class run (the cache is what a later process reads)
+  for (const rec of cache.map.values()) rec.variant = 'plain';
+  op.clearAttentionTuning(gpu);
+  await op.tuneAttention(gpu, [shape], { cache });
+  const { B, T, NH, NKV, HS } = shape, N = B * T;
+  const q = gpu.f32(randn32(N * NH * HS, 1), 't.q'), k = gpu.f32(randn32(N * NKV * HS, 2), 't.k'), v = gpu.f32(randn32(N * NKV * HS, 3), 't.v');
+  const out = gpu.f32(N * NH * HS, 't.out'), lse = gpu.f32(B * NH * T, 't.lse'), valid = gpu.u32(new Uint32Array(N).fill(1), 't.valid');
+  const dq = gpu.f32(N * NH * HS, 't.dq'), dk = gpu.f32(N * NKV * HS, 't.dk'), dv = gpu.f32(N * NKV * HS, 't.dv');
+  try {
+    if (gpu.startProfile()) {
+      op.attention_forward(gpu, out, lse, q, k, v, valid, B, T, NH, NKV, HS);
+      op.attention_backward(gpu, dq, dk, dv, out, q, k, v, out, lse, valid, B, T, NH, NKV, HS);
+      const names = [...(await gpu.stopProfile()).keys()];
+      assert.ok(names.every((n) => n.startsWith('attention.')), `the tuned plain form ran: ${names.join(', ')}`);
+    }
+    // another class (T 200: t256) was not tuned: the default (the subgroup form) runs there
+    assert.equal(op.attentionTunedForms(gpu).get(`forward.${op.attentionShapeClass(16, 200)}`), undefined);
+  } finally {
+    op.clearAttentionTuning(gpu);
     for (const b of [q, k, v, out, lse, valid, dq, dk, dv]) gpu.destroy(b);
   }
 });
