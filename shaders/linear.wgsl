@@ -25,8 +25,9 @@
 //                  sums come first and are masked in registers, then the frozen weight's are added).
 //                  Saves the LoRA kernel's read-modify-write pass over out / dinp (src/ops/lora.ts
 //                  runs it where this can't). The launcher appends shaders/dropout_hash.wgsl.
-//   RT / SM / SG   which entry points: register-tiled (RT), shared-memory tiled (SM, end of file) or
-//                  subgroup (SG, after SM; `enable subgroups;`) — exactly one
+//   RT / SM / SG / MV  which entry points: register-tiled (RT), shared-memory tiled (SM, end of
+//                  file), subgroup (SG, after SM; `enable subgroups;`) or the coalesced matvec (MV,
+//                  last; forward only) — exactly one
 //
 // Variants (src/ops/linear.ts picks one per adapter and shape class, tuned by src/gpu/autotune.ts):
 //   rt8x4, rt4x4, rt1x4 (!SM, TM = 8, 4, 1)  register tiling, no shared memory: fastest on the CPU Vulkan
@@ -39,6 +40,8 @@
 //                  measured on lavapipe, and on SwiftShader 2.1–2.2× rt8x4.
 //   sg1x32 (SG, SGV) its matvec forward (decode): one row per subgroup, the activation row loaded
 //                  once per subgroup and broadcast; its backward is sg16x32's.
+//   mv16 (MV)      a matvec forward for GPUs (decode): 16 threads per output column reading its
+//                  weight row coalesced, a workgroup-memory reduction; its backward is rt1x4's.
 //
 // Register tiling: each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
@@ -920,4 +923,52 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
 //#endif
 }
 //#endif
+//#endif
+
+//#if MV
+// ---------------------------------------------------------------------------------------------
+// Variant mv16 (MV; a matvec for GPUs, forward only: its backward is rt1x4's). 16 threads share one
+// output column: thread t reads the weight row's quads t, t+16, … — consecutive threads read
+// consecutive 16-byte quads, the coalesced access a GPU's memory system rewards (rt1x4's threads
+// each walk their own rows instead) — and the 16 partial sums meet in a workgroup-memory tree.
+// V4 only (IC % 4 == 0; the launcher runs rt1x4 otherwise). On the CPU drivers each workgroup
+// barrier is costly and loads are per-lane loops either way, so it is slower there; the autotuner
+// decides per adapter.
+var<workgroup> mvsum: array<f32, 64>;
+
+// grid: (ceil(OC/4), N) workgroups of 64: 4 columns o0..o0+3 × 16 threads, row n = wg.y
+@compute @workgroup_size(64)
+fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let t = li % 16u;                     // thread within the column
+  let o = wg.x * 4u + li / 16u;         // this thread's column
+  let n = wg.y;
+  let rb = P.wbase + min(o, P.OC - 1u) * P.rowWords;
+  let xr = n * P.IC;
+  let nq = P.IC / 4u;
+  var s = 0.0;
+  for (var q = t; q < nq; q += 16u) {
+    let x = cv(ldx(xr + 4u * q));
+//#if Q
+    let bw = rb + (q / 8u) * WB;
+    s += f32(dot(x, cv(wquad_q(bw, q % 8u, wf(bw)))));
+//#else
+    s += f32(dot(x, wquad(rb, 4u * q)));
+//#endif
+  }
+  mvsum[li] = s;
+  workgroupBarrier();
+  for (var h = 8u; h > 0u; h >>= 1u) {
+    if (t < h) { mvsum[li] += mvsum[li + h]; }
+    workgroupBarrier();
+  }
+  if (t == 0u && o < P.OC) {
+    var v = mvsum[li];
+    if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+    out[n * P.OC + o] += v;
+//#else
+    out[n * P.OC + o] = v;
+//#endif
+  }
+}
 //#endif

@@ -596,6 +596,15 @@ export class Gpu {
 }
 
 /** Pack uniform values: each entry is [value, 'u32' | 'i32' | 'f32']. Padded to 16 bytes. */
+/**
+ * Whether `gpu` is a CPU (software) Vulkan driver — SwiftShader, llvmpipe / lavapipe. There the
+ * default kernel variants were measured best or within noise (README, "Per-adapter kernel
+ * variants") and a trial costs seconds, so the app does not tune on them.
+ */
+export function isSoftwareAdapter(gpu: Gpu): boolean {
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${gpu.info.architecture} ${gpu.info.device} ${gpu.info.description}`);
+}
+
 export function uniforms(values: Array<[number, 'u32' | 'i32' | 'f32']>): ArrayBuffer {
   const n = Math.max(4, Math.ceil(values.length / 4) * 4);
   const buf = new ArrayBuffer(n * 4);

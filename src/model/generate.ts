@@ -31,7 +31,7 @@ import { argmax_forward } from '../ops/argmax.ts';
 import { attention_decode_forward } from '../ops/attention_decode.ts';
 import { embedding_forward } from '../ops/embedding.ts';
 import { kv_append_forward } from '../ops/kv_append.ts';
-import { linear_forward, rowWords, uploadWeight } from '../ops/linear.ts';
+import { type LinearShape, linear_forward, rowWords, tuneLinear, type TuneLinearOptions, uploadWeight } from '../ops/linear.ts';
 import { lora_hidden } from '../ops/lora.ts';
 import { rmsnorm_forward } from '../ops/rmsnorm.ts';
 import { rope_forward } from '../ops/rope.ts';
@@ -40,7 +40,7 @@ import { need } from '../ops/util.ts';
 import { rope_inv_freq } from '../ref/rope.ts';
 import type { Vec } from '../ref/types.ts';
 import type { Tokenizer } from '../tokenizer/types.ts';
-import { type LayerWeights, type LlamaConfig, type LlamaWeights, type LoraConfig, type LoraTarget, loraScale } from './config.ts';
+import { type LayerWeights, type LlamaConfig, type LlamaWeights, type LoraConfig, type LoraTarget, LORA_TARGETS, loraScale, targetShape } from './config.ts';
 import type { GpuBaseWeights, GpuLayer, LlamaModel } from './llama.ts';
 import { loraKey, type LoraLayout, loraLayout, type LoraParams } from './lora.ts';
 import { Arena } from './memory.ts';
@@ -437,6 +437,25 @@ export class InferenceModel {
   /** Rows of the last prefill chunk of `count` ids. */
   private lastChunkRows(count: number): number {
     return ((count - 1) % this.prefillChunk) + 1;
+  }
+
+  /**
+   * Pick the fastest linear kernel variant for this model's projections and lm_head on this adapter,
+   * as decode (one row) and as prefill (a chunk of rows) call them — forward only (a short timed
+   * trial per shape class at first use, cached per adapter: src/gpu/autotune.ts, tuneLinear). Call
+   * once after creation on hardware adapters (a GPU may well prefer the coalesced matvec `mv16`
+   * for decode); untuned shapes use the defaults. Never inside a generation.
+   */
+  async tune(opts: TuneLinearOptions = {}): Promise<void> {
+    const cfg = this.cfg, shapes: LinearShape[] = [];
+    for (const N of new Set([1, this.prefillChunk])) {
+      for (const t of LORA_TARGETS) {
+        const [OC, IC] = targetShape(cfg, t);
+        shapes.push({ format: this.quant, N, IC, OC, dirs: ['forward'] });
+      }
+    }
+    shapes.push({ format: this.base.lmHead.format, N: 1, IC: cfg.hidden, OC: this.lmChunk, dirs: ['forward'] });
+    await tuneLinear(this.gpu, shapes, opts);
   }
 
   /** Final norm of the last of n rows of xa and its logits (V) into `logits`. */

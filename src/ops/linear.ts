@@ -13,7 +13,8 @@
 // IC % 4 == 0, elsewhere rt8x4 runs in its place; the default for N > SMALL_N_ROWS where it can
 // run: ~3× rt8x4 on lavapipe, ~2.1× on SwiftShader), 'sg1x32' (its matvec form, one row per
 // subgroup, the activation row read once per subgroup; backward = sg16x32's; elsewhere rt1x4
-// runs; the default for N ≤ SMALL_N_ROWS for q4 on 8-wide subgroups and every format on 4-wide).
+// runs; the default for N ≤ SMALL_N_ROWS for q4 on 8-wide subgroups and every format on 4-wide),
+// 'mv16' (a coalesced matvec for GPUs: 16 threads per output column; forward only; picked by tuning).
 // Each call runs opts.variant, else the variant tuned for its (format, direction, shape class) on
 // this Gpu, else the default (sg16x32 where available, else rt8x4; for N ≤ SMALL_N_ROWS sg1x32
 // as just said, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
@@ -88,13 +89,15 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sg16x32' subgroup
  * tiles (8- or 4-wide subgroups, IC % 4 == 0; the default there), 'sg1x32' its matvec form (decode
  * default there: q4 only on 8-wide), 'sm64' shared-memory
- * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward). Every
- * variant takes every format, both directions and f16 compute. Which one runs: opts.variant, else
+ * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward), 'mv16'
+ * a coalesced matvec for GPUs (16 threads per output column; forward only, IC % 4 == 0 — its
+ * backward and other IC run rt1x4; chosen only by tuning). Every variant takes every format, both
+ * directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
  * N ≤ SMALL_N_ROWS (sg1x32 where linearVariant says), else 'sg16x32' where it can run, else 'rt8x4'.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32' | 'sg1x32';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32', 'sg1x32'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32' | 'sg1x32' | 'mv16';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32', 'sg1x32', 'mv16'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
 /** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
 export const SMALL_N_ROWS = 4;
@@ -102,7 +105,7 @@ export type LinearDir = 'forward' | 'backward';
 
 /** Dispatch geometry of a variant: output rows (n) and columns (o or c) per workgroup. */
 /** (register-tiled: TM rows × 4 columns per thread, workgroups of wx × wy threads) */
-interface Geometry { kind: 'RT' | 'SM' | 'SG'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
+interface Geometry { kind: 'RT' | 'SM' | 'SG' | 'MV'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
 const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt8x4: { kind: 'RT', tm: 8, wx: 8, wy: 8, rowsPerGroup: 64, colsPerGroup: 32 },
   rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
@@ -112,6 +115,8 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
   // forward: one row per workgroup (the matvec); backward: sg16x32's
   sg1x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 1, colsPerGroup: 32 },
+  // forward: 4 columns of one row per workgroup of 64 (16 threads per column); backward: rt1x4's
+  mv16: { kind: 'MV', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 4 },
 };
 
 /**
@@ -150,8 +155,12 @@ export function subgroupVariantAvailable(gpu: Gpu): boolean {
 /** What each subgroup variant falls back to where it cannot run. */
 const SG_FALLBACK: Partial<Record<LinearVariant, LinearVariant>> = { sg16x32: 'rt8x4', sg1x32: 'rt1x4' };
 
-/** The variant that actually runs: a subgroup variant needs subgroupVariantAvailable and IC % 4 == 0. */
+/**
+ * The variant that actually runs: a subgroup variant needs subgroupVariantAvailable and IC % 4 == 0,
+ * mv16 IC % 4 == 0 (else rt1x4).
+ */
 function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
+  if (v === 'mv16') return IC % 4 === 0 ? v : 'rt1x4';
   const fb = SG_FALLBACK[v];
   return fb && !(IC % 4 === 0 && subgroupVariantAvailable(gpu)) ? fb : v;
 }
@@ -167,7 +176,7 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', MV: g.kind === 'MV', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)
@@ -307,7 +316,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const v0 = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
-  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0; // sg1x32 is a forward form
+  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0 === 'mv16' ? 'rt1x4' : v0; // sg1x32, mv16: forward forms
   const fuse = !!lora && fusesLora(variant, lora.rank);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32'], [fuse ? lora.rank : 0, 'u32'], [0, 'f32'],
     [fuse ? dropout_threshold(p) : 0, 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'], [0, 'u32']]);

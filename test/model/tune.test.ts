@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import { MemoryTuneCache, autotuneStats, setDefaultTuneCache } from '../../src/gpu/autotune.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
+import { InferenceModel } from '../../src/model/generate.ts';
 import { clearLinearTuning, linearTuning } from '../../src/ops/linear.ts';
 import { attentionShapeClass, attentionTunedForms, clearAttentionTuning } from '../../src/ops/attention.ts';
 import { fixedSubgroupSize } from '../../src/ops/util.ts';
@@ -40,4 +41,34 @@ test('tune() fills the variant table for the model shapes; loss still matches th
   clearLinearTuning(gpu);
   clearAttentionTuning(gpu);
   setDefaultTuneCache(null);
+});
+
+// InferenceModel.tune(): the decode (one row) and prefill (a chunk) shapes of every projection and
+// the lm_head get a tuned variant, forward only; greedy tokens are the same with any variant —
+// checked with the coalesced GPU matvec mv16 forced as the only candidate
+test('InferenceModel.tune() tunes decode and prefill shapes; greedy tokens unchanged (mv16 forced)', async () => {
+  const gpu = await testGpu();
+  setDefaultTuneCache(new MemoryTuneCache());
+  clearLinearTuning(gpu);
+  const cfg = tinyConfig(), weights = tinyWeights(cfg, 4);
+  const im = InferenceModel.create(gpu, cfg, weights, { quant: 'q8', maxSeq: 48, prefillChunk: 8 });
+  const greedy = async () => {
+    im.reset();
+    const toks = [await im.prefillArgmax([1, 5, 9, 33, 70, 12, 3, 8, 100, 41])];
+    for (let i = 0; i < 12; i++) toks.push(await im.decodeArgmaxChained());
+    return toks;
+  };
+  try {
+    const before = await greedy();
+    await im.tune({ variants: ['mv16'] });
+    const keys = [...linearTuning(gpu).keys()];
+    assert.ok(keys.some((k) => k.startsWith('q8.forward.n1.')) && keys.some((k) => k.startsWith('q8.forward.n16.')), `decode (n1) and prefill (n16: 8 rows) classes tuned: ${keys.join(', ')}`);
+    assert.ok(keys.every((k) => k.includes('.forward.')), 'forward only');
+    assert.ok([...linearTuning(gpu).values()].every((v) => v === 'mv16'));
+    assert.deepEqual(await greedy(), before, 'the same greedy tokens through mv16');
+  } finally {
+    im.destroy();
+    clearLinearTuning(gpu);
+    setDefaultTuneCache(null);
+  }
 });

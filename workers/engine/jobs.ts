@@ -13,7 +13,7 @@
 // The store record's `hyperparameters` holds {input, trainOn, budgetBytes, resolved}: the form's
 // input, and once validated the resolved set, which a resumed run reuses so it continues the same run.
 // It is not: the training loop (src/train); no DOM.
-import type { Gpu } from '../../src/gpu/device.ts';
+import { type Gpu, isSoftwareAdapter } from '../../src/gpu/device.ts';
 import type { TrainOn } from '../../src/data/index.ts';
 import {
   type JobEvent, type JobMetric, type JobRecord, type JobStatus, appendJobEvents, appendJobMetrics, createJob, deleteCheckpoints, deleteJob,
@@ -40,14 +40,6 @@ const FINAL: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 function storedHp(r: JobRecord): StoredHp {
   const h = r.hyperparameters as Partial<StoredHp>;
   return { input: h.input ?? {}, trainOn: h.trainOn ?? 'assistant', budgetBytes: h.budgetBytes, resolved: h.resolved };
-}
-
-/**
- * CPU (software) Vulkan drivers: the default linear variant was measured best or within noise there
- * (README, "Per-adapter kernel variants"), and a trial costs seconds, so they are not tuned.
- */
-function softwareAdapter(gpu: Gpu): boolean {
-  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${gpu.info.architecture} ${gpu.info.device} ${gpu.info.description}`);
 }
 
 function limitsOf(gpu: Gpu, budgetBytes?: number) {
@@ -163,7 +155,7 @@ export class Jobs {
         const seq = hp.resolved?.seqLen ?? (typeof hp.input.seqLen === 'number' ? hp.input.seqLen : Math.min(model.config.maxPos, 2048));
         const renderer = model.chatTemplate ? (await this.models.tokenizer(rec.modelId)).renderer : null;
         const dataset = await this.datasets.forTraining(rec.datasetId, { tokenizer: model.tokenizer, renderer }, seq, hp.trainOn);
-        return { gpu, modelId: rec.modelId, config: model.config, weights: model.weights, dataset, datasetId: rec.datasetId, budgetBytes: hp.budgetBytes, autotune: !softwareAdapter(gpu) };
+        return { gpu, modelId: rec.modelId, config: model.config, weights: model.weights, dataset, datasetId: rec.datasetId, budgetBytes: hp.budgetBytes, autotune: !isSoftwareAdapter(gpu) };
       },
       listener: {
         event: (e, j) => this.onEvent(j, e),

@@ -5,7 +5,7 @@
 // Inference models (src/model/generate.ts InferenceModel: GPU weights + KV cache) are cached per
 // (model, adapter, quant) and all destroyed when another base model is asked for.
 // It is not: sampling or decoding (src/model); no DOM.
-import type { Gpu } from '../../src/gpu/device.ts';
+import { type Gpu, isSoftwareAdapter } from '../../src/gpu/device.ts';
 import { encodeChatPrompt, encodeCompletionPrompt } from '../../src/data/index.ts';
 import { type GenToken, type GenerateResult, InferenceModel, generate } from '../../src/model/generate.ts';
 import type { QFormat } from '../../src/model/quant.ts';
@@ -58,6 +58,8 @@ export class Playground {
       lora = a.lora;
     }
     const im = InferenceModel.create(gpu, model.config, model.weights, { quant, lora, maxSeq: Math.min(model.config.maxPos, 1024) });
+    // on a hardware adapter: the linear variants for decode and prefill by a short trial, cached per adapter
+    if (!isSoftwareAdapter(gpu)) await im.tune();
     this.cache.set(key, im);
     while (this.cache.size > MAX_CACHED) {
       const [k, old] = this.cache.entries().next().value!;
