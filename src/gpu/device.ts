@@ -595,7 +595,6 @@ export class Gpu {
   }
 }
 
-/** Pack uniform values: each entry is [value, 'u32' | 'i32' | 'f32']. Padded to 16 bytes. */
 /**
  * Whether `gpu` is a CPU (software) Vulkan driver — SwiftShader, llvmpipe / lavapipe. There the
  * default kernel variants were measured best or within noise (README, "Per-adapter kernel
@@ -605,6 +604,7 @@ export function isSoftwareAdapter(gpu: Gpu): boolean {
   return /swiftshader|llvmpipe|lavapipe|software/i.test(`${gpu.info.architecture} ${gpu.info.device} ${gpu.info.description}`);
 }
 
+/** Pack uniform values: each entry is [value, 'u32' | 'i32' | 'f32']. Padded to 16 bytes. */
 export function uniforms(values: Array<[number, 'u32' | 'i32' | 'f32']>): ArrayBuffer {
   const n = Math.max(4, Math.ceil(values.length / 4) * 4);
   const buf = new ArrayBuffer(n * 4);
