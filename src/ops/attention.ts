@@ -5,7 +5,7 @@
 import code from '../../shaders/attention.wgsl?raw';
 import { type Buf, type Gpu, type Pipeline, uniforms } from '../gpu/device.ts';
 import { chooseVariant, type TuneOptions } from '../gpu/autotune.ts';
-import { fixedSubgroupSize, grid1d, need, preprocess } from './util.ts';
+import { grid1d, need, preprocess, subgroupWidth } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
@@ -64,8 +64,8 @@ function plan(gpu: Gpu, HS: number): Plan {
  * lane's output quads fit the shader's 32-slot accumulators).
  */
 function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number): Pipeline | null {
-  const S = fixedSubgroupSize(gpu);
-  if (HS % 4 !== 0 || !(S === 8 || (S === 4 && HS <= 64))) return null;
+  const S = subgroupWidth(gpu);
+  if (HS % 4 !== 0 || S === 0 || (S === 4 && HS > 64)) return null;
   return S === 4
     ? gpu.pipeline('attention_sg_w4', withSg4, entry, { HS, L, BK, SGW: 4 })
     : gpu.pipeline('attention_sg', withSg, entry, { HS, L, BK });

@@ -31,7 +31,7 @@ import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.t
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { lora_apply, lora_backward_dinp } from './lora.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { fixedSubgroupSize, need, preprocess } from './util.ts';
+import { need, preprocess, subgroupWidth } from './util.ts';
 
 export { preprocess };
 
@@ -138,14 +138,8 @@ function sgPairs(gpu: Gpu, variant: LinearVariant, format: QFormat): boolean {
   return variant === 'sg16x32' && format === 'q4' && subgroupWidth(gpu) === 8;
 }
 
-/**
- * The subgroup width the subgroup variants (sg16x32, sg1x32) run with on `gpu`: 8 or 4 where the
- * adapter's subgroups are exactly that wide (lavapipe 8, SwiftShader 4), else 0 (they cannot run).
- */
-export function subgroupWidth(gpu: Gpu): 0 | 4 | 8 {
-  const s = fixedSubgroupSize(gpu);
-  return s === 8 || s === 4 ? s : 0;
-}
+/** The subgroup width the subgroup variants run with on `gpu` (src/ops/util.ts; 0: they cannot run). */
+export { subgroupWidth };
 
 /** Whether the subgroup variants (sg16x32, sg1x32) can run on `gpu` (subgroupWidth ≠ 0). */
 export function subgroupVariantAvailable(gpu: Gpu): boolean {

@@ -9,7 +9,7 @@ import loraCode from '../../shaders/lora.wgsl?raw';
 import dropoutHash from '../../shaders/dropout_hash.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { aligned16, fixedSubgroupSize, need, preprocess } from './util.ts';
+import { aligned16, need, preprocess, subgroupWidth } from './util.ts';
 
 export { lora_init_A, dropout_keep } from '../ref/lora.ts';
 
@@ -30,8 +30,7 @@ const withSg4 = preprocess(code, { SG: true, SG4: true });
 
 /** The subgroup width lora_mm_sg runs with on `gpu` (8 or 4), or 0: the plain kernel runs. */
 function sgWidth(gpu: Gpu): number {
-  const s = fixedSubgroupSize(gpu);
-  return loraTuning.kernel !== 'rt' && (s === 8 || s === 4) ? s : 0;
+  return loraTuning.kernel !== 'rt' ? subgroupWidth(gpu) : 0;
 }
 
 /**

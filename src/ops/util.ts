@@ -24,6 +24,16 @@ export function fixedSubgroupSize(gpu: Gpu): number {
   return i.features.subgroups && s === i.subgroupMaxSize && s >= 4 && s <= 128 && (s & (s - 1)) === 0 ? s : 0;
 }
 
+/**
+ * The subgroup width the broadcast-tiled kernel forms (linear sg16x32 / sg1x32, lora_mm_sg*,
+ * the training attention kernels) run with on `gpu`: 8 or 4 where the adapter's subgroups are
+ * exactly that wide (lavapipe 8, SwiftShader 4), else 0 (the plain forms run).
+ */
+export function subgroupWidth(gpu: Gpu): 0 | 4 | 8 {
+  const s = fixedSubgroupSize(gpu);
+  return s === 8 || s === 4 ? s : 0;
+}
+
 /** Precondition check with a message stating the rule. */
 export function need(cond: boolean, rule: string): asserts cond {
   if (!cond) throw new Error(`precondition failed: ${rule}`);
