@@ -5,7 +5,7 @@
 import code from '../../shaders/attention.wgsl?raw';
 import { type Buf, type Gpu, type Pipeline, uniforms } from '../gpu/device.ts';
 import { chooseVariant, type TuneOptions } from '../gpu/autotune.ts';
-import { grid1d, need, preprocess, subgroupWidth } from './util.ts';
+import { bucket4, grid1d, need, preprocess, subgroupWidth } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
@@ -75,15 +75,9 @@ function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number):
 export type AttentionDir = 'forward' | 'backward';
 export type AttentionForm = 'sg' | 'plain';
 
-/** Bucket of T for tuning: the smallest power of 4 ≥ T, capped at 4096. */
-function bucketT(T: number): number {
-  let b = 4;
-  while (b < T && b < 4096) b *= 4;
-  return b;
-}
 /** Shape class of an attention call for tuning: head size and T rounded up to a power of 4, e.g. 'hs64.t256'. */
 export function attentionShapeClass(HS: number, T: number): string {
-  return `hs${HS}.t${bucketT(T)}`;
+  return `hs${HS}.t${bucket4(T)}`;
 }
 /** Kernel name of attention's autotune cache entries (bump the version when the forms change speed). */
 export function attentionTuneKernel(dir: AttentionDir): string {

@@ -31,7 +31,7 @@ import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.t
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { lora_apply, lora_backward_dinp } from './lora.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { need, preprocess, subgroupWidth } from './util.ts';
+import { bucket4, need, preprocess, subgroupWidth } from './util.ts';
 
 export { preprocess };
 
@@ -181,13 +181,6 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
     sources.set(name, src);
   }
   return gpu.pipeline(name, src, entry);
-}
-
-/** Bucket of one dimension: the smallest power of 4 ≥ x, capped at 16384 ('16384' means ≥ 4097). */
-function bucket4(x: number): number {
-  let b = 1;
-  while (b < x && b < 16384) b *= 4;
-  return b;
 }
 
 /**

@@ -34,6 +34,13 @@ export function subgroupWidth(gpu: Gpu): 0 | 4 | 8 {
   return s === 8 || s === 4 ? s : 0;
 }
 
+/** Bucket of one tuning dimension: the smallest power of 4 ≥ x, capped at 16384 ('16384' means ≥ 4097). */
+export function bucket4(x: number): number {
+  let b = 1;
+  while (b < x && b < 16384) b *= 4;
+  return b;
+}
+
 /** Precondition check with a message stating the rule. */
 export function need(cond: boolean, rule: string): asserts cond {
   if (!cond) throw new Error(`precondition failed: ${rule}`);
