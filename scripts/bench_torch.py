@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `whittle bench`: the same LoRA training step in plain eager PyTorch on the CPU.
+"""PyTorch peer of `whittle bench`: the same LoRA training step in plain eager PyTorch on the CPU
+(or, with --peft --device cuda, Hugging Face transformers + PEFT on a GPU: the real-GPU peer).
 
 Same model shapes (a Llama-family decoder: RMSNorm, rotate-half RoPE, grouped-query causal
 attention, SwiGLU MLP, tied or untied lm_head), same LoRA (frozen base nn.Linear + A (R,IC) and
@@ -19,7 +20,10 @@ Prints one JSON object (last line of stdout): torch version, threads, the BLAS t
 with, a 1024³ sgemm GFLOP/s, per-step milliseconds of the timed steps, tokens/s, the last loss.
 Usage: python3 scripts/bench_torch.py (--model DIR | --shape JSON) --batch B --seq T
        [--quant f32|q8|q4] [--rank 16 --alpha 32 --dropout 0.05] [--warmup 2 --steps 3]
-       [--sgemm-only] [--no-sgemm] [--threads N]
+       [--sgemm-only] [--no-sgemm] [--threads N] [--device cpu|cuda] [--peft [--attn sdpa|eager]]
+       [--peft --decode --prompt P --gen G --runs R]
+--peft builds transformers' LlamaForCausalLM and wraps it with peft's LoRA (same r, alpha, dropout,
+targets); float32, no TF32 (PyTorch's default), eager mode (no torch.compile).
 """
 import argparse
 import json
@@ -34,20 +38,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def sgemm_gflops(n=1024, reps=None):
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
+def sync(dev):
+    if dev.type == 'cuda':
+        torch.cuda.synchronize(dev)
+
+
+def sgemm_gflops(n=1024, reps=None, dev=torch.device('cpu')):
+    a = torch.randn(n, n, device=dev)
+    b = torch.randn(n, n, device=dev)
     for _ in range(2):
         torch.mm(a, b)
+    sync(dev)
     t = time.perf_counter()
     torch.mm(a, b)
-    one = max(1e-4, time.perf_counter() - t)
-    reps = reps or max(3, min(50, int(1.0 / one)))
+    sync(dev)
+    one = max(1e-5, time.perf_counter() - t)
+    reps = reps or max(3, min(50 if dev.type == 'cpu' else 2000, int(1.0 / one)))
     runs = []
     for _ in range(3):
         t = time.perf_counter()
         for _ in range(reps):
             torch.mm(a, b)
+        sync(dev)
         runs.append(2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9)
     runs.sort()
     return runs[1]
@@ -208,11 +220,11 @@ class Model(nn.Module):
 
     def forward(self, ids, targets):
         B, T = ids.shape
-        t = torch.arange(T).float()
-        fr = torch.outer(t, self.inv)
+        t = torch.arange(T, device=ids.device).float()
+        fr = torch.outer(t, self.inv.to(ids.device))
         emb = torch.cat((fr, fr), dim=-1)
         cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-        mask = torch.full((T, T), float('-inf')).triu(1)
+        mask = torch.full((T, T), float('-inf'), device=ids.device).triu(1)
         x = F.embedding(ids, self.embed)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
@@ -252,6 +264,85 @@ def build_weights(cfg, tensors, quant):
     return {'embed': qd(embed), 'lmHead': None if lm is None else qd(lm), 'norm': norm, 'layers': layers}
 
 
+# ---- the GPU peer: Hugging Face transformers + PEFT ------------------------------------------
+
+def peft_model(cfg, tensors, quant, lora, model_dir, attn):
+    """LlamaForCausalLM (transformers) with a PEFT LoRA on q,k,v,o,gate,up,down: the library
+    stack users fine-tune with on a GPU. Weights from --model DIR (HF folder) or random (--shape);
+    a q8/q4 base is quantized and dequantized to float32 in place (same cost as f32)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from peft import LoraConfig, get_peft_model
+    hc = LlamaConfig(
+        hidden_size=cfg['hidden'], intermediate_size=cfg['ffn'], num_hidden_layers=cfg['layers'],
+        num_attention_heads=cfg['heads'], num_key_value_heads=cfg['kvHeads'], head_dim=cfg['headDim'],
+        vocab_size=cfg['vocab'], rope_theta=cfg['ropeTheta'], rms_norm_eps=cfg['eps'],
+        tie_word_embeddings=cfg['tiedEmbeddings'], max_position_embeddings=4096, use_cache=False,
+        attn_implementation=attn)
+    m = LlamaForCausalLM(hc).float()
+    if model_dir:
+        tensors = dict(tensors)
+        if 'model.embed_tokens.weight' not in tensors and 'lm_head.weight' in tensors:  # tied, stored once as lm_head
+            tensors['model.embed_tokens.weight'] = tensors['lm_head.weight']
+        missing, unexpected = m.load_state_dict(tensors, strict=False)
+        missing = [k for k in missing if not (k == 'lm_head.weight' and cfg['tiedEmbeddings']) and 'rotary' not in k]
+        if missing:
+            raise SystemExit(f'{model_dir}: tensors missing for transformers\' Llama: {missing[:5]}')
+    if quant != 'f32':
+        with torch.no_grad():
+            for name, mod in m.named_modules():
+                if isinstance(mod, nn.Linear) and name.split('.')[-1] in ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'):
+                    mod.weight.copy_(quant_dequant(mod.weight.float().cpu(), quant))
+            emb = m.get_input_embeddings().weight
+            emb.copy_(quant_dequant(emb.float().cpu(), quant))
+    r, a, p = lora
+    lc = LoraConfig(r=r, lora_alpha=a, lora_dropout=p, bias='none', task_type='CAUSAL_LM',
+                    target_modules=['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'])
+    return get_peft_model(m, lc)
+
+
+class PeftLoss(nn.Module):
+    """Same call shape as Model: (ids, targets) → mean next-token cross-entropy."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, ids, targets):
+        logits = self.m(input_ids=ids).logits
+        B, T, V = logits.shape
+        return F.cross_entropy(logits.view(B * T, V).float(), targets.view(-1), ignore_index=-100)
+
+
+def decode_bench(m, cfg, a, dev):
+    """Greedy generation with the KV cache (transformers generate on the PEFT model, adapter active):
+    prefill = the time to the first new token; decode tokens/s = (gen − 1) / (time of gen tokens −
+    time of 1 token), both on the same random prompt; median of `runs` after a warm-up."""
+    m.eval()
+    m.config.use_cache = True
+    g = torch.Generator().manual_seed(a.seed + 7)
+    kw = dict(do_sample=False, use_cache=True, pad_token_id=0, eos_token_id=None)
+
+    def gen(ids, n):
+        sync(dev)
+        t = time.perf_counter()
+        with torch.no_grad():
+            out = m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n, **kw)
+        sync(dev)
+        assert out.shape[1] == ids.shape[1] + n, f'generated {out.shape[1] - ids.shape[1]} tokens, wanted {n}'
+        return time.perf_counter() - t
+
+    pre, dec = [], []
+    for r in range(a.runs + 1):
+        ids = torch.randint(0, cfg['vocab'], (1, a.prompt), generator=g).to(dev)
+        t1 = gen(ids, 1)
+        tn = gen(ids, a.gen)
+        if r == 0:
+            continue
+        pre.append(a.prompt / t1)
+        dec.append((a.gen - 1) / max(tn - t1, 1e-9))
+    return {'prompt': a.prompt, 'gen': a.gen, 'prefill_tokens_per_s': pre, 'decode_tokens_per_s': dec}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     src = ap.add_mutually_exclusive_group()
@@ -269,6 +360,15 @@ def main():
                     help="intra-op threads: N, or 'auto' (try 1 and all cores on two warm-up steps each, keep the faster: "
                          "on a busy machine OpenMP's spinning makes all-cores many times slower)")
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--device', default='cpu', help="torch device: cpu (default) or cuda")
+    ap.add_argument('--peft', action='store_true',
+                    help='transformers LlamaForCausalLM + PEFT LoRA instead of the plain model (the GPU peer; needs transformers and peft)')
+    ap.add_argument('--attn', default='sdpa', help="with --peft: transformers' attention implementation (sdpa, eager)")
+    ap.add_argument('--decode', action='store_true',
+                    help='with --peft: time greedy generation (transformers generate, KV cache) instead of training steps')
+    ap.add_argument('--prompt', type=int, default=64, help='--decode: prompt tokens')
+    ap.add_argument('--gen', type=int, default=16, help='--decode: new tokens')
+    ap.add_argument('--runs', type=int, default=3, help='--decode: timed runs (after one warm-up)')
     ap.add_argument('--sgemm-only', action='store_true')
     ap.add_argument('--no-sgemm', action='store_true')
     a = ap.parse_args()
@@ -276,10 +376,14 @@ def main():
     if a.threads != 'auto':
         torch.set_num_threads(max(1, int(a.threads)))
     torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
     res = {
-        'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas_info(),
-        'sgemm1024_gflops': None if a.no_sgemm else sgemm_gflops(),
+        'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas_info(), 'device': str(dev),
+        'sgemm1024_gflops': None if a.no_sgemm else sgemm_gflops(dev=dev),
     }
+    if dev.type == 'cuda':
+        res['device_name'] = torch.cuda.get_device_name(dev)
+        res['tf32'] = torch.backends.cuda.matmul.allow_tf32
     if a.sgemm_only:
         print(json.dumps(res))
         return
@@ -293,7 +397,21 @@ def main():
     else:
         raise SystemExit('--model DIR or --shape JSON is required')
     t0 = time.perf_counter()
-    model = Model(cfg, build_weights(cfg, tensors, a.quant), (a.rank, a.alpha, a.dropout))
+    if a.peft:
+        import peft
+        import transformers
+        model = PeftLoss(peft_model(cfg, tensors, a.quant, (a.rank, a.alpha, a.dropout), a.model, a.attn))
+        res['peer'] = f'transformers {transformers.__version__} + peft {peft.__version__} ({model.m.config._attn_implementation} attention)'
+    else:
+        model = Model(cfg, build_weights(cfg, tensors, a.quant), (a.rank, a.alpha, a.dropout))
+        res['peer'] = 'plain PyTorch LoRA (this script)'
+    model.to(dev)
+    if a.decode:
+        if not a.peft:
+            raise SystemExit('--decode needs --peft (transformers generate)')
+        res.update(decode_bench(model.m, cfg, a, dev))
+        print(json.dumps(res))
+        return
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -306,6 +424,8 @@ def main():
         ids = torch.randint(0, V, (B, T), generator=g)
         targets = torch.full((B, T), -100, dtype=torch.long)
         targets[:, :-1] = ids[:, 1:]
+        ids, targets = ids.to(dev), targets.to(dev)
+        sync(dev)
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         out = model(ids, targets)
@@ -316,7 +436,7 @@ def main():
         return (time.perf_counter() - t) * 1000
 
     tried = {}
-    if a.threads == 'auto':
+    if a.threads == 'auto' and dev.type == 'cpu':
         for th in sorted({1, cores}):
             torch.set_num_threads(th)
             tried[th] = [step() for _ in range(max(2, a.warmup))][-1]

@@ -423,6 +423,7 @@ fn put_b(k: u32, r: u32, v: vec4f) {
 fn col_a(k: u32, r: u32) -> vec4f { return vec4f(ta[k * SS + r], ta[(k + 1u) * SS + r], ta[(k + 2u) * SS + r], ta[(k + 3u) * SS + r]); }
 fn col_b(k: u32, r: u32) -> vec4f { return vec4f(tb[k * SS + r], tb[(k + 1u) * SS + r], tb[(k + 2u) * SS + r], tb[(k + 3u) * SS + r]); }
 
+//#if !SM128
 // grid: (ceil(OC/64), ceil(N/64)) workgroups of 16×16. Thread (tx, ty) owns rows n0 + ty + 16i and
 // columns o0 + tx + 16j (i, j < 4; strided, so tile reads and output stores are consecutive across
 // tx). Each step forms 4-term dots over k (vec4<f16> in the H variant) added into f32 accumulators.
@@ -513,6 +514,125 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 //#endif
   }
 }
+//#else
+// ---------------------------------------------------------------------------------------------
+// sm128 (SM + SM128): the same staging with twice the tile each way — a 16×16 workgroup computes a
+// 128×128 output tile, 8×8 per thread — so every value read from workgroup memory feeds 8 FMAs
+// (sm64: 4). Tiles are stored reduction-major as quads, s4a[k][r / 4] (32 quads per k), and read
+// as quads: thread (tx, ty) owns rows n0 + 4ty + {0..3} and n0 + 64 + 4ty + {0..3}, and columns
+// likewise from 4tx. KT = 16; 2 × 8 KiB of workgroup memory (the WebGPU minimum, 16 KiB). The
+// forward computes in f32 (the H flag's f16 dots are sm64's). Rows / columns past N, OC, IC are
+// staged clamped or as 0 and never stored, as in sm64.
+var<workgroup> s4a: array<vec4f, 512>; // forward: X tile [k][n]; backward: dout tile [o][n]
+var<workgroup> s4b: array<vec4f, 512>; // forward: W tile [k][o]; backward: W tile [o][c]
+
+// quad v (reduction steps k..k+3 of tile row r) into s4a / s4b, transposed: [k + i][r]
+fn put4a(k: u32, r: u32, v: vec4f) {
+  let q = r / 4u; let e = r % 4u;
+  s4a[k * 32u + q][e] = v.x; s4a[(k + 1u) * 32u + q][e] = v.y; s4a[(k + 2u) * 32u + q][e] = v.z; s4a[(k + 3u) * 32u + q][e] = v.w;
+}
+fn put4b(k: u32, r: u32, v: vec4f) {
+  let q = r / 4u; let e = r % 4u;
+  s4b[k * 32u + q][e] = v.x; s4b[(k + 1u) * 32u + q][e] = v.y; s4b[(k + 2u) * 32u + q][e] = v.z; s4b[(k + 3u) * 32u + q][e] = v.w;
+}
+
+// one reduction step from the tiles: acc[2i + h] += a_i · b_h, rows i (a0: 4ty.., a1: 64 + 4ty..), column quads h
+fn mma8(acc: ptr<function, array<vec4f, 16>>, kk: u32, tx: u32, ty: u32) {
+  let a0 = s4a[kk * 32u + ty]; let a1 = s4a[kk * 32u + 16u + ty];
+  let b0 = s4b[kk * 32u + tx]; let b1 = s4b[kk * 32u + 16u + tx];
+  (*acc)[0] += a0.x * b0; (*acc)[1] += a0.x * b1; (*acc)[2] += a0.y * b0; (*acc)[3] += a0.y * b1;
+  (*acc)[4] += a0.z * b0; (*acc)[5] += a0.z * b1; (*acc)[6] += a0.w * b0; (*acc)[7] += a0.w * b1;
+  (*acc)[8] += a1.x * b0; (*acc)[9] += a1.x * b1; (*acc)[10] += a1.y * b0; (*acc)[11] += a1.y * b1;
+  (*acc)[12] += a1.z * b0; (*acc)[13] += a1.z * b1; (*acc)[14] += a1.w * b0; (*acc)[15] += a1.w * b1;
+}
+
+// tile row i (0..7) of this thread: n0 + 4ty + i (i < 4) or n0 + 64 + 4ty + (i − 4)
+fn row8(base: u32, t: u32, i: u32) -> u32 { return base + 4u * t + select(i, 60u + i, i >= 4u); }
+
+// grid: (ceil(OC/128), ceil(N/128)) workgroups of 16×16
+@compute @workgroup_size(16, 16)
+fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n0 = wg.y * 128u;
+  let o0 = wg.x * 128u;
+  let li = lid.y * 16u + lid.x;
+  let sr = li / 4u;        // staged rows: sr and 64 + sr of X (n) and of W (o)
+  let sk = (li % 4u) * 4u; // staged quad: k0 + sk .. +3
+  let xb0 = min(n0 + sr, P.N - 1u) * P.IC;
+  let xb1 = min(n0 + 64u + sr, P.N - 1u) * P.IC;
+  let wb0 = P.wbase + min(o0 + sr, P.OC - 1u) * P.rowWords;
+  let wb1 = P.wbase + min(o0 + 64u + sr, P.OC - 1u) * P.rowWords;
+  var acc: array<vec4f, 16>;
+  for (var k0 = 0u; k0 < P.IC; k0 += KT) {
+    put4a(sk, sr, xstage(xb0, k0 + sk)); put4a(sk, 64u + sr, xstage(xb1, k0 + sk));
+    put4b(sk, sr, wstage(wb0, k0 + sk)); put4b(sk, 64u + sr, wstage(wb1, k0 + sk));
+    workgroupBarrier();
+    for (var kk = 0u; kk < KT; kk++) { mma8(&acc, kk, lid.x, lid.y); }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 8u; i++) {
+    let n = row8(n0, lid.y, i);
+    if (n >= P.N) { continue; }
+    for (var h = 0u; h < 2u; h++) {
+      let v4 = acc[2u * i + h];
+      for (var e = 0u; e < 4u; e++) {
+        let o = o0 + 64u * h + 4u * lid.x + e;
+        if (o >= P.OC) { break; }
+        var v = v4[e];
+        if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+        out[n * P.OC + o] += v;
+//#else
+        out[n * P.OC + o] = v;
+//#endif
+      }
+    }
+  }
+}
+
+// grid: (ceil(IC/128), ceil(N/128)) workgroups of 16×16. dinp[n][c] += Σ_o dout[n][o]·W[o][c]:
+// the dout tile is staged like the forward's X (transposed), the W tile row by row as it lies
+// (16 rows o × 32 column quads: two quads per thread, no transpose).
+@compute @workgroup_size(16, 16)
+fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n0 = wg.y * 128u;
+  let c0 = wg.x * 128u;
+  let li = lid.y * 16u + lid.x;
+  let dr = li / 4u;
+  let dk = (li % 4u) * 4u;
+  let db0 = min(n0 + dr, P.N - 1u) * P.OC;
+  let db1 = min(n0 + 64u + dr, P.N - 1u) * P.OC;
+  let wo = li / 16u;        // staged W row o0 + wo
+  let wc = (li % 16u) * 4u; // staged column quads c0 + wc and c0 + 64 + wc
+  var acc: array<vec4f, 16>;
+  for (var o0 = 0u; o0 < P.OC; o0 += KT) {
+    put4a(dk, dr, dstage(db0, o0 + dk)); put4a(dk, 64u + dr, dstage(db1, o0 + dk));
+    let o = o0 + wo;
+    let rb = P.wbase + min(o, P.OC - 1u) * P.rowWords;
+    let live = o < P.OC;
+    s4b[wo * 32u + li % 16u] = select(vec4f(0.0), wstage(rb, c0 + wc), live);
+    s4b[wo * 32u + 16u + li % 16u] = select(vec4f(0.0), wstage(rb, c0 + 64u + wc), live);
+    workgroupBarrier();
+    for (var kk = 0u; kk < KT; kk++) { mma8(&acc, kk, lid.x, lid.y); }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 8u; i++) {
+    let n = row8(n0, lid.y, i);
+    if (n >= P.N) { continue; }
+    for (var h = 0u; h < 2u; h++) {
+      let c = c0 + 64u * h + 4u * lid.x;
+      if (c >= P.IC) { continue; }
+//#if V4
+      dinp[(n * P.IC + c) >> 2u] += acc[2u * i + h];
+//#else
+      for (var e = 0u; e < 4u; e++) {
+        if (c + e >= P.IC) { break; }
+        dinp[n * P.IC + c + e] += acc[2u * i + h][e];
+      }
+//#endif
+    }
+  }
+}
+//#endif
 //#endif
 
 //#if SG

@@ -9,7 +9,8 @@
 // kept when pcg(pcg(idx) ^ seed·0x9E3779B9) ≥ thr (thr = floor(p·2^32)), kept values × 1/(1−p)
 // (shaders/dropout_hash.wgsl). The TS twin is dropout_keep in src/ref/lora.ts (identical integer ops).
 // Strategy: register tiling like linear: a thread owns a 4×4 tile of C, a workgroup 8×8 threads
-// (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread.
+// (32×32); the reductions over N (dA, dB) are a plain loop over k = N per thread. lora_mm_sk splits
+// long K across a workgroup instead (GPUs: the products with a rank-sized side).
 // Template (src/ops/lora.ts keeps lines by flag, like linear): SG adds lora_mm_sg (end of file),
 // the same product by one W-lane subgroup per 2W×(W·TN) tile of C with X values shared by
 // subgroupBroadcast — run where subgroups are exactly W = 8 wide, or 4 wide with SG4 (override
@@ -73,6 +74,71 @@ fn lora_mm(@builtin(global_invocation_id) gid: vec3u) {
       if (n >= P.Nc) { break; }
       let ci = m * P.cs + n;
       var v = P.alpha * acc[i][j];
+      if (MASK == 3u && masked) { v *= drop(ci); }
+      if (ACC == 1u) { C[ci] += v; } else { C[ci] = v; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lora_mm_sk: the same product split along K inside a workgroup, for the tall-skinny products
+// (h = x·Aᵀ, dh = dout·B: C is N×R with K = IC or OC; dB, dA: C is OC×R or R×IC with K = N). On a
+// GPU, lora_mm gives those a few thousand threads each walking all of K (latency-bound). Here a
+// workgroup of 256 threads = SKM×SKN groups (each a 4×4 tile of C, as in lora_mm) × S = 256/(SKM·SKN)
+// slices of K; slice s takes k = s, s+S, … (adjacent slices read adjacent k); the S partial tiles
+// are summed through workgroup memory. Tile of C per workgroup: (4·SKM) × (4·SKN).
+// grid: (ceil(Nc/(4·SKN)), ceil(M/(4·SKM)))
+override SKM: u32 = 2u;
+override SKN: u32 = 4u;
+// 1: slices are the fast thread index (adjacent threads read adjacent k: coalesced where X and Y
+// are contiguous along k); 0: groups are (adjacent threads read adjacent rows / columns)
+override SKF: u32 = 0u;
+var<workgroup> sk_part: array<vec4f, 1024>; // [thread][row of its 4×4 tile] → 4 columns (16 KiB)
+
+// the thread holding slice t of group g
+fn sk_thread(g: u32, t: u32, G: u32, S: u32) -> u32 { return select(t * G + g, g * S + t, SKF == 1u); }
+
+@compute @workgroup_size(256)
+fn lora_mm_sk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let G = SKM * SKN;
+  let S = 256u / G;
+  let g = select(li % G, li / S, SKF == 1u);
+  let s = select(li / G, li % S, SKF == 1u);
+  let m0 = (wg.y * SKM + g / SKN) * 4u;
+  let n0 = (wg.x * SKN + g % SKN) * 4u;
+  // clamped rows / columns: every thread loads in range and reaches the barrier
+  let xb = vec4u(min(m0, P.M - 1u), min(m0 + 1u, P.M - 1u), min(m0 + 2u, P.M - 1u), min(m0 + 3u, P.M - 1u)) * P.xs0;
+  let yb = vec4u(min(n0, P.Nc - 1u), min(n0 + 1u, P.Nc - 1u), min(n0 + 2u, P.Nc - 1u), min(n0 + 3u, P.Nc - 1u)) * P.ys0;
+  var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+  let masked = MASK != 0u && P.thr != 0u;
+  if (masked && MASK != 3u) {
+    for (var k = s; k < P.K; k += S) {
+      let xo = k * P.xs1; let yo = k * P.ys1;
+      let y = vec4f(ldy(yb.x + yo), ldy(yb.y + yo), ldy(yb.z + yo), ldy(yb.w + yo));
+      a0 += ldx(xb.x + xo) * y; a1 += ldx(xb.y + xo) * y;
+      a2 += ldx(xb.z + xo) * y; a3 += ldx(xb.w + xo) * y;
+    }
+  } else {
+    for (var k = s; k < P.K; k += S) {
+      let xo = k * P.xs1; let yo = k * P.ys1;
+      let y = vec4f(Y[yb.x + yo], Y[yb.y + yo], Y[yb.z + yo], Y[yb.w + yo]);
+      a0 += X[xb.x + xo] * y; a1 += X[xb.y + xo] * y;
+      a2 += X[xb.z + xo] * y; a3 += X[xb.w + xo] * y;
+    }
+  }
+  sk_part[li * 4u] = a0; sk_part[li * 4u + 1u] = a1;
+  sk_part[li * 4u + 2u] = a2; sk_part[li * 4u + 3u] = a3;
+  workgroupBarrier();
+  // G·16 outputs per workgroup; output o = (group go, row r, column c) sums its S partials
+  for (var o = li; o < G * 16u; o += 256u) {
+    let go = o / 16u; let r = (o / 4u) % 4u; let c = o % 4u;
+    var v = 0.0;
+    for (var t = 0u; t < S; t++) { v += sk_part[sk_thread(go, t, G, S) * 4u + r][c]; }
+    let m = (wg.y * SKM + go / SKN) * 4u + r;
+    let n = (wg.x * SKN + go % SKN) * 4u + c;
+    if (m < P.M && n < P.Nc) {
+      let ci = m * P.cs + n;
+      v *= P.alpha;
       if (MASK == 3u && masked) { v *= drop(ci); }
       if (ACC == 1u) { C[ci] += v; } else { C[ci] = v; }
     }

@@ -280,8 +280,8 @@ for (const { format, compute, IC } of [
 
 // linear kernel variants other than the default (src/ops/linear.ts LinearVariant; autotune may pick
 // them on this adapter): register tiling 4×4 and 8×4, the one-row matvec, the coalesced matvec mv16, the subgroup tiles
-// (where subgroups are 8 or 4 wide; else rt8x4 runs), and shared-memory tiling (64×64 tiles, K tiles of
-// 16, dequantized while staging) on a shape with several partial tiles, an odd IC (scalar paths) and a slice.
+// (where subgroups are 8 or 4 wide; else rt8x4 runs), and shared-memory tiling (64×64 and 128×128 tiles,
+// K tiles of 16, dequantized while staging) on a shape with several partial tiles, an odd IC (scalar paths) and a slice.
 for (const { variant, format, IC } of [
   { variant: 'rt4x4', format: 'q4', IC: 100 },
   { variant: 'rt8x4', format: 'q8', IC: 100 },
@@ -293,6 +293,9 @@ for (const { variant, format, IC } of [
   { variant: 'sm64', format: 'f32', IC: 99 },
   { variant: 'sm64', format: 'q8', IC: 100 },
   { variant: 'sm64', format: 'f16', IC: 99 },
+  { variant: 'sm128', format: 'f32', IC: 99 },
+  { variant: 'sm128', format: 'q4', IC: 100 },
+  { variant: 'sm128', format: 'f16', IC: 100 },
 ] as const) {
   const N = 70, OC = 67, rows = 150, off = 51;
   register('linear', `N=${N} IC=${IC} OC=${OC} ${format} +bias rows ${off}..${off + OC} variant ${variant}`, async (t) => {
@@ -317,11 +320,14 @@ for (const { variant, format, IC } of [
   });
 }
 
-// lora: dropout on the input (exact integer hash shared with the twin), all four gradients
-{
+// lora: dropout on the input (exact integer hash shared with the twin), all four gradients; the
+// adapter's own kernel choice ('auto'), then each kernel forced (src/ops/lora.ts loraTuning)
+for (const kernel of ['auto', 'rt', 'sk'] as const) {
   const N = 17, IC = 100, OC = 65, R = 8, scale = 2, p = 0.1, seed = 7;
-  register('lora', `N=${N} IC=${IC} OC=${OC} R=${R} dropout ${p}`, async (t) => {
+  register('lora', `N=${N} IC=${IC} OC=${OC} R=${R} dropout ${p}${kernel === 'auto' ? '' : ` kernel ${kernel}`}`, async (t) => {
     const { gpu } = t;
+    const keep = loraOp.loraTuning.kernel;
+    loraOp.loraTuning.kernel = kernel;
     const inp = rand(N * IC, 600), A = loraRef.lora_init_A(R, IC, 601), B = rand(OC * R, 602, 0.1); // B ≠ 0: exercise dA, dinp
     const out0 = rand(N * OC, 603), dout = rand(N * OC, 604);
     const dinp0 = rand(N * IC, 605), dA0 = rand(R * IC, 606), dB0 = rand(OC * R, 607);
@@ -331,10 +337,14 @@ for (const { variant, format, IC } of [
     loraRef.lora_backward(dinp, dA, dB, dh, dout, inp, A, B, h, N, IC, OC, R, scale, p, seed);
     const bInp = t.f32(inp, 'inp'), bA = t.f32(A, 'A'), bB = t.f32(B, 'B'), bOut = t.f32(out0, 'out'), bH = t.f32(N * R, 'h');
     const bDout = t.f32(dout, 'dout'), bDinp = t.f32(dinp0, 'dinp'), bDA = t.f32(dA0, 'dA'), bDB = t.f32(dB0, 'dB'), bDh = t.f32(N * R, 'dh');
-    await gpu.scoped('selftest lora', () => {
-      loraOp.lora_forward(gpu, bOut, bH, bInp, bA, bB, N, IC, OC, R, scale, p, seed);
-      loraOp.lora_backward(gpu, bDinp, bDA, bDB, bDh, bDout, bInp, bA, bB, bH, N, IC, OC, R, scale, p, seed);
-    });
+    try {
+      await gpu.scoped('selftest lora', () => {
+        loraOp.lora_forward(gpu, bOut, bH, bInp, bA, bB, N, IC, OC, R, scale, p, seed);
+        loraOp.lora_backward(gpu, bDinp, bDA, bDB, bDh, bDout, bInp, bA, bB, bH, N, IC, OC, R, scale, p, seed);
+      });
+    } finally {
+      loraOp.loraTuning.kernel = keep;
+    }
     return [
       { check: 'forward h', got: await t.readF32(bH, N * R), ref: h, tol: TOL.f32sum },
       { check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum },
@@ -346,10 +356,11 @@ for (const { variant, format, IC } of [
 }
 
 // attention: grouped-query (NH = 2·NKV), causal, padding on both sides of the batch rows (a query
-// whose visible keys are all padding gets 0), T past one tile
-{
+// whose visible keys are all padding gets 0), T past one tile; the adapter's own choice ('auto'),
+// then the plain and the wide (8 lanes per row) forms forced (src/ops/attention.ts attentionTuning)
+for (const form of ['auto', 'plain', 'wide'] as const) {
   const B = 2, T = 21, NH = 4, NKV = 2, HS = 32;
-  register('attention', `B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} padded`, async (t) => {
+  register('attention', `B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} padded${form === 'auto' ? '' : ` ${form}`}`, async (t) => {
     const { gpu } = t;
     const N = B * T, nq = N * NH * HS, nk = N * NKV * HS, nl = B * NH * T;
     const valid = new Uint32Array(N).fill(1);
@@ -364,10 +375,16 @@ for (const { variant, format, IC } of [
     const bQ = t.f32(q, 'q'), bK = t.f32(k, 'k'), bV = t.f32(v, 'v'), bValid = t.u32(valid, 'valid');
     const bOut = t.f32(rand(nq, 707), 'out'), bLse = t.f32(nl, 'lse'), bDout = t.f32(dout, 'dout');
     const bDq = t.f32(dq0, 'dq'), bDk = t.f32(dk0, 'dk'), bDv = t.f32(dv0, 'dv');
-    await gpu.scoped('selftest attention', () => {
-      attentionOp.attention_forward(gpu, bOut, bLse, bQ, bK, bV, bValid, B, T, NH, NKV, HS);
-      attentionOp.attention_backward(gpu, bDq, bDk, bDv, bDout, bQ, bK, bV, bOut, bLse, bValid, B, T, NH, NKV, HS);
-    });
+    const keep = { ...attentionOp.attentionTuning };
+    Object.assign(attentionOp.attentionTuning, { forward: form, dq: form, dkv: form });
+    try {
+      await gpu.scoped('selftest attention', () => {
+        attentionOp.attention_forward(gpu, bOut, bLse, bQ, bK, bV, bValid, B, T, NH, NKV, HS);
+        attentionOp.attention_backward(gpu, bDq, bDk, bDv, bDout, bQ, bK, bV, bOut, bLse, bValid, B, T, NH, NKV, HS);
+      });
+    } finally {
+      Object.assign(attentionOp.attentionTuning, keep);
+    }
     return [
       { check: 'forward out', got: await t.readF32(bOut, nq), ref: out, tol: TOL.f32sum },
       { check: 'forward lse', got: await t.readF32(bLse, nl), ref: lse, tol: TOL.f32sum },

@@ -20,6 +20,8 @@ export interface InferCase {
   onnx?: boolean;
   /** GPU greedy steps in flight beyond the one awaited (generate's lookahead; default its default) */
   lookahead?: number;
+  /** run the per-adapter kernel trials (InferenceModel.tune, as the playground does on a hardware adapter) first */
+  tune?: boolean;
 }
 
 export interface InferResult extends InferCase {
@@ -38,6 +40,10 @@ export interface InferResult extends InferCase {
   decode_ratio_vs_onnxruntime_web: number | null;
   /** which of ours the ratio uses: the driver's default threads or inline (driverThreads 0) */
   decodeBest?: 'default' | 'inline';
+  /** the torch GPU peer on the same case (transformers generate, KV cache, the PEFT adapter active; --torch-device cuda --torch-peft) */
+  torch?: { prefillTokensPerSecond: Stat; decodeTokensPerSecond: Stat; peer: string } | null;
+  /** our decode tokens/s ÷ the torch peer's (medians) */
+  decode_ratio_vs_torch?: number | null;
 }
 
 /** `n` pseudo-random token ids below `vocab` (deterministic in `seed`). */
@@ -55,6 +61,7 @@ export async function benchInfer(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeigh
   const maxSeq = c.prompt + c.gen + 2;
   const inf = InferenceModel.create(gpu, cfg, weights, { quant: c.quant, maxSeq, prefillChunk: Math.min(128, c.prompt) });
   try {
+    if (c.tune) await inf.tune();
     const prefill: number[] = [], decode: number[] = [];
     for (let r = 0; r <= c.runs; r++) {
       const prompt = promptIds(c.prompt, cfg.vocab, r + 1);

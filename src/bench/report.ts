@@ -18,7 +18,7 @@ export function renderMarkdown(r: BenchReport): string {
   L.push(`- command: \`${r.command}\``);
   L.push(`- driver: ${[a.vendor, a.architecture].filter(Boolean).join(' / ')}${a.description ? ` — ${a.description}` : ''} (${a.host}; shader-f16 ${a.features.f16 ? 'yes' : 'no'}, subgroups ${a.features.subgroups ? 'yes' : 'no'})`);
   L.push(`- host: ${r.host.cpus} × ${r.host.cpuModel}, ${r.host.platform}, Node ${r.host.node}; load average ${r.host.loadavgStart[0].toFixed(2)} at start, ${r.host.loadavgEnd[0].toFixed(2)} at end`);
-  const tv = r.torch.env?.ok ? `torch ${r.torch.env.version} (libblas → ${r.torch.blas ?? '?'}), 1024³ sgemm ${fmtNum(r.torch.sgemm1024Gflops ?? NaN)} GFLOP/s` : 'not run';
+  const tv = r.torch.env?.ok ? `torch ${r.torch.env.version} (${r.torch.deviceName ? `${r.torch.deviceName}${r.torch.peer ? `, ${r.torch.peer}` : ''}` : `libblas → ${r.torch.blas ?? '?'}`}), 1024³ sgemm ${fmtNum(r.torch.sgemm1024Gflops ?? NaN)} GFLOP/s` : 'not run';
   L.push(`- PyTorch peer: ${tv}`);
   L.push(`- LoRA: r=${r.lora.rank}, alpha ${r.lora.alpha}, dropout ${r.lora.dropout} on ${r.lora.targets.join(',')}; AdamW lr ${r.adamw.lr}, clip ${r.adamw.maxNorm}; float32 activations`);
   L.push(`- models: ${r.models.map((m) => `${m.name} (${(m.params / 1e6).toFixed(2)} M params, ${m.config.layers} layers, hidden ${m.config.hidden}, vocab ${m.config.vocab}; ${m.source})`).join('; ')}`);
@@ -88,6 +88,12 @@ export function renderMarkdown(r: BenchReport): string {
     if (r.inference.some((x) => x.inline)) {
       L.push('', '¹ the same case on a second device whose llvmpipe runs every dispatch on its own queue thread (acquireGpu driverThreads 0, ' +
         'LP_NUM_THREADS=0; `whittle generate --driver-threads 0`): no thread-pool handoff per dispatch, one core of shader work.');
+    }
+    const tp = r.inference.filter((x) => x.torch);
+    if (tp.length) {
+      L.push('', `PyTorch on the GPU (${tp[0].torch!.peer}; transformers generate with the KV cache, greedy, the adapter active; decode excludes prefill):`, '');
+      L.push(...table(['model', 'base', 'torch prefill tokens/s', 'torch decode tokens/s', 'our decode ÷ torch'],
+        tp.map((x) => [x.model, x.quant, fmtStat(x.torch!.prefillTokensPerSecond), fmtStat(x.torch!.decodeTokensPerSecond), `${x.decode_ratio_vs_torch!.toFixed(3)}×`]), [2, 3, 4]));
     }
     if (r.inference.some((x) => x.onnxruntimeWeb)) {
       L.push('', `onnxruntime-web: ${r.inference.find((x) => x.onnxruntimeWeb)!.onnxruntimeWeb!.runtime} — the same model exported to ONNX (src/export/onnx.ts), ` +

@@ -44,6 +44,14 @@ export interface BenchOptions {
   browser?: boolean;
   /** the real small model (default ../shared/models/tinystories-656k) */
   modelPath: string;
+  /** the torch peer's device: 'cpu' (default) or 'cuda' (a machine with a real GPU) */
+  torchDevice?: string;
+  /** the torch peer as transformers + PEFT (scripts/bench_torch.py --peft) instead of the plain LoRA */
+  torchPeft?: boolean;
+  /** the adapter is a real GPU: more timed steps, and SmolLM2-135M at the issue setting in every format */
+  hardware?: boolean;
+  /** run the per-adapter kernel trials before each training / inference case (as the app does; default: on hardware adapters) */
+  tune?: boolean;
   log: (s: string) => void;
 }
 
@@ -91,7 +99,11 @@ export interface BenchReport {
   /** what any kernel can reach on this adapter (src/bench/driver.ts) */
   driver: DriverCeilings;
   training: (TrainResult & { torchTokensPerSecond: number | null; ratioVsPytorch: number | null })[];
-  torch: { env: TorchEnv | null; sgemm1024Gflops: number | null; blas: string | null; cases: TorchCase[]; note: string };
+  torch: {
+    env: TorchEnv | null; sgemm1024Gflops: number | null; blas: string | null; cases: TorchCase[]; note: string;
+    /** where torch ran ('cpu', 'cuda'), the GPU's name, and which peer (plain LoRA or transformers + PEFT) */
+    device?: string; deviceName?: string | null; peer?: string | null;
+  };
   memory: MemoryResult[];
   inference: InferResult[];
   /** the same decode comparison inside Chromium (src/bench/browser.ts); null when not run or failed */
@@ -132,8 +144,8 @@ function plan(o: BenchOptions): ModelPlan[] {
       },
       torch: true,
       settings: [
-        { setting: 'small', batch: 2, seq: 64, quants: QUANTS, warmup: 2, steps: 3 },
-        ...(o.quick ? [] : [{ setting: 'issue', batch: 4, seq: 256, quants: QUANTS, warmup: 2, steps: 3 }]),
+        { setting: 'small', batch: 2, seq: 64, quants: QUANTS, warmup: 2, steps: o.hardware ? 5 : 3 },
+        ...(o.quick ? [] : [{ setting: 'issue', batch: 4, seq: 256, quants: QUANTS, warmup: 2, steps: o.hardware ? 5 : 3 }]),
       ],
       memory: [],
       infer: (o.quick ? ['f32'] : ['f32', 'q4']).map((quant) => ({ quant: quant as QFormat, prompt: 128, gen: 64, runs: 3, onnx: quant === 'f32' })),
@@ -149,7 +161,8 @@ function plan(o: BenchOptions): ModelPlan[] {
     name: 'smollm2-135m', load: shape('smollm2-135m'), torch: true,
     settings: [
       { setting: 'small', batch: 2, seq: 64, quants: o.quick ? ['f32', 'q4'] : QUANTS, warmup: o.quick ? 1 : 2, steps: o.quick ? 2 : 3 },
-      ...(o.full135m ? [{ setting: 'issue', batch: 4, seq: 256, quants: ['f32'] as QFormat[], warmup: 0, steps: 2 }] : []),
+      ...(o.full135m ? [o.hardware ? { setting: 'issue', batch: 4, seq: 256, quants: QUANTS, warmup: 2, steps: 5 }
+        : { setting: 'issue', batch: 4, seq: 256, quants: ['f32'] as QFormat[], warmup: 0, steps: 2 }] : []),
     ],
     memory: mem,
     infer: (o.quick ? ['f32'] : QUANTS).map((quant) => ({ quant: quant as QFormat, prompt: 64, gen: 16, runs: o.quick ? 2 : 3, onnx: quant === 'f32' && o.full135m })),
@@ -189,7 +202,9 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
   };
 
   // the PyTorch peer
+  const torchPeer = [...(o.torchDevice ? ['--device', o.torchDevice] : []), ...(o.torchPeft ? ['--peft'] : [])];
   let torchEnv: TorchEnv | null = null, sgemm: number | null = null, blas: string | null = null;
+  let torchPeerName: string | null = null, torchDeviceName: string | null = null;
   if (o.torch) {
     torchEnv = ensureTorch({ install: o.install, log });
     if (!torchEnv.ok) {
@@ -197,10 +212,11 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
       log(`torch: ${torchEnv.error} — reporting ours only`);
     } else {
       try {
-        const r = await runTorch(['--sgemm-only', '--threads', String(cpus().length)]);
+        const r = await runTorch(['--sgemm-only', '--threads', String(cpus().length), ...torchPeer]);
         sgemm = r.sgemm1024_gflops;
         blas = torchEnv.blas ?? r.blas;
-        log(`torch ${torchEnv.version}: 1024³ sgemm ${sgemm?.toFixed(1)} GFLOP/s (${r.threads} threads, libblas → ${blas})`);
+        if (r.device_name) torchDeviceName = r.device_name;
+        log(`torch ${torchEnv.version}: 1024³ sgemm ${sgemm?.toFixed(1)} GFLOP/s (${r.device_name ?? `${r.threads} threads, libblas → ${blas}`})`);
       } catch (e) {
         notes.push(`torch sgemm failed: ${(e as Error).message}`);
       }
@@ -226,7 +242,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     for (const s of p.settings) {
       const ours: TrainResult[] = [];
       for (const quant of s.quants) {
-        const c: TrainCase = { model: p.name, setting: s.setting, quant, batch: s.batch, seq: s.seq, warmup: s.warmup, steps: s.steps };
+        const c: TrainCase = { model: p.name, setting: s.setting, quant, batch: s.batch, seq: s.seq, warmup: s.warmup, steps: s.steps, tune: o.tune };
         log(`train ${p.name} ${s.setting} (B=${s.batch}, T=${s.seq}) ${quant}: ${s.warmup} warm-up + ${s.steps} timed steps`);
         const r = await benchTrain(gpu, cfg, weights, c, log);
         r.shareOfPeak = matmul.peakF32.gflops > 0 ? r.gflops.median / matmul.peakF32.gflops : undefined;
@@ -237,11 +253,11 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
       if (torchOk && p.torch) {
         tc = { model: p.name, setting: s.setting, batch: s.batch, seq: s.seq };
         const src = p.name === 'tiny' || p.name === 'smollm2-135m' ? ['--shape', torchShape(cfg)] : ['--model', o.modelPath];
-        const steps = o.tiny ? ['--warmup', '1', '--steps', '2'] : ['--warmup', '2', '--steps', '3'];
+        const steps = o.tiny ? ['--warmup', '1', '--steps', '2'] : ['--warmup', '2', '--steps', o.torchDevice && o.torchDevice !== 'cpu' ? '5' : '3'];
         log(`torch ${p.name} ${s.setting} (B=${s.batch}, T=${s.seq}) f32…`);
         try {
           const r: TorchRun = await runTorch([...src, '--batch', String(s.batch), '--seq', String(s.seq), '--rank', String(BENCH_LORA.rank),
-            '--alpha', String(BENCH_LORA.alpha), '--dropout', String(BENCH_LORA.dropout), '--no-sgemm', ...steps]);
+            '--alpha', String(BENCH_LORA.alpha), '--dropout', String(BENCH_LORA.dropout), '--no-sgemm', ...steps, ...torchPeer]);
           const flops = trainStepFlops(cfg, BENCH_LORA, s.batch, s.seq).total;
           tc.stepMs = stat(r.step_ms ?? []);
           tc.tokensPerSecond = stat(r.tokens_per_s ?? []);
@@ -249,6 +265,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
           tc.threads = r.threads;
           tc.threadsTriedMs = (r as TorchRun & { threads_tried_ms?: Record<string, number> }).threads_tried_ms;
           tc.loss = r.loss;
+          if (r.peer) torchPeerName = r.peer;
           log(`  → torch ${tc.tokensPerSecond.median.toFixed(1)} tokens/s, ${tc.stepMs.median.toFixed(0)} ms/step (${r.threads} threads)`);
         } catch (e) {
           tc.error = (e as Error).message;
@@ -267,13 +284,34 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
       const rest = p.memory.filter((m) => !m.measure);
       memory.push(...(await benchMemory(gpu, cfg, weights, measured, log)), ...(await benchMemory(gpu, cfg, null, rest, log)));
     }
+    const torchDecode = new Map<string, InferResult['torch']>(); // null: it failed (noted once)
     for (const ic of p.infer) {
-      const x = await benchInfer(gpu, cfg, weights, { model: p.name, ...ic }, log);
+      const x = await benchInfer(gpu, cfg, weights, { model: p.name, ...ic, tune: o.tune }, log);
       const ig = await inlineGpu();
       if (ig) {
         log(`infer ${p.name} ${ic.quant} again with llvmpipe running dispatches on its queue thread (driverThreads 0)…`);
         const y = await benchInfer(ig, cfg, weights, { model: p.name, ...ic }, log);
         x.inline = { prefillTokensPerSecond: y.prefillTokensPerSecond, decodeTokensPerSecond: y.decodeTokensPerSecond };
+      }
+      if (torchOk && o.torchPeft && o.torchDevice && o.torchDevice !== 'cpu') {
+        // once per model and prompt / length: a q8 / q4 base costs torch what f32 costs (dequantized)
+        const src = p.name === 'tiny' || p.name === 'smollm2-135m' ? ['--shape', torchShape(cfg)] : ['--model', o.modelPath];
+        const key = `${ic.prompt}/${ic.gen}`;
+        try {
+          if (!torchDecode.has(key)) {
+            log(`torch decode ${p.name} (prompt ${ic.prompt}, ${ic.gen} tokens; transformers generate)…`);
+            const r = await runTorch([...src, '--rank', String(BENCH_LORA.rank), '--alpha', String(BENCH_LORA.alpha), '--no-sgemm',
+              '--decode', '--prompt', String(ic.prompt), '--gen', String(ic.gen), '--runs', String(ic.runs), ...torchPeer]);
+            torchDecode.set(key, { prefillTokensPerSecond: stat(r.prefill_tokens_per_s ?? []), decodeTokensPerSecond: stat(r.decode_tokens_per_s ?? []), peer: r.peer ?? 'torch' });
+          }
+          x.torch = torchDecode.get(key) ?? null;
+          if (x.torch) x.decode_ratio_vs_torch = x.decodeTokensPerSecond.median / x.torch.decodeTokensPerSecond.median;
+          if (x.torch) log(`  → torch decode ${x.torch.decodeTokensPerSecond.median.toFixed(1)} tok/s: ours ${x.decode_ratio_vs_torch!.toFixed(3)}×`);
+        } catch (e) {
+          torchDecode.set(key, null);
+          notes.push(`torch decode ${p.name} ${ic.quant}: ${(e as Error).message}`);
+          log(`  torch decode failed: ${(e as Error).message}`);
+        }
       }
       if (ic.onnx && o.onnx !== false) {
         log(`onnxruntime-web ${p.name} f32 (prompt ${ic.prompt}, ${ic.gen} tokens)…`);
@@ -349,8 +387,10 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     driver,
     training,
     torch: {
-      env: torchEnv, sgemm1024Gflops: sgemm, blas, cases: torchCases,
-      note: 'plain eager PyTorch on the CPU, float32, the same shapes / LoRA / batch / AdamW; threads: the faster of 1 and all cores on warm-up steps',
+      env: torchEnv, sgemm1024Gflops: sgemm, blas, cases: torchCases, device: o.torchDevice ?? 'cpu', deviceName: torchDeviceName, peer: torchPeerName,
+      note: o.torchDevice && o.torchDevice !== 'cpu'
+        ? `eager PyTorch on ${torchDeviceName ?? o.torchDevice} (${torchPeerName ?? 'plain LoRA'}), float32 without TF32, the same shapes / LoRA / batch / AdamW`
+        : 'plain eager PyTorch on the CPU, float32, the same shapes / LoRA / batch / AdamW; threads: the faster of 1 and all cores on warm-up steps',
     },
     memory,
     inference,
@@ -371,17 +411,18 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 export function goals(r: BenchReport): Goal[] {
   const out: Goal[] = [];
   const ratios = r.training.filter((t) => t.ratioVsPytorch !== null);
+  const where = r.torch.device && r.torch.device !== 'cpu' ? `PyTorch ${r.torch.deviceName ?? r.torch.device}${r.torch.peer ? ` (${r.torch.peer})` : ''}` : 'PyTorch CPU';
   if (ratios.length) {
     const min = ratios.reduce((a, t) => (t.ratioVsPytorch! < a.ratioVsPytorch! ? t : a));
     const max = ratios.reduce((a, t) => (t.ratioVsPytorch! > a.ratioVsPytorch! ? t : a));
     const name = (t: typeof min) => `${t.model} ${t.setting} ${t.quant}`;
     out.push({
-      goal: 'training ≥ 1.0× PyTorch CPU (tokens/s)',
+      goal: `training ≥ 1.0× ${where} (tokens/s)`,
       met: min.ratioVsPytorch! >= 1,
       detail: `ratio ${min.ratioVsPytorch!.toFixed(3)}× (${name(min)}) … ${max.ratioVsPytorch!.toFixed(3)}× (${name(max)}); ` +
         `the worst case needs ${(1 / min.ratioVsPytorch!).toFixed(1)}× more speed`,
     });
-  } else out.push({ goal: 'training ≥ 1.0× PyTorch CPU (tokens/s)', met: null, detail: 'no PyTorch figures (torch not run)' });
+  } else out.push({ goal: `training ≥ 1.0× ${where} (tokens/s)`, met: null, detail: 'no PyTorch figures (torch not run)' });
 
   const peak = r.matmul.peakF32.gflops;
   const quantRows = r.matmul.results.filter((x) => x.format === 'q8' || x.format === 'q4');
@@ -416,6 +457,16 @@ export function goals(r: BenchReport): Goal[] {
     }
     const ratio = r.browser ? r.browser.decodeRatio : nodePair!.decode_ratio_vs_onnxruntime_web!;
     out.push({ goal: 'decode ≥ 1.0× onnxruntime-web (transformers.js runtime) on the same model', met: ratio >= 1, detail: parts.join('; ') });
+  }
+
+  const tdec = r.inference.filter((x) => x.decode_ratio_vs_torch != null);
+  if (tdec.length) {
+    const worst = tdec.reduce((a, x) => (x.decode_ratio_vs_torch! < a.decode_ratio_vs_torch! ? x : a));
+    out.push({
+      goal: `decode ≥ 1.0× PyTorch on the same GPU (${tdec[0].torch!.peer}, transformers generate)`,
+      met: worst.decode_ratio_vs_torch! >= 1,
+      detail: tdec.map((x) => `${x.model} ${x.quant} ours ${x.decodeTokensPerSecond.median.toFixed(0)} vs ${x.torch!.decodeTokensPerSecond.median.toFixed(0)} tokens/s = ${x.decode_ratio_vs_torch!.toFixed(3)}×`).join('; '),
+    });
   }
 
   const mem = r.memory.filter((m) => m.model === 'smollm2-135m' && m.seq === 256);

@@ -42,6 +42,13 @@ export interface TorchRun {
   step_ms?: number[];
   tokens_per_s?: number[];
   loss?: number;
+  /** --decode: prefill and decode tokens/s per timed run */
+  prefill_tokens_per_s?: number[];
+  decode_tokens_per_s?: number[];
+  /** which peer ran (plain LoRA or transformers + PEFT) and on what device */
+  peer?: string;
+  device?: string;
+  device_name?: string;
 }
 
 function sh(cmd: string, args: string[], timeoutMs = 60_000): { code: number | null; out: string } {

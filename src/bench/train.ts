@@ -25,6 +25,8 @@ export interface TrainCase {
   warmup: number;
   steps: number;
   checkpointing?: boolean;
+  /** run the per-adapter kernel trials (LlamaModel.tune, as a training job does) before the steps */
+  tune?: boolean;
 }
 
 export interface MemoryFigures {
@@ -47,6 +49,8 @@ export interface TrainResult extends TrainCase {
   trainableParams: number;
   /** ms to build the model (quantize + upload) */
   buildMs: number;
+  /** ms of LlamaModel.tune() (cached trials cost ~0), when c.tune */
+  tuneMs?: number;
   /** ms of the first step (pipeline compilation included) */
   firstStepMs: number;
   stepMs: Stat;
@@ -111,8 +115,14 @@ export async function benchTrain(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeigh
   const atBuild = allocatedSince(gpu, before);
   const N = c.batch * c.seq;
   const ms: number[] = [];
-  let firstStepMs = NaN, loss = NaN, afterStep: number | null = null;
+  let firstStepMs = NaN, loss = NaN, afterStep: number | null = null, tuneMs: number | undefined;
   try {
+    if (c.tune) {
+      t = now();
+      await model.tune();
+      tuneMs = now() - t;
+      log?.(`  kernel variants tuned for this adapter (${tuneMs.toFixed(0)} ms)`);
+    }
     for (let i = 1; i <= c.warmup + c.steps; i++) {
       const batch = randomBatch(cfg.vocab, c.batch, c.seq, i);
       t = now();
@@ -131,7 +141,7 @@ export async function benchTrain(gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeigh
     const flops = trainStepFlops(cfg, BENCH_LORA, c.batch, c.seq);
     const stepMs = stat(ms);
     return {
-      ...c, tokensPerStep: N, trainableParams: model.layout.params, buildMs, firstStepMs, stepMs,
+      ...c, tokensPerStep: N, trainableParams: model.layout.params, buildMs, tuneMs, firstStepMs, stepMs,
       tokensPerSecond: stat(ms.map((x) => (N * 1000) / x)),
       flops, gflops: stat(ms.map((x) => flops.total / (x * 1e6))), loss,
       memory: memoryFigures(gpu, model, report, atBuild, afterStep, cfg, c),

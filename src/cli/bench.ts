@@ -3,7 +3,7 @@
 // (default .cache/bench-results.json) and prints a markdown table (or the JSON with --json).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { acquireGpu } from '../gpu/device.ts';
+import { acquireGpu, isSoftwareAdapter } from '../gpu/device.ts';
 import { renderMarkdown } from '../bench/report.ts';
 import { DEFAULT_MODEL, runBench } from '../bench/run.ts';
 import { parseArgs, UsageError } from './args.ts';
@@ -28,6 +28,9 @@ const USAGE = [
   '  --tiny           a tiny random model only (seconds; for tests)',
   '  --model PATH     the real small model (default ../shared/models/tinystories-656k)',
   '  --full-135m      also time SmolLM2-135M at seq 256, batch 4 (minutes per step on CPU drivers)',
+  '  --torch-device D the torch peer\'s device: cpu (default) or cuda (on a machine with a real GPU)',
+  '  --torch-peft     the torch peer as Hugging Face transformers + PEFT (needs both installed) instead of the plain LoRA',
+  '  --tune / --no-tune  run the per-adapter kernel trials before each case, as the app does (default: on a real GPU only)',
   '  --quiet          no progress lines on stderr',
 ].join('\n');
 
@@ -36,7 +39,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, io) {
     const { flags, positional } = parseArgs(args, {
-      json: 'bool', quick: 'bool', out: 'string', 'no-torch': 'bool', 'no-onnx': 'bool', 'no-browser': 'bool', 'no-install': 'bool', tiny: 'bool', model: 'string', 'full-135m': 'bool', quiet: 'bool',
+      json: 'bool', quick: 'bool', out: 'string', 'no-torch': 'bool', 'no-onnx': 'bool', 'no-browser': 'bool', 'no-install': 'bool', tiny: 'bool', model: 'string', 'full-135m': 'bool', quiet: 'bool', 'torch-device': 'string', 'torch-peft': 'bool', tune: 'bool', 'no-tune': 'bool',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     const out = resolve(typeof flags.out === 'string' ? flags.out : '.cache/bench-results.json');
@@ -50,6 +53,10 @@ export const command: Command = {
       onnx: flags['no-onnx'] !== true,
       browser: flags['no-browser'] === true ? false : undefined,
       full135m: flags['full-135m'] === true,
+      torchDevice: typeof flags['torch-device'] === 'string' ? flags['torch-device'] : undefined,
+      torchPeft: flags['torch-peft'] === true,
+      hardware: !isSoftwareAdapter(gpu),
+      tune: flags.tune === true || (flags['no-tune'] !== true && !isSoftwareAdapter(gpu)),
       modelPath: resolve(typeof flags.model === 'string' ? flags.model : DEFAULT_MODEL),
       log,
     }, ['whittle bench', ...args].join(' '));

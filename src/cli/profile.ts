@@ -6,6 +6,9 @@
 // dispatch, so the per-kernel sum is a little above an unprofiled step's GPU time.
 import { acquireGpu, type Gpu } from '../gpu/device.ts';
 import { BENCH_ADAMW, BENCH_LORA, randomBatch, randomWeights, SHAPES } from '../bench/shapes.ts';
+import { InferenceModel } from '../model/generate.ts';
+import { promptIds } from '../bench/infer.ts';
+import type { LlamaConfig, LlamaWeights } from '../model/config.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
 import type { QFormat } from '../model/quant.ts';
@@ -25,6 +28,9 @@ const USAGE = [
   '  --batch B --seq T batch and sequence length (default 2 and 64)',
   '  --steps N         profiled steps (default 1)',
   '  --checkpointing   gradient checkpointing on',
+  '  --tune            run the per-adapter kernel trials first (as a training job does), so the tuned variants are profiled',
+  '  --decode K        profile greedy decode instead (the KV-cache inference path, no adapter): a 64-token prompt, then',
+  '                    K decode steps (default 4; fewer when the profile would overflow), time per kernel per token',
   '  --top K           print only the K slowest kernels (default all)',
   '  --json            one JSON object instead of the table',
 ].join('\n');
@@ -64,7 +70,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, io) {
     const { flags, positional } = parseArgs(args, {
-      model: 'string', shape: 'string', quant: 'string', batch: 'string', seq: 'string', steps: 'string', checkpointing: 'bool', top: 'string', json: 'bool',
+      model: 'string', shape: 'string', quant: 'string', batch: 'string', seq: 'string', steps: 'string', checkpointing: 'bool', top: 'string', json: 'bool', tune: 'bool', decode: 'string',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     if ((typeof flags.model === 'string') === (typeof flags.shape === 'string')) throw new UsageError('give exactly one of --model PATH and --shape NAME');
@@ -91,9 +97,20 @@ export const command: Command = {
       gpu.device.destroy();
       return 1;
     }
+    if (flags.decode !== undefined) {
+      try {
+        return await profileDecode(gpu, cfg, weights, name, quant, int(flags, 'decode', 4), flags.tune === true, top, json, io);
+      } finally {
+        gpu.device.destroy();
+      }
+    }
     const model = new LlamaModel(gpu, cfg, weights, { quant, lora: BENCH_LORA, batch: B, seq: T, checkpointing: flags.checkpointing === true, seed: 0 });
     const say = (s: string) => { if (!json) io.err(s); };
     try {
+      if (flags.tune === true) {
+        say('profile: per-adapter kernel trials (LlamaModel.tune; cached)…');
+        await model.tune();
+      }
       say(`profile: ${name}, ${quant}, B=${B}, T=${T}${flags.checkpointing === true ? ', checkpointing' : ''}: warm-up step (pipeline compilation)…`);
       let t = performance.now();
       await model.trainStep(randomBatch(cfg.vocab, B, T, 1), { ...BENCH_ADAMW, t: 1 });
@@ -178,3 +195,60 @@ export const command: Command = {
     return 0;
   },
 };
+
+/**
+ * `--decode K`: greedy decode on the KV-cache path (InferenceModel, src/model/generate.ts): a 64-token
+ * prompt prefilled (not profiled), one step to count its dispatches, the unprofiled wall time of K
+ * steps (each awaited: no lookahead), then K profiled steps. Prints GPU µs per kernel per token.
+ */
+async function profileDecode(
+  gpu: Gpu, cfg: LlamaConfig, weights: LlamaWeights, name: string, quant: QFormat, K: number, tune: boolean, top: number, json: boolean,
+  io: Parameters<Command['run']>[1],
+): Promise<number> {
+  const prompt = promptIds(64, cfg.vocab, 1);
+  const inf = InferenceModel.create(gpu, cfg, weights, { quant, maxSeq: prompt.length + 3 * K + 8, prefillChunk: 64 });
+  const say = (x: string) => { if (!json) io.err(x); };
+  try {
+    if (tune) {
+      say('profile: per-adapter kernel trials (InferenceModel.tune; cached)…');
+      await inf.tune();
+    }
+    const counter = countDispatches(gpu);
+    await inf.prefillArgmax(prompt);
+    let n0 = counter.n;
+    await inf.decodeArgmaxChained(); // warm-up: compiles the decode pipelines
+    const perToken = counter.n - n0;
+    const k = Math.max(1, Math.min(K, Math.floor(MAX_DISPATCHES / Math.max(1, perToken))));
+    let t = performance.now();
+    for (let i = 0; i < k; i++) await inf.decodeArgmaxChained();
+    const wallMs = (performance.now() - t) / k;
+    say(`decode: ${perToken} dispatches per token; unprofiled ${wallMs.toFixed(2)} ms per token (each step awaited); profiling ${k} step(s)…`);
+    gpu.startProfile(MAX_DISPATCHES);
+    n0 = counter.n;
+    t = performance.now();
+    for (let i = 0; i < k; i++) await inf.decodeArgmaxChained();
+    const prof = await gpu.stopProfile();
+    const dropped = Math.max(0, counter.n - n0 - MAX_DISPATCHES);
+    let sum = 0;
+    for (const v of prof.values()) sum += v.ms;
+    const rows = [...prof].map(([kernel, v]) => ({ kernel, usPerToken: (v.ms * 1000) / k, share: sum > 0 ? v.ms / sum : 0, callsPerToken: v.count / k, usPerCall: (v.ms * 1000) / v.count }))
+      .sort((a, b) => b.usPerToken - a.usPerToken);
+    const gpuMsPerToken = sum / k;
+    if (json) {
+      io.out(JSON.stringify({ model: name, quant, mode: 'decode', steps: k, adapter: gpu.info, dispatchesPerToken: perToken, wallMsPerToken: wallMs, gpuMsPerToken, droppedDispatches: dropped, kernels: rows }));
+    } else {
+      const w = Math.max(6, ...rows.map((r) => r.kernel.length));
+      io.out(`${name} · ${quant} · decode (prompt 64) · ${gpu.info.description || gpu.info.architecture} · ${k} profiled step(s)`);
+      io.out(`GPU time per token ${gpuMsPerToken.toFixed(3)} ms over ${perToken} dispatches; unprofiled wall time per token ${wallMs.toFixed(3)} ms (the rest: dispatch and wait overhead)`);
+      io.out('');
+      io.out(`${'kernel'.padEnd(w)}  ${'µs/token'.padStart(9)}  ${'share'.padStart(6)}  ${'calls'.padStart(6)}  ${'µs/call'.padStart(9)}`);
+      for (const r of rows.slice(0, top)) {
+        io.out(`${r.kernel.padEnd(w)}  ${r.usPerToken.toFixed(1).padStart(9)}  ${(r.share * 100).toFixed(1).padStart(5)}%  ${String(Math.round(r.callsPerToken)).padStart(6)}  ${r.usPerCall.toFixed(1).padStart(9)}`);
+      }
+      if (dropped) io.out(`warning: ${dropped} dispatches exceeded the ${MAX_DISPATCHES}-dispatch profile and were not timed`);
+    }
+  } finally {
+    inf.destroy();
+  }
+  return 0;
+}

@@ -10,6 +10,11 @@
 // interleaved across candidates (background load hits them alike), median; the lowest median
 // wins, ties go to the earlier candidate, and the first candidate (the default) keeps the win
 // unless another beats it by more than `margin` (5%: near-ties on a loaded machine do not flip).
+// Candidates far shorter than the timers' grain run several times per timed window (windowMs: the
+// count doubles until the first candidate's work in one window takes max(2 ms, 4 × the wall clock's
+// floor)), and such windows are timed by the wall clock less that floor (an empty submission's
+// wait): on a real GPU a kernel takes microseconds while Dawn quantizes timestamps to 65.5 µs and
+// a completion wait takes ~1.2 ms (NVIDIA H100, measured) — one-run trials there picked at random.
 // After the first round, candidates slower than 2.5× the best are not timed again, and no round
 // starts after `budgetMs` (3 s). If every candidate fails, the first one is returned and nothing
 // is cached.
@@ -37,6 +42,10 @@ export interface TuneRecord {
   /** why a candidate was excluded */
   failed?: Record<string, string>;
   method: 'timestamp' | 'wall';
+  /** runs of each candidate per timed window (absent: 1) */
+  runsPerWindow?: number;
+  /** the wall clock's floor subtracted from each wall-timed window (ms; an empty submission's wait) */
+  floorMs?: number;
   /** ISO time of the trial */
   at: string;
 }
@@ -63,6 +72,14 @@ export interface TuneOptions {
   /** 'auto' (default): timestamps when the adapter has them, else wall time */
   timing?: 'auto' | 'timestamp' | 'wall';
   /**
+   * Shortest timed window in ms (default 2; 0: one run per window). Candidates much shorter than the
+   * timers' grain — a real GPU runs a decode matvec in microseconds, Dawn quantizes timestamps to
+   * 65.5 µs (NVIDIA, Node) and a wall-clock wait carries ~0.1 ms of submit latency — run several times
+   * per timed window (the count doubled until the first candidate's window lasts this long by the
+   * wall clock), and such windows are timed by the wall clock.
+   */
+  windowMs?: number;
+  /**
    * The first candidate (the default) keeps the win unless another is faster by more than this
    * fraction of its median (default 0.05): near-ties on a noisy machine do not flip the choice.
    */
@@ -70,6 +87,9 @@ export interface TuneOptions {
   /** progress / result lines */
   log?: (line: string) => void;
 }
+
+/** Cap on TuneOptions.windowMs's repetition (a candidate recorded this many times per window at most). */
+const MAX_RUNS_PER_WINDOW = 1024;
 
 /** Counters of chooseVariant in this process (tests, diagnostics). */
 export const autotuneStats = { trials: 0, hits: 0, failures: 0 };
@@ -278,10 +298,40 @@ export async function chooseVariant(gpu: Gpu, kernel: string, shapeClass: string
   }
   const reps = Math.max(1, opts.reps ?? 5);
   const budget = opts.budgetMs ?? 3000;
+  // runs per timed window: doubled until the first candidate's work in one window (its wall time less
+  // the wall clock's floor: an empty submission's wait, ~1.2 ms with Dawn on NVIDIA) lasts
+  // max(windowMs, 4 × floor); the floor is subtracted from every wall-timed window
+  const windowMs = opts.windowMs ?? 2;
+  let inner = 1, floor = 0;
+  if (windowMs > 0) {
+    const f: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      gpu.submit();
+      await gpu.done({ relaxed: true });
+      f.push(performance.now() - t);
+    }
+    floor = median(f);
+    const target = Math.max(windowMs, 4 * floor);
+    while (inner < MAX_RUNS_PER_WINDOW) {
+      const t = performance.now();
+      for (let i = 0; i < inner; i++) alive[0].run();
+      await gpu.done({ relaxed: true });
+      if (performance.now() - t - floor >= target) break;
+      inner *= 2;
+    }
+  }
+  const windowed = inner > 1 && useTs ? false : useTs;
+  const window = (c: TuneCandidate) => () => {
+    for (let i = 0; i < inner; i++) c.run();
+  };
   const times = new Map<string, number[]>(alive.map((c) => [c.name, []]));
   const t0 = performance.now();
   for (let r = 0; r < reps; r++) {
-    for (const c of alive) times.get(c.name)!.push(await timeOnce(gpu, c.run, useTs));
+    for (const c of alive) {
+      const w = await timeOnce(gpu, window(c), windowed);
+      times.get(c.name)!.push((windowed ? w : Math.max(w - floor, 1e-6)) / inner);
+    }
     if (performance.now() - t0 > budget) break;
     // after the first round, drop candidates over 2.5× the best (saves the slow ones' reps)
     if (r === 0 && alive.length > 1) {
@@ -295,9 +345,11 @@ export async function chooseVariant(gpu: Gpu, kernel: string, shapeClass: string
   for (const n of names) if (n in ms && (win === '' || ms[n] < ms[win])) win = n;
   const first = names[0];
   if (win !== first && first in ms && ms[win] >= ms[first] * (1 - (opts.margin ?? 0.05))) win = first;
-  const rec: TuneRecord = { variant: win, candidates: names, ms, method: useTs ? 'timestamp' : 'wall', at: new Date().toISOString() };
+  const rec: TuneRecord = { variant: win, candidates: names, ms, method: windowed ? 'timestamp' : 'wall', at: new Date().toISOString() };
+  if (inner > 1) rec.runsPerWindow = inner;
+  if (!windowed && floor > 0) rec.floorMs = floor;
   if (Object.keys(failed).length) rec.failed = failed;
-  log(`autotune ${kernel} ${shapeClass}: ${win} (${Object.entries(ms).map(([n, t]) => `${n} ${t.toFixed(3)} ms`).join(', ')}; ${rec.method})`);
+  log(`autotune ${kernel} ${shapeClass}: ${win} (${Object.entries(ms).map(([n, t]) => `${n} ${t.toFixed(3)} ms`).join(', ')}; ${rec.method}${inner > 1 ? `, ${inner} runs per window` : ''})`);
   try {
     await cache.set(key, rec);
   } catch (e) {

@@ -157,7 +157,8 @@ async function nodeGpu(): Promise<GPU | undefined> {
   }
   const mod = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: object };
   Object.assign(globalThis, mod.globals);
-  return mod.create([]);
+  // Dawn quantizes timestamps (to 65.5 µs on NVIDIA, measured) unless told not to: per-kernel profiles need them exact
+  return mod.create(['disable-dawn-features=timestamp_quantization']);
 }
 
 export interface Pipeline {
@@ -199,7 +200,7 @@ export class Gpu {
   private queryRead: GPUBuffer | null = null;
   private profileEntries: ProfileEntry[] = [];
   private queryCapacity = 0;
-  /** relaxed waits throttle Dawn's polling (settle(); default: on in Node; WHITTLE_RELAXED_WAIT=0 turns it off) */
+  /** relaxed waits throttle Dawn's polling (settle(); default: on in Node on a CPU driver; WHITTLE_RELAXED_WAIT=0 turns it off) */
   relaxedWait: boolean;
   private relaxedPending = 0;
   private pumping = false;
@@ -214,7 +215,9 @@ export class Gpu {
     this.device = device;
     this.info = info;
     const env = typeof process !== 'undefined' ? process.env?.WHITTLE_RELAXED_WAIT : undefined;
-    this.relaxedWait = info.host === 'node' && env !== '0';
+    // a CPU driver's shader threads want the core Dawn's polling takes; a real GPU does not, and there
+    // the pump's 1 ms sleeps were the whole wait (an empty submission's wait: ~1.2 ms on an H100)
+    this.relaxedWait = info.host === 'node' && env !== '0' && isSoftwareInfo(info);
     device.lost.then((l) => {
       this.lost = `GPU device lost (${l.reason}): ${l.message}`;
     });
@@ -601,7 +604,11 @@ export class Gpu {
  * variants") and a trial costs seconds, so the app does not tune on them.
  */
 export function isSoftwareAdapter(gpu: Gpu): boolean {
-  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${gpu.info.architecture} ${gpu.info.device} ${gpu.info.description}`);
+  return isSoftwareInfo(gpu.info);
+}
+
+function isSoftwareInfo(info: Pick<GpuInfo, 'architecture' | 'device' | 'description'>): boolean {
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.architecture} ${info.device} ${info.description}`);
 }
 
 /** Pack uniform values: each entry is [value, 'u32' | 'i32' | 'f32']. Padded to 16 bytes. */

@@ -15,14 +15,17 @@ const WG = 64; // threads per workgroup (WG in the shader)
 const MAXC = 4; // vec4 chunks per lane at most (MAXC in the shader)
 const MAXBK = 16; // tile capacity in rows at most (BK ≤ 16 in the shader)
 const MAX_HS = 128;
+const MAX_L = 8; // lanes per row at most (L in the shader)
 
 /**
  * Test hooks: bk — stream tiles of this many rows (0 = the full tile capacity chosen from the
  * limits; plain kernels); forward / dq / dkv — 'auto' runs the form tuned for this adapter and
  * head size (tuneAttention), else the subgroup form where sgPipeline allows (4× the plain one on
- * lavapipe); 'plain' never runs the subgroup form.
+ * lavapipe); 'plain' never runs the subgroup form; 'wide' runs the plain kernels with 8 lanes per row
+ * (R = 8 rows per workgroup: more, smaller workgroups — for GPUs, where the default plan leaves most
+ * of the chip idle at short T).
  */
-export const attentionTuning: { bk: number; forward: 'auto' | 'plain'; dq: 'auto' | 'plain'; dkv: 'auto' | 'plain' } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
+export const attentionTuning: { bk: number; forward: 'auto' | 'plain' | 'wide'; dq: 'auto' | 'plain' | 'wide'; dkv: 'auto' | 'plain' | 'wide' } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
 
 interface Kernel {
   cap: number; // tile capacity in rows (BK constant: sizes workgroup memory)
@@ -36,11 +39,15 @@ interface Plan {
   dkv: Kernel;
 }
 
-/** Lanes per row so each lane holds ≤ MAXC vec4 chunks; tile capacity from workgroup memory. */
-function plan(gpu: Gpu, HS: number): Plan {
+/**
+ * Lanes per row so each lane holds ≤ MAXC vec4 chunks (wide: 8, the most the shader takes); tile
+ * capacity from workgroup memory.
+ */
+function plan(gpu: Gpu, HS: number, wide = false): Plan {
   const HC = Math.ceil(HS / 4);
   let L = 1;
   while (Math.ceil(HC / L) > MAXC) L *= 2;
+  if (wide) L = Math.max(L, MAX_L);
   const HCP = Math.ceil(HC / L) * L;
   const R = WG / L;
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
@@ -73,7 +80,7 @@ function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number):
 
 /** A direction of attention that tuneAttention picks a form for: the forward, or the backward (dq and dk/dv together). */
 export type AttentionDir = 'forward' | 'backward';
-export type AttentionForm = 'sg' | 'plain';
+export type AttentionForm = 'sg' | 'plain' | 'wide';
 
 /** Shape class of an attention call for tuning: head size and T rounded up to a power of 4, e.g. 'hs64.t256'. */
 export function attentionShapeClass(HS: number, T: number): string {
@@ -86,10 +93,14 @@ export function attentionTuneKernel(dir: AttentionDir): string {
 
 const tunedForms = new WeakMap<Gpu, Map<string, AttentionForm>>();
 
-/** Whether a call of direction `dir` runs the subgroup form: the test hook, then the tuned choice, else wherever it can. */
-function wantSg(gpu: Gpu, dir: AttentionDir, kernel: 'forward' | 'dq' | 'dkv', HS: number, T: number): boolean {
-  if (attentionTuning[kernel] === 'plain') return false;
-  return tunedForms.get(gpu)?.get(`${dir}.${attentionShapeClass(HS, T)}`) !== 'plain';
+/**
+ * The form a call of direction `dir` runs: the test hook, then the tuned choice, else 'sg' (the
+ * subgroup form where it can run, else plain).
+ */
+function formFor(gpu: Gpu, dir: AttentionDir, kernel: 'forward' | 'dq' | 'dkv', HS: number, T: number): AttentionForm {
+  const hook = attentionTuning[kernel];
+  if (hook !== 'auto') return hook;
+  return tunedForms.get(gpu)?.get(`${dir}.${attentionShapeClass(HS, T)}`) ?? 'sg';
 }
 
 /** The tuned choices on `gpu`: '<forward|backward>.<shape class>' → form. */
@@ -123,7 +134,9 @@ export async function tuneAttention(gpu: Gpu, shapes: AttentionShape[], opts: Tu
     seen.add(cls);
     const p = plan(gpu, HS);
     check(gpu, B, T, NH, NKV, HS, p);
-    if (!sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap)) continue; // one form only: nothing to choose
+    // the candidates, the default first: sg where it can run, plain, wide where it differs from plain
+    const forms: AttentionForm[] = [...(sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) ? ['sg' as const] : []), 'plain', ...(p.L < MAX_L ? ['wide' as const] : [])];
+    if (forms.length < 2) continue; // one form only: nothing to choose
     const N = B * T, nq = N * NH * HS, nk = N * NKV * HS;
     const bufs: GPUBuffer[] = [];
     const f = (n: number, label: string) => { const b = gpu.f32(n, label); bufs.push(b); return b; };
@@ -135,7 +148,8 @@ export async function tuneAttention(gpu: Gpu, shapes: AttentionShape[], opts: Tu
       for (const dir of ['forward', 'backward'] as const) {
         const run = (form: AttentionForm) => () => {
           const keep = { ...attentionTuning };
-          Object.assign(attentionTuning, form === 'plain' ? { forward: 'plain', dq: 'plain', dkv: 'plain' } : { forward: 'auto', dq: 'auto', dkv: 'auto' });
+          const f = form === 'sg' ? 'auto' : form;
+          Object.assign(attentionTuning, { forward: f, dq: f, dkv: f });
           try {
             if (dir === 'forward') attention_forward(gpu, out, lse, q, k, v, valid, B, T, NH, NKV, HS);
             else attention_backward(gpu, dq, dk, dv, out, q, k, v, out, lse, valid, B, T, NH, NKV, HS);
@@ -144,7 +158,7 @@ export async function tuneAttention(gpu: Gpu, shapes: AttentionShape[], opts: Tu
           }
         };
         table.delete(`${dir}.${cls}`); // the trial's 'sg' candidate must not follow an earlier choice
-        const pick = await chooseVariant(gpu, attentionTuneKernel(dir), cls, [{ name: 'sg', run: run('sg') }, { name: 'plain', run: run('plain') }], opts);
+        const pick = await chooseVariant(gpu, attentionTuneKernel(dir), cls, forms.map((f) => ({ name: f, run: run(f) })), opts);
         table.set(`${dir}.${cls}`, pick as AttentionForm);
       }
     } finally {
@@ -172,9 +186,10 @@ function params(B: number, T: number, NH: number, NKV: number, HS: number, bk: n
  */
 export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, valid: Buf, B: number, T: number, NH: number, NKV: number, HS: number): void {
   if (B * T === 0) return;
-  const p = plan(gpu, HS);
+  const form = formFor(gpu, 'forward', 'forward', HS, T);
+  const p = plan(gpu, HS, form === 'wide');
   check(gpu, B, T, NH, NKV, HS, p);
-  const sg = wantSg(gpu, 'forward', 'forward', HS, T) ? sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) : null;
+  const sg = form === 'sg' ? sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) : null;
   if (sg) {
     // subgroup form: 8 query rows per workgroup (one subgroup), no barriers (shaders/attention.wgsl, end)
     gpu.dispatch(sg, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / 8), B * NH]);
@@ -200,24 +215,26 @@ function ldScratch(gpu: Gpu, rows: number): GPUBuffer {
  */
 export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Buf, q: Buf, k: Buf, v: Buf, out: Buf, lse: Buf, valid: Buf, B: number, T: number, NH: number, NKV: number, HS: number): void {
   if (B * T === 0) return;
-  const p = plan(gpu, HS);
+  const fq = formFor(gpu, 'backward', 'dq', HS, T), fkv = formFor(gpu, 'backward', 'dkv', HS, T);
+  const p = plan(gpu, HS, fq === 'wide'), pk = fkv === 'wide' ? plan(gpu, HS, true) : plan(gpu, HS);
   check(gpu, B, T, NH, NKV, HS, p);
+  check(gpu, B, T, NH, NKV, HS, pk);
   const ld = ldScratch(gpu, B * NH * T);
   const n = B * T * NH;
   const prep = gpu.pipeline('attention', plain, 'attention_backward_prep', { HS, L: p.L, BK: p.dq.cap });
   gpu.dispatch(prep, params(B, T, NH, NKV, HS, p.dq.bk, p.L, n), [ld, lse, out, dout], grid1d(gpu, n, WG));
-  const sgq = wantSg(gpu, 'backward', 'dq', HS, T) ? sgPipeline(gpu, 'attention_backward_dq_sg', HS, p.L, p.dq.cap) : null;
+  const sgq = fq === 'sg' ? sgPipeline(gpu, 'attention_backward_dq_sg', HS, p.L, p.dq.cap) : null;
   if (sgq) {
     gpu.dispatch(sgq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / 8), B * NH]);
   } else {
     const pdq = gpu.pipeline('attention', plain, 'attention_backward_dq', { HS, L: p.L, BK: p.dq.cap });
     gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
   }
-  const sgkv = wantSg(gpu, 'backward', 'dkv', HS, T) ? sgPipeline(gpu, 'attention_backward_dkv_sg', HS, p.L, p.dkv.cap) : null;
+  const sgkv = fkv === 'sg' ? sgPipeline(gpu, 'attention_backward_dkv_sg', HS, pk.L, pk.dkv.cap) : null;
   if (sgkv) {
-    gpu.dispatch(sgkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
+    gpu.dispatch(sgkv, params(B, T, NH, NKV, HS, pk.dkv.bk, pk.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
   } else {
-    const pkv = gpu.pipeline('attention', plain, 'attention_backward_dkv', { HS, L: p.L, BK: p.dkv.cap });
-    gpu.dispatch(pkv, params(B, T, NH, NKV, HS, p.dkv.bk, p.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / p.R), B * NKV]);
+    const pkv = gpu.pipeline('attention', plain, 'attention_backward_dkv', { HS, L: pk.L, BK: pk.dkv.cap });
+    gpu.dispatch(pkv, params(B, T, NH, NKV, HS, pk.dkv.bk, pk.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / pk.R), B * NKV]);
   }
 }

@@ -8,7 +8,7 @@
 // backward always computes in f32 (gradients underflow f16).
 // Variants (LinearVariant): 'rt8x4' (register tiling 8×4 per thread), 'rt4x4' (4×4), 'rt1x4' (one
 // row; the default for N ≤ SMALL_N_ROWS, decode), 'sm64' (shared-memory tiling, 64×64 per 16×16
-// workgroup; GPUs), 'sg16x32' (one 8-lane subgroup per 16×32 tile, operands shared by
+// workgroup; GPUs), 'sm128' (128×128 per 16×16 workgroup, 8×8 per thread; GPUs), 'sg16x32' (one 8-lane subgroup per 16×32 tile, operands shared by
 // subgroupBroadcast; only where subgroups are exactly 8 wide — or 4 wide: 8×16 tiles — and
 // IC % 4 == 0, elsewhere rt8x4 runs in its place; the default for N > SMALL_N_ROWS where it can
 // run: ~3× rt8x4 on lavapipe, ~2.1× on SwiftShader), 'sg1x32' (its matvec form, one row per
@@ -89,15 +89,16 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sg16x32' subgroup
  * tiles (8- or 4-wide subgroups, IC % 4 == 0; the default there), 'sg1x32' its matvec form (decode
  * default there: q4 only on 8-wide), 'sm64' shared-memory
- * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward), 'mv16'
+ * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward), 'sm128'
+ * (the same with 128×128 tiles, 8×8 outputs per thread; its forward always computes in f32), 'mv16'
  * a coalesced matvec for GPUs (16 threads per output column; forward only, IC % 4 == 0 — its
  * backward and other IC run rt1x4; chosen only by tuning). Every variant takes every format, both
  * directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
  * N ≤ SMALL_N_ROWS (sg1x32 where linearVariant says), else 'sg16x32' where it can run, else 'rt8x4'.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sg16x32' | 'sg1x32' | 'mv16';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sg16x32', 'sg1x32', 'mv16'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sm128' | 'sg16x32' | 'sg1x32' | 'mv16';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sm128', 'sg16x32', 'sg1x32', 'mv16'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
 /** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
 export const SMALL_N_ROWS = 4;
@@ -111,6 +112,8 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
   rt1x4: { kind: 'RT', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
   sm64: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
+  // 8×8 outputs per thread (SM128 in the shader)
+  sm128: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 128, colsPerGroup: 128 },
   // the subgroup forms as on 8-wide subgroups; on 4-wide ones (SG4) rows and columns halve: geometryOn
   sg16x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 16, colsPerGroup: 32 },
   // forward: one row per workgroup (the matvec); backward: sg16x32's
@@ -170,7 +173,7 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SG: g.kind === 'SG', MV: g.kind === 'MV', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)

@@ -1,7 +1,8 @@
 // Launcher for shaders/lora.wgsl; twin: src/ref/lora.ts (also dropout_keep, lora_init_A).
 // Legend: N rows (B*T), IC in features, OC out features, R rank. All buffers f32 row-major.
-// Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward), or
-// of its subgroup forms where subgroups are exactly 8 or 4 wide (loraTuning). The two products that add
+// Every product is one dispatch of the generic strided kernel lora_mm (2 forward, 4 backward), of
+// its subgroup forms where subgroups are exactly 8 or 4 wide, or of its split-K form lora_mm_sk for
+// long-K products elsewhere (loraTuning). The two products that add
 // into the layer's output / input gradient (lora_apply, lora_backward_dinp) can instead run inside
 // the linear's own kernel: linear_forward / linear_backward with opts.lora / opts.loraGrad
 // (src/model/llama.ts and generate.ts do that; the pieces here are what they fall back to).
@@ -17,11 +18,18 @@ const MASK = { none: 0, x: 1, y: 2, c: 3 } as const;
 
 /**
  * Which kernel runs: 'sg' (lora_mm_sg: one W-lane subgroup per 2W×(W·TN) tile, X shared by
- * subgroupBroadcast; only where subgroups are exactly W = 8 or 4 wide) or 'rt' (lora_mm, 4×4 per thread).
+ * subgroupBroadcast; only where subgroups are exactly W = 8 or 4 wide), 'rt' (lora_mm, 4×4 per
+ * thread) or 'sk' (lora_mm_sk: K split across a 256-thread workgroup).
  * 'auto' (default): sg where it can run, in its quad forms (lora_mm_sg4, lora_mm_sg4x) where X (and
- * Y) are contiguous along k. Tests may change it.
+ * Y) are contiguous along k; elsewhere (real GPUs: 32- or 64-wide subgroups) sk for the products with
+ * a long K and a rank-sized side (SK_MIN_K, SK_MAX_SIDE), rt for the rest. Tests may change it.
  */
-export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' } = { kernel: 'auto' };
+export const loraTuning: { kernel: 'auto' | 'sg' | 'rt' | 'sk' } = { kernel: 'auto' };
+
+/** lora_mm_sk in 'auto': K at least this long … */
+const SK_MIN_K = 64;
+/** … and M or Nc at most this (the rank side). */
+const SK_MAX_SIDE = 64;
 
 const code = `${loraCode}\n${dropoutHash}`;
 const plain = preprocess(code, { SG: false });
@@ -30,7 +38,7 @@ const withSg4 = preprocess(code, { SG: true, SG4: true });
 
 /** The subgroup width lora_mm_sg runs with on `gpu` (8 or 4), or 0: the plain kernel runs. */
 function sgWidth(gpu: Gpu): number {
-  return loraTuning.kernel !== 'rt' ? subgroupWidth(gpu) : 0;
+  return loraTuning.kernel === 'auto' || loraTuning.kernel === 'sg' ? subgroupWidth(gpu) : 0;
 }
 
 /**
@@ -59,6 +67,16 @@ function mm(
       ? gpu.pipeline('lora_sg_w4', withSg4, entry, { MASK: MASK[mask], ACC: acc ? 1 : 0, TN, SGW: 4 })
       : gpu.pipeline('lora_sg', withSg, entry, { MASK: MASK[mask], ACC: acc ? 1 : 0, TN });
     gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / (W * TN)), Math.ceil(M / (2 * W))]);
+    return;
+  }
+  if (loraTuning.kernel === 'sk' || (loraTuning.kernel === 'auto' && K >= SK_MIN_K && Math.min(M, Nc) <= SK_MAX_SIDE)) {
+    // tile (4·SKM)×(4·SKN): up to 16 along the smaller side, 8 along the other; S = 256/(SKM·SKN) slices of K
+    const [SKM, SKN] = Nc <= M ? [2, Math.min(4, Math.ceil(Nc / 4))] : [Math.min(4, Math.ceil(M / 4)), 2];
+    // slices as the fast thread index where X (the large operand) runs along k (h, dh: coalesced
+    // reads); else groups (dA, dB: adjacent threads read adjacent rows / columns)
+    const SKF = xs[1] === 1 ? 1 : 0;
+    const pl = gpu.pipeline('lora', plain, 'lora_mm_sk', { MASK: MASK[mask], ACC: acc ? 1 : 0, SKM, SKN, SKF });
+    gpu.dispatch(pl, u, [C, X, Y], [Math.ceil(Nc / (4 * SKN)), Math.ceil(M / (4 * SKM))]);
     return;
   }
   const pl = gpu.pipeline('lora', plain, 'lora_mm', { MASK: MASK[mask], ACC: acc ? 1 : 0 });

@@ -149,3 +149,19 @@ test('whittle profile --shape tiny prints kernels sorted by time', () => {
   const usage = whittle(['profile', '--shape', 'nope']);
   assert.equal(usage.code, 2, 'unknown shape is a usage error');
 });
+
+test('whittle profile --decode: per-kernel GPU time per token of the KV-cache decode path', () => {
+  const r = whittle(['profile', '--shape', 'tiny', '--quant', 'q4', '--decode', '3', '--json']);
+  assert.equal(r.code, 0, `exit code (stderr: ${r.stderr.slice(-2000)})`);
+  const p = JSON.parse(r.stdout) as { mode: string; steps: number; dispatchesPerToken: number; wallMsPerToken: number; gpuMsPerToken: number; droppedDispatches: number;
+    kernels: { kernel: string; usPerToken: number; callsPerToken: number }[] };
+  assert.equal(p.mode, 'decode');
+  assert.equal(p.steps, 3);
+  positive('gpuMsPerToken', p.gpuMsPerToken);
+  positive('wallMsPerToken', p.wallMsPerToken);
+  assert.equal(p.droppedDispatches, 0);
+  const calls = p.kernels.reduce((a, k) => a + k.callsPerToken, 0);
+  assert.equal(Math.round(calls), p.dispatchesPerToken, 'every dispatch of a token is in the profile');
+  assert.ok(p.kernels.some((k) => k.kernel.includes('attention_decode')) && p.kernels.some((k) => k.kernel.includes('argmax')), p.kernels.map((k) => k.kernel).join(', '));
+  for (let i = 1; i < p.kernels.length; i++) assert.ok(p.kernels[i - 1].usPerToken >= p.kernels[i].usPerToken, 'sorted by time');
+});

@@ -63,7 +63,8 @@ test('chooseVariant: a trial picks a candidate and caches it; the second call do
   assert.equal(rec.variant, pick);
   assert.deepEqual(rec.candidates, ['iters1', 'iters64', 'iters4']);
   assert.deepEqual(Object.keys(rec.ms).sort(), ['iters1', 'iters4', 'iters64']);
-  assert.equal(rec.method, gpu.info.features.timestamp ? 'timestamp' : 'wall');
+  // a window of several runs (kernels shorter than windowMs) is timed by the wall clock
+  assert.equal(rec.method, gpu.info.features.timestamp && !rec.runsPerWindow ? 'timestamp' : 'wall');
   assert.match(lines.join('\n'), /autotune test_kernel n1024: iters/);
 
   const seen = counts(cs);
@@ -86,6 +87,19 @@ test('chooseVariant: a trial picks a candidate and caches it; the second call do
   const w = await chooseVariant(gpu, 'test_kernel', 'wall', cs, { cache, reps: 2, timing: 'wall' });
   assert.equal(cache.map.get(tuneCacheKey(gpu.info, 'test_kernel', 'wall'))!.method, 'wall');
   assert.ok(cs.some((c) => c.name === w));
+  // one run per window (windowMs 0): timestamps where the adapter has them
+  await chooseVariant(gpu, 'test_kernel', 'one', cs, { cache, reps: 1, windowMs: 0 });
+  const one = cache.map.get(tuneCacheKey(gpu.info, 'test_kernel', 'one'))!;
+  assert.equal(one.runsPerWindow, undefined);
+  assert.equal(one.method, gpu.info.features.timestamp ? 'timestamp' : 'wall');
+  // a long window: these microsecond kernels repeat (the count doubles, capped at 1024), wall-timed less the floor
+  const c0 = counts(cs);
+  await chooseVariant(gpu, 'test_kernel', 'window', cs, { cache, reps: 1, windowMs: 50 });
+  const win = cache.map.get(tuneCacheKey(gpu.info, 'test_kernel', 'window'))!;
+  assert.ok((win.runsPerWindow ?? 1) >= 2 && win.runsPerWindow! <= 1024, `runs per window ${win.runsPerWindow}`);
+  assert.equal(win.method, 'wall');
+  assert.ok(win.floorMs! > 0 && Object.values(win.ms).every((t) => t > 0), `floor ${win.floorMs} ms subtracted, times stay positive: ${JSON.stringify(win.ms)}`);
+  assert.ok(cs.every((c, i) => counts(cs)[i] - c0[i] >= win.runsPerWindow! + 1), `each candidate ran a whole window: ${counts(cs)} vs ${c0}`);
   gpu.destroy(buf);
 });
 

@@ -70,9 +70,10 @@ const shapes: Shape[] = [
   { B: 2, T: 70, NH: 2, NKV: 2, HS: 64, rows: [70, 0], bk: 7 },
 ];
 
-// both forms: 'plain' (workgroup tiles) and 'auto' (the subgroup kernels where subgroups are 8 wide
-// and HS % 4 == 0 — HS 4, 12, 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
-for (const form of ['plain', 'auto'] as const) for (const s of shapes) {
+// every form: 'plain' (workgroup tiles), 'wide' (the same kernels with 8 lanes per row: 8 rows per
+// workgroup) and 'auto' (the subgroup kernels where subgroups are 8 wide and HS % 4 == 0 — HS 4, 12,
+// 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
+for (const form of ['plain', 'wide', 'auto'] as const) for (const s of shapes) {
   const { B, T, NH, NKV, HS, rows } = s;
   if (form === 'auto' && s.bk) continue; // the tile height is a plain-kernel parameter
   test(`gpu attention ${form} B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} valid=[${rows}]${s.bk ? ` bk=${s.bk}` : ''}`, async () => {
@@ -129,8 +130,8 @@ test('gpu attention auto runs the subgroup forms where they can run (8 wide; 4 w
   }
 });
 
-// tuneAttention: a timed trial of the subgroup form against the plain one per direction and shape
-// class (where the subgroup forms can run at all), cached per adapter; calls then run the winner
+// tuneAttention: a timed trial of the subgroup form, the plain one and the wide one per direction and
+// shape class (the forms that can run), cached per adapter; calls then run the winner
 test('gpu attention tuneAttention: trial per direction and class, cached; calls run the tuned form', async () => {
   const gpu = await testGpu();
   op.clearAttentionTuning(gpu);
@@ -142,12 +143,16 @@ test('gpu attention tuneAttention: trial per direction and class, cached; calls 
   const table = await op.tuneAttention(gpu, [shape, { ...shape, T: 30 }], { cache, reps: 2 }); // T 24 and 30: one class (t64)
   const cls = op.attentionShapeClass(16, 24);
   assert.equal(cls, 'hs16.t64');
-  if (!sgCan) {
-    assert.equal(table.size, 0, 'one form only: nothing tuned');
-    return;
-  }
+  // candidates: sg where it can run, plain, and wide (HS 16 runs 1 lane per row by default)
+  const forms = sgCan ? ['sg', 'plain', 'wide'] : ['plain', 'wide'];
   assert.equal(autotuneStats.trials - trials0, 2, 'forward and backward, one class');
-  assert.ok(['sg', 'plain'].includes(table.get(`forward.${cls}`)!) && ['sg', 'plain'].includes(table.get(`backward.${cls}`)!));
+  assert.ok(forms.includes(table.get(`forward.${cls}`)!) && forms.includes(table.get(`backward.${cls}`)!), `${[...table]}`);
+  for (const rec of cache.map.values()) assert.deepEqual(rec.candidates, forms);
+  // HS 128 already runs 8 lanes per row: without the subgroup form there is nothing to choose
+  if (!sgCan) {
+    const t128 = await op.tuneAttention(gpu, [{ B: 1, T: 8, NH: 1, NKV: 1, HS: 128 }], { cache, reps: 1 });
+    assert.equal(t128.get(`forward.${op.attentionShapeClass(128, 8)}`), undefined);
+  }
   assert.equal(cache.map.size, 2, 'both choices cached');
   await op.tuneAttention(gpu, [shape], { cache });
   assert.equal(autotuneStats.trials - trials0, 2, 'second call: cache hits, no trial');

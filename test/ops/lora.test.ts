@@ -59,29 +59,31 @@ async function runCase(N: number, IC: number, OC: number, R: number, p: number, 
   for (const x of Object.values(b)) gpu.destroy(x);
 }
 
-// the kernels: 'rt' (lora_mm), 'sg' (lora_mm_sg where subgroups are 8 or 4 wide, else lora_mm) and 'auto'
-// (there also its quad forms lora_mm_sg4 / lora_mm_sg4x where X, Y are contiguous along k: IC or
-// OC % 4 == 0 here; R = 32 gives 4 columns per lane)
-for (const kernel of ['rt', 'sg', 'auto'] as const) for (const p of [0, 0.3]) {
+// the kernels: 'rt' (lora_mm), 'sg' (lora_mm_sg where subgroups are 8 or 4 wide, else lora_mm), 'sk'
+// (lora_mm_sk: K split across the workgroup; R = 1, 2, 3 give 1-, 2-, 3-column tiles, the last two
+// shapes K = N = 300 and IC = 200) and 'auto' (there also the quad forms lora_mm_sg4 / lora_mm_sg4x where X, Y
+// are contiguous along k: IC or OC % 4 == 0 here; R = 32 gives 4 columns per lane)
+for (const kernel of ['rt', 'sg', 'sk', 'auto'] as const) for (const p of [0, 0.3]) {
   test(`gpu lora forward+backward vs ref, odd shapes, p=${p}, kernel ${kernel}`, async () => {
     let seed = 100;
     const keep = op.loraTuning.kernel;
     op.loraTuning.kernel = kernel;
     try {
-      for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4], [33, 40, 20, 12], [40, 64, 48, 32]]) {
+      for (const [N, IC, OC, R] of [[1, 5, 7, 1], [3, 33, 7, 2], [17, 100, 65, 8], [5, 96, 1, 3], [70, 37, 45, 16], [130, 64, 96, 4], [33, 40, 20, 12], [40, 64, 48, 32],
+        ...(kernel === 'sk' ? [[300, 200, 72, 16], [300, 70, 200, 5]] : [])]) {
         await runCase(N, IC, OC, R, p, seed += 17);
       }
       // which kernel ran: the subgroup forms where subgroups are 8 or 4 wide (pipeline lora_sg / lora_sg_w4)
       const gpu = await testGpu();
       const S = fixedSubgroupSize(gpu);
-      const x = gpu.f32(randn32(64, 1), 't.x'), y = gpu.f32(64, 't.y');
+      const x = gpu.f32(randn32(64, 1), 't.x'), y = gpu.f32(64, 't.y'), h = gpu.f32(64, 't.h');
       if (gpu.startProfile()) {
-        op.lora_forward(gpu, y, y, x, x, x, 8, 8, 8, 8, 1, p, 1);
+        op.lora_forward(gpu, y, h, x, x, x, 8, 8, 8, 8, 1, p, 1);
         const names = [...(await gpu.stopProfile()).keys()];
-        const want = kernel === 'rt' || (S !== 8 && S !== 4) ? 'lora.' : S === 4 ? 'lora_sg_w4.' : 'lora_sg.';
+        const want = kernel === 'sk' ? 'lora.lora_mm_sk' : kernel === 'rt' || (S !== 8 && S !== 4) ? 'lora.' : S === 4 ? 'lora_sg_w4.' : 'lora_sg.';
         assert.ok(names.length > 0 && names.every((k) => k.startsWith(want)), `kernel ${kernel}, subgroups ${S}: ${want}* ran (${names.join(', ')})`);
       }
-      gpu.destroy(x); gpu.destroy(y);
+      gpu.destroy(x); gpu.destroy(y); gpu.destroy(h);
     } finally {
       op.loraTuning.kernel = keep;
     }
