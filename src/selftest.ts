@@ -442,22 +442,29 @@ for (const { NQ, t0, NH, NKV, HS } of [
 
 // argmax (greedy decoding; inference only: no backward): rows longer than a workgroup, a tie
 // between far-apart maxima (lowest index wins), NaN that must never win, an all-NaN row (→ 0),
-// a row of −Infinity but one value
-{
-  const N = 6, V = 1001;
-  register('argmax', `N=${N} V=${V} ties NaN · no backward`, async (t) => {
+// a row of −Infinity but one value; once in one pass (V 1001) and once split (V 49152: a SmolLM2
+// vocabulary, argmax_partial + argmax_final, the tie and the NaNs across chunks)
+for (const V of [1001, 49152]) {
+  const N = 6;
+  register('argmax', `N=${N} V=${V} ties NaN${V >= argmaxOp.SPLIT_MIN_V ? ' split' : ''} · no backward`, async (t) => {
     const { gpu } = t;
     const x = rand(N * V, 970, 4);
     x[7] = x[V - 3] = 9; // row 0: tie → 7
-    x.fill(NaN, V, V + 500); // row 1: NaN in the first half
-    x[V + 900] = 8;
+    x.fill(NaN, V, V + (V >> 1)); // row 1: NaN in the first half
+    x[V + V - 101] = 8;
     x.fill(NaN, 2 * V, 3 * V); // row 2: all NaN → 0
     x.fill(-Infinity, 3 * V, 4 * V); // row 3: −Infinity but one
-    x[3 * V + 777] = -50;
+    x[3 * V + V - 224] = -50;
     const ids = new Uint32Array(N);
     argmaxRef.argmax_forward(ids, x, N, V);
     const bX = t.f32(x, 'x'), bOut = t.u32(new Uint32Array(N).fill(0xdeadbeef), 'out');
-    await gpu.scoped('selftest argmax', () => argmaxOp.argmax_forward(gpu, bOut, bX, N, V));
+    const keep = argmaxOp.argmaxTuning.split;
+    argmaxOp.argmaxTuning.split = V >= argmaxOp.SPLIT_MIN_V ? 'on' : 'auto'; // the split form on every adapter
+    try {
+      await gpu.scoped('selftest argmax', () => argmaxOp.argmax_forward(gpu, bOut, bX, N, V));
+    } finally {
+      argmaxOp.argmaxTuning.split = keep;
+    }
     return [{ check: 'forward ids', got: await gpu.readU32(bOut, N), ref: ids, tol: { atol: 0, rtol: 0 } }];
   });
 }
