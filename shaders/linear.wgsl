@@ -412,6 +412,17 @@ fn dstage(rb: u32, o: u32) -> vec4f {
 //#endif
 }
 
+// the forward's output element: out[n][o] = v (+ bias[o]); ACC: adds into out
+fn put_out(n: u32, o: u32, v0: f32) {
+  var v = v0;
+  if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+  out[n * P.OC + o] += v;
+//#else
+  out[n * P.OC + o] = v;
+//#endif
+}
+
 // quad v of tile row r at reduction offset k: ta/tb[k..k+3][r]
 fn put_a(k: u32, r: u32, v: vec4f) {
   ta[k * SS + r] = v.x; ta[(k + 1u) * SS + r] = v.y; ta[(k + 2u) * SS + r] = v.z; ta[(k + 3u) * SS + r] = v.w;
@@ -457,13 +468,7 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id
     for (var j = 0u; j < 4u; j++) {
       let o = o0 + lid.x + 16u * j;
       if (o >= P.OC) { break; }
-      var v = a[i][j];
-      if (P.hasBias != 0u) { v += bias[o]; }
-//#if ACC
-      out[n * P.OC + o] += v;
-//#else
-      out[n * P.OC + o] = v;
-//#endif
+      put_out(n, o, a[i][j]);
     }
   }
 }
@@ -577,13 +582,7 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id
       for (var e = 0u; e < 4u; e++) {
         let o = o0 + 64u * h + 4u * lid.x + e;
         if (o >= P.OC) { break; }
-        var v = v4[e];
-        if (P.hasBias != 0u) { v += bias[o]; }
-//#if ACC
-        out[n * P.OC + o] += v;
-//#else
-        out[n * P.OC + o] = v;
-//#endif
+        put_out(n, o, v4[e]);
       }
     }
   }

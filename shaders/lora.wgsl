@@ -40,6 +40,29 @@ fn drop(idx: u32) -> f32 { return select(0.0, P.keep_scale, dropout_hash(P.seed,
 fn ldx(i: u32) -> f32 { if (MASK == 1u) { return X[i] * drop(i); } return X[i]; }
 fn ldy(i: u32) -> f32 { if (MASK == 2u) { return Y[i] * drop(i); } return Y[i]; }
 
+// The 4×4 tile of Σ_k X[xb[i] + k·xs1]·Y[yb[j] + k·ys1] over k = k0, k0 + step, … < K (row i of
+// the result holds the 4 columns j), dropout on X or Y loads as MASK says; lora_mm walks all of K,
+// lora_mm_sk one slice of it.
+fn tile_sum(xb: vec4u, yb: vec4u, k0: u32, step: u32) -> array<vec4f, 4> {
+  var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+  if (MASK != 0u && MASK != 3u && P.thr != 0u) {
+    for (var k = k0; k < P.K; k += step) {
+      let xo = k * P.xs1; let yo = k * P.ys1;
+      let y = vec4f(ldy(yb.x + yo), ldy(yb.y + yo), ldy(yb.z + yo), ldy(yb.w + yo));
+      a0 += ldx(xb.x + xo) * y; a1 += ldx(xb.y + xo) * y;
+      a2 += ldx(xb.z + xo) * y; a3 += ldx(xb.w + xo) * y;
+    }
+  } else {
+    for (var k = k0; k < P.K; k += step) {
+      let xo = k * P.xs1; let yo = k * P.ys1;
+      let y = vec4f(Y[yb.x + yo], Y[yb.y + yo], Y[yb.z + yo], Y[yb.w + yo]);
+      a0 += X[xb.x + xo] * y; a1 += X[xb.y + xo] * y;
+      a2 += X[xb.z + xo] * y; a3 += X[xb.w + xo] * y;
+    }
+  }
+  return array<vec4f, 4>(a0, a1, a2, a3);
+}
+
 // grid: (ceil(Nc/32), ceil(M/32)) workgroups of 8×8
 @compute @workgroup_size(8, 8)
 fn lora_mm(@builtin(global_invocation_id) gid: vec3u) {
@@ -48,24 +71,8 @@ fn lora_mm(@builtin(global_invocation_id) gid: vec3u) {
   if (n0 >= P.Nc || m0 >= P.M) { return; }
   let xb = vec4u(min(m0, P.M - 1u), min(m0 + 1u, P.M - 1u), min(m0 + 2u, P.M - 1u), min(m0 + 3u, P.M - 1u)) * P.xs0;
   let yb = vec4u(min(n0, P.Nc - 1u), min(n0 + 1u, P.Nc - 1u), min(n0 + 2u, P.Nc - 1u), min(n0 + 3u, P.Nc - 1u)) * P.ys0;
-  var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
   let masked = MASK != 0u && P.thr != 0u;
-  if (masked && MASK != 3u) {
-    for (var k = 0u; k < P.K; k++) {
-      let xo = k * P.xs1; let yo = k * P.ys1;
-      let y = vec4f(ldy(yb.x + yo), ldy(yb.y + yo), ldy(yb.z + yo), ldy(yb.w + yo));
-      a0 += ldx(xb.x + xo) * y; a1 += ldx(xb.y + xo) * y;
-      a2 += ldx(xb.z + xo) * y; a3 += ldx(xb.w + xo) * y;
-    }
-  } else {
-    for (var k = 0u; k < P.K; k++) {
-      let xo = k * P.xs1; let yo = k * P.ys1;
-      let y = vec4f(Y[yb.x + yo], Y[yb.y + yo], Y[yb.z + yo], Y[yb.w + yo]);
-      a0 += X[xb.x + xo] * y; a1 += X[xb.y + xo] * y;
-      a2 += X[xb.z + xo] * y; a3 += X[xb.w + xo] * y;
-    }
-  }
-  var acc = array<vec4f, 4>(a0, a1, a2, a3);
+  var acc = tile_sum(xb, yb, 0u, 1u);
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + i;
     if (m >= P.M) { break; }
@@ -109,25 +116,10 @@ fn lora_mm_sk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   // clamped rows / columns: every thread loads in range and reaches the barrier
   let xb = vec4u(min(m0, P.M - 1u), min(m0 + 1u, P.M - 1u), min(m0 + 2u, P.M - 1u), min(m0 + 3u, P.M - 1u)) * P.xs0;
   let yb = vec4u(min(n0, P.Nc - 1u), min(n0 + 1u, P.Nc - 1u), min(n0 + 2u, P.Nc - 1u), min(n0 + 3u, P.Nc - 1u)) * P.ys0;
-  var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
   let masked = MASK != 0u && P.thr != 0u;
-  if (masked && MASK != 3u) {
-    for (var k = s; k < P.K; k += S) {
-      let xo = k * P.xs1; let yo = k * P.ys1;
-      let y = vec4f(ldy(yb.x + yo), ldy(yb.y + yo), ldy(yb.z + yo), ldy(yb.w + yo));
-      a0 += ldx(xb.x + xo) * y; a1 += ldx(xb.y + xo) * y;
-      a2 += ldx(xb.z + xo) * y; a3 += ldx(xb.w + xo) * y;
-    }
-  } else {
-    for (var k = s; k < P.K; k += S) {
-      let xo = k * P.xs1; let yo = k * P.ys1;
-      let y = vec4f(Y[yb.x + yo], Y[yb.y + yo], Y[yb.z + yo], Y[yb.w + yo]);
-      a0 += X[xb.x + xo] * y; a1 += X[xb.y + xo] * y;
-      a2 += X[xb.z + xo] * y; a3 += X[xb.w + xo] * y;
-    }
-  }
-  sk_part[li * 4u] = a0; sk_part[li * 4u + 1u] = a1;
-  sk_part[li * 4u + 2u] = a2; sk_part[li * 4u + 3u] = a3;
+  let a = tile_sum(xb, yb, s, S);
+  sk_part[li * 4u] = a[0]; sk_part[li * 4u + 1u] = a[1];
+  sk_part[li * 4u + 2u] = a[2]; sk_part[li * 4u + 3u] = a[3];
   workgroupBarrier();
   // G·16 outputs per workgroup; output o = (group go, row r, column c) sums its S partials
   for (var o = li; o < G * 16u; o += 256u) {
