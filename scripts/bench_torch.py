@@ -266,12 +266,24 @@ def build_weights(cfg, tensors, quant):
 
 # ---- the GPU peer: Hugging Face transformers + PEFT ------------------------------------------
 
+def require_peft():
+    """The transformers and peft modules, or a clear exit when either is missing."""
+    try:
+        import peft
+        import transformers
+    except ImportError as e:
+        raise SystemExit(f'--peft needs the Python packages transformers and peft ({e}); '
+                         'without them, leave --peft out for the plain LoRA peer')
+    return transformers, peft
+
+
 def peft_model(cfg, tensors, quant, lora, model_dir, attn):
     """LlamaForCausalLM (transformers) with a PEFT LoRA on q,k,v,o,gate,up,down: the library
     stack users fine-tune with on a GPU. Weights from --model DIR (HF folder) or random (--shape);
     a q8/q4 base is quantized and dequantized to float32 in place (same cost as f32)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-    from peft import LoraConfig, get_peft_model
+    transformers, peft = require_peft()
+    LlamaConfig, LlamaForCausalLM = transformers.LlamaConfig, transformers.LlamaForCausalLM
+    LoraConfig, get_peft_model = peft.LoraConfig, peft.get_peft_model
     hc = LlamaConfig(
         hidden_size=cfg['hidden'], intermediate_size=cfg['ffn'], num_hidden_layers=cfg['layers'],
         num_attention_heads=cfg['heads'], num_key_value_heads=cfg['kvHeads'], head_dim=cfg['headDim'],
@@ -398,8 +410,7 @@ def main():
         raise SystemExit('--model DIR or --shape JSON is required')
     t0 = time.perf_counter()
     if a.peft:
-        import peft
-        import transformers
+        transformers, peft = require_peft()
         model = PeftLoss(peft_model(cfg, tensors, a.quant, (a.rank, a.alpha, a.dropout), a.model, a.attn))
         res['peer'] = f'transformers {transformers.__version__} + peft {peft.__version__} ({model.m.config._attn_implementation} attention)'
     else:
