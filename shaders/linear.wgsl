@@ -25,9 +25,9 @@
 //                  sums come first and are masked in registers, then the frozen weight's are added).
 //                  Saves the LoRA kernel's read-modify-write pass over out / dinp (src/ops/lora.ts
 //                  runs it where this can't). The launcher appends shaders/dropout_hash.wgsl.
-//   RT / SM / SG / MV  which entry points: register-tiled (RT), shared-memory tiled (SM, end of
-//                  file), subgroup (SG, after SM; `enable subgroups;`) or the coalesced matvec (MV,
-//                  last; forward only) — exactly one
+//   RT / SM / SG / MV / MVS  which entry points: register-tiled (RT), shared-memory tiled (SM, end
+//                  of file), subgroup (SG, after SM; `enable subgroups;`), the coalesced matvec (MV;
+//                  forward only) or its subgroup form (MVS, last; forward only) — exactly one
 //
 // Variants (src/ops/linear.ts picks one per adapter and shape class, tuned by src/gpu/autotune.ts):
 //   rt8x4, rt4x4, rt1x4 (!SM, TM = 8, 4, 1)  register tiling, no shared memory: fastest on the CPU Vulkan
@@ -42,6 +42,9 @@
 //                  once per subgroup and broadcast; its backward is sg16x32's.
 //   mv16 (MV)      a matvec forward for GPUs (decode): 16 threads per output column reading its
 //                  weight row coalesced, a workgroup-memory reduction; its backward is rt1x4's.
+//   mvsg (MVS)     the same with one subgroup per 2 output columns (any fixed subgroup size S:
+//                  NVIDIA 32), lanes reading the two rows' quads j, j+S, … and subgroupAdd instead of
+//                  the tree: no workgroup memory, no barrier; its backward is rt1x4's.
 //
 // Register tiling: each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
@@ -57,11 +60,14 @@ enable f16;
 //#if SG
 enable subgroups;
 //#endif
+//#if MVS
+enable subgroups;
+//#endif
 
 const TM: u32 = 8u; // rows per thread (set by the launcher)
 const WX: u32 = 8u; // register-tiled workgroup shape WX×WY (set by the launcher)
 const WY: u32 = 8u;
-const SGW: u32 = 8u; // SG: the subgroup width, 8 (or 4 with SG4; set by the launcher)
+const SGW: u32 = 8u; // SG: the subgroup width, 8 (or 4 with SG4; set by the launcher); MVS: the adapter's fixed subgroup size
 
 // VT: the forward's compute vector (4 consecutive k); cv converts an f32 quad to it.
 //#if H
@@ -1087,6 +1093,45 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
     out[n * P.OC + o] += v;
 //#else
     out[n * P.OC + o] = v;
+//#endif
+  }
+}
+//#endif
+//#if MVS
+// ---------------------------------------------------------------------------------------------
+// Variant mvsg (MVS; forward only, V4 only): a workgroup is one subgroup of SGW lanes (the adapter's
+// fixed subgroup size) and computes output columns o0 = 2·wg.x and o0 + 1 of row n = wg.y. Lane j
+// reads quads j, j+SGW, … of both weight rows (consecutive lanes, consecutive 16-byte quads; two
+// independent loads in flight per step) and the activation quad once for both; subgroupAdd sums
+// the lanes' partials. Rows past OC are clamped on load and not stored.
+// grid: (ceil(OC/2), N) workgroups of SGW
+@compute @workgroup_size(SGW)
+fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) j: u32) {
+  let n = wg.y;
+  let o0 = wg.x * 2u;
+  let rb0 = P.wbase + min(o0, P.OC - 1u) * P.rowWords;
+  let rb1 = P.wbase + min(o0 + 1u, P.OC - 1u) * P.rowWords;
+  let xr = n * P.IC;
+  let nq = P.IC / 4u;
+  var s = vec2f(0.0);
+  for (var q = j; q < nq; q += SGW) {
+    let x = cv(ldx(xr + 4u * q));
+//#if Q
+    let bw0 = rb0 + (q / 8u) * WB;
+    let bw1 = rb1 + (q / 8u) * WB;
+    s += vec2f(f32(dot(x, cv(wquad_q(bw0, q % 8u, wf(bw0))))), f32(dot(x, cv(wquad_q(bw1, q % 8u, wf(bw1))))));
+//#else
+    s += vec2f(f32(dot(x, wquad(rb0, 4u * q))), f32(dot(x, wquad(rb1, 4u * q))));
+//#endif
+  }
+  let t = subgroupAdd(s);
+  if (j < 2u && o0 + j < P.OC) {
+    var v = t[j];
+    if (P.hasBias != 0u) { v += bias[o0 + j]; }
+//#if ACC
+    out[n * P.OC + o0 + j] += v;
+//#else
+    out[n * P.OC + o0 + j] = v;
 //#endif
   }
 }

@@ -14,7 +14,8 @@
 // run: ~3× rt8x4 on lavapipe, ~2.1× on SwiftShader), 'sg1x32' (its matvec form, one row per
 // subgroup, the activation row read once per subgroup; backward = sg16x32's; elsewhere rt1x4
 // runs; the default for N ≤ SMALL_N_ROWS for q4 on 8-wide subgroups and every format on 4-wide),
-// 'mv16' (a coalesced matvec for GPUs: 16 threads per output column; forward only; picked by tuning).
+// 'mv16' (a coalesced matvec for GPUs: 16 threads per output column; forward only; picked by tuning),
+// 'mvsg' (its subgroup form: one subgroup of the adapter's fixed size per 2 columns, subgroupAdd; picked by tuning).
 // Each call runs opts.variant, else the variant tuned for its (format, direction, shape class) on
 // this Gpu, else the default (sg16x32 where available, else rt8x4; for N ≤ SMALL_N_ROWS sg1x32
 // as just said, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
@@ -31,7 +32,7 @@ import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.t
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { lora_apply, lora_backward_dinp } from './lora.ts';
 import { dropout_threshold } from '../ref/lora.ts';
-import { bucket4, need, preprocess, subgroupWidth } from './util.ts';
+import { bucket4, fixedSubgroupSize, need, preprocess, subgroupWidth } from './util.ts';
 
 export { preprocess };
 
@@ -92,13 +93,14 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward), 'sm128'
  * (the same with 128×128 tiles, 8×8 outputs per thread; its forward always computes in f32), 'mv16'
  * a coalesced matvec for GPUs (16 threads per output column; forward only, IC % 4 == 0 — its
- * backward and other IC run rt1x4; chosen only by tuning). Every variant takes every format, both
+ * backward and other IC run rt1x4; chosen only by tuning), 'mvsg' its subgroup form (one subgroup
+ * per 2 columns, subgroupAdd; where the subgroup size is fixed; forward only; chosen only by tuning). Every variant takes every format, both
  * directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
  * N ≤ SMALL_N_ROWS (sg1x32 where linearVariant says), else 'sg16x32' where it can run, else 'rt8x4'.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sm128' | 'sg16x32' | 'sg1x32' | 'mv16';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sm128', 'sg16x32', 'sg1x32', 'mv16'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sm128' | 'sg16x32' | 'sg1x32' | 'mv16' | 'mvsg';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sm128', 'sg16x32', 'sg1x32', 'mv16', 'mvsg'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
 /** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
 export const SMALL_N_ROWS = 4;
@@ -106,7 +108,7 @@ export type LinearDir = 'forward' | 'backward';
 
 /** Dispatch geometry of a variant: output rows (n) and columns (o or c) per workgroup. */
 /** (register-tiled: TM rows × 4 columns per thread, workgroups of wx × wy threads) */
-interface Geometry { kind: 'RT' | 'SM' | 'SG' | 'MV'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
+interface Geometry { kind: 'RT' | 'SM' | 'SG' | 'MV' | 'MVS'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
 const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt8x4: { kind: 'RT', tm: 8, wx: 8, wy: 8, rowsPerGroup: 64, colsPerGroup: 32 },
   rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
@@ -120,6 +122,8 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
   sg1x32: { kind: 'SG', tm: 1, wx: 8, wy: 1, rowsPerGroup: 1, colsPerGroup: 32 },
   // forward: 4 columns of one row per workgroup of 64 (16 threads per column); backward: rt1x4's
   mv16: { kind: 'MV', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 4 },
+  // forward: 2 columns of one row per workgroup = one subgroup (wx: the fixed subgroup size, geometryOn); backward: rt1x4's
+  mvsg: { kind: 'MVS', tm: 1, wx: 32, wy: 1, rowsPerGroup: 1, colsPerGroup: 2 },
 };
 
 /**
@@ -128,6 +132,7 @@ const GEOMETRY: Record<LinearVariant, Geometry> = {
  */
 function geometryOn(gpu: Gpu, variant: LinearVariant): Geometry {
   const g = GEOMETRY[variant];
+  if (g.kind === 'MVS') return { ...g, wx: fixedSubgroupSize(gpu) };
   if (g.kind !== 'SG') return g;
   const W = subgroupWidth(gpu);
   return { ...g, wx: W, rowsPerGroup: variant === 'sg1x32' ? 1 : 2 * W, colsPerGroup: 4 * W };
@@ -154,10 +159,11 @@ const SG_FALLBACK: Partial<Record<LinearVariant, LinearVariant>> = { sg16x32: 'r
 
 /**
  * The variant that actually runs: a subgroup variant needs subgroupVariantAvailable and IC % 4 == 0,
- * mv16 IC % 4 == 0 (else rt1x4).
+ * mv16 IC % 4 == 0, mvsg that and a fixed subgroup size (else rt1x4).
  */
 function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
   if (v === 'mv16') return IC % 4 === 0 ? v : 'rt1x4';
+  if (v === 'mvsg') return IC % 4 === 0 && fixedSubgroupSize(gpu) !== 0 ? v : 'rt1x4';
   const fb = SG_FALLBACK[v];
   return fb && !(IC % 4 === 0 && subgroupVariantAvailable(gpu)) ? fb : v;
 }
@@ -168,19 +174,20 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
   need(!!GEOMETRY[variant], `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
   const g = geometryOn(gpu, variant);
   const sg4 = g.kind === 'SG' && g.wx === 4;
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}_${variant}${sg4 ? '_w4' : ''}`;
+  const sgw = g.kind === 'MVS' ? `_w${g.wx}` : sg4 ? '_w4' : '';
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}_${variant}${sgw}`;
   let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', MVS: g.kind === 'MVS', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)
       .replace(/const TM: u32 = \d+u;/, `const TM: u32 = ${g.tm}u;`)
       .replace(/const WX: u32 = \d+u;/, `const WX: u32 = ${g.wx}u;`)
       .replace(/const WY: u32 = \d+u;/, `const WY: u32 = ${g.wy}u;`)
-      .replace(/const SGW: u32 = \d+u;/, `const SGW: u32 = ${g.kind === 'SG' ? g.wx : 8}u;`);
+      .replace(/const SGW: u32 = \d+u;/, `const SGW: u32 = ${g.kind === 'SG' || g.kind === 'MVS' ? g.wx : 8}u;`);
     sources.set(name, src);
   }
   return gpu.pipeline(name, src, entry);
@@ -306,7 +313,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const v0 = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
-  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0 === 'mv16' ? 'rt1x4' : v0; // sg1x32, mv16: forward forms
+  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0 === 'mv16' || v0 === 'mvsg' ? 'rt1x4' : v0; // sg1x32, mv16, mvsg: forward forms
   const fuse = !!lora && fusesLora(variant, lora.rank);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32'], [fuse ? lora.rank : 0, 'u32'], [0, 'f32'],
     [fuse ? dropout_threshold(p) : 0, 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'], [0, 'u32']]);
@@ -352,7 +359,7 @@ export interface TuneLinearOptions extends TuneOptions {
  * and freed; a variant whose trial fails (validation error, out of memory) is excluded.
  */
 export async function tuneLinear(gpu: Gpu, shapes: LinearShape[], opts: TuneLinearOptions = {}): Promise<ReadonlyMap<string, LinearVariant>> {
-  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => !SG_FALLBACK[v] || subgroupVariantAvailable(gpu));
+  const cands = (opts.variants ?? LINEAR_VARIANTS).filter((v) => (!SG_FALLBACK[v] || subgroupVariantAvailable(gpu)) && (v !== 'mvsg' || fixedSubgroupSize(gpu) !== 0));
   need(cands.length > 0 && cands.every((v) => GEOMETRY[v]), `tuneLinear: variants must be some of ${LINEAR_VARIANTS.join(', ')}`);
   let table = tuned.get(gpu);
   if (!table) tuned.set(gpu, (table = new Map()));

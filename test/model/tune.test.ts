@@ -45,8 +45,8 @@ test('tune() fills the variant table for the model shapes; loss still matches th
 
 // InferenceModel.tune(): the decode (one row) and prefill (a chunk) shapes of every projection and
 // the lm_head get a tuned variant, forward only; greedy tokens are the same with any variant —
-// checked with the coalesced GPU matvec mv16 forced as the only candidate
-test('InferenceModel.tune() tunes decode and prefill shapes; greedy tokens unchanged (mv16 forced)', async () => {
+// checked with each coalesced GPU matvec (mv16, mvsg) forced as the only candidate
+for (const only of ['mv16', 'mvsg'] as const) test(`InferenceModel.tune() tunes decode and prefill shapes; greedy tokens unchanged (${only} forced)`, async () => {
   const gpu = await testGpu();
   setDefaultTuneCache(new MemoryTuneCache());
   clearLinearTuning(gpu);
@@ -60,12 +60,12 @@ test('InferenceModel.tune() tunes decode and prefill shapes; greedy tokens uncha
   };
   try {
     const before = await greedy();
-    await im.tune({ variants: ['mv16'] });
+    await im.tune({ variants: [only] });
     const keys = [...linearTuning(gpu).keys()];
     assert.ok(keys.some((k) => k.startsWith('q8.forward.n1.')) && keys.some((k) => k.startsWith('q8.forward.n16.')), `decode (n1) and prefill (n16: 8 rows) classes tuned: ${keys.join(', ')}`);
     assert.ok(keys.every((k) => k.includes('.forward.')), 'forward only');
-    assert.ok([...linearTuning(gpu).values()].every((v) => v === 'mv16'));
-    assert.deepEqual(await greedy(), before, 'the same greedy tokens through mv16');
+    assert.ok([...linearTuning(gpu).values()].every((v) => v === only));
+    assert.deepEqual(await greedy(), before, `the same greedy tokens through ${only}`);
   } finally {
     im.destroy();
     clearLinearTuning(gpu);
