@@ -78,6 +78,9 @@ var<workgroup> rowld: array<vec2f, BK>;      // (lse, D) of the tile's query row
 @group(0) @binding(2) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(7) var<storage, read> ld_k: array<vec2f>;
 @group(0) @binding(8) var<storage, read> valid_k: array<u32>;
+// dkv_sum: 1 dk, 2 dv, 3 part_k, 4 part_v (the split form's per-head partials)
+@group(0) @binding(3) var<storage, read> part_k: array<f32>;
+@group(0) @binding(4) var<storage, read> part_v: array<f32>;
 
 const NEG: f32 = -1e30;  // running-max start (finite: no inf − inf)
 
@@ -300,6 +303,9 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
 
 // dkv: grid (ceil(T/R), B*NKV); a workgroup handles keys s0 .. s0+R−1 of (b, kv head g), looping
 // over the G query heads of the group and streaming query rows t ≥ s0 (q·scale and dout tiles).
+// Split form (P.n = N·NKV·HS ≠ 0; grid (ceil(T/R), B*NKV, G)): workgroup z takes query head z of the
+// group alone — G times the workgroups, for GPUs — and writes (not adds) its partial dk / dv at
+// z·P.n + j of the scratch bound at dk / dv; attention_backward_dkv_sum then adds the G partials.
 @compute @workgroup_size(WG)
 fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let T = P.T;
@@ -331,7 +337,8 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
     dva[i] = vec4f(0.0);
   }
   let ntiles = (T - s0 + P.bk - 1u) / P.bk;  // queries t ≥ s0
-  for (var hh = 0u; hh < G; hh++) {
+  let split = P.n != 0u;
+  for (var hh = select(0u, wid.z, split); hh < select(G, wid.z + 1u, split); hh++) {
     let h = g * G + hh;
     for (var qt = 0u; qt < ntiles; qt++) {
       let t0 = s0 + qt * P.bk;
@@ -389,10 +396,31 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
     let d = e % HS;
     if (s0 + row < T) {
       let j = (b * T + s0 + row) * ks + g * HS + d;
-      dk[j] += tA[row * HCP + d / 4u][d % 4u];
-      dv[j] += tB[row * HCP + d / 4u][d % 4u];
+      if (split) {
+        dk[wid.z * P.n + j] = tA[row * HCP + d / 4u][d % 4u];
+        dv[wid.z * P.n + j] = tB[row * HCP + d / 4u][d % 4u];
+      } else {
+        dk[j] += tA[row * HCP + d / 4u][d % 4u];
+        dv[j] += tB[row * HCP + d / 4u][d % 4u];
+      }
     }
   }
+}
+
+// dkv_sum (after the split dkv): dk[e] += Σ_z part_k[z·P.n + e], dv likewise, for e < P.n = N·NKV·HS
+// and z < G; one thread per element, 1-D grid folded into 2-D.
+@compute @workgroup_size(WG)
+fn attention_backward_dkv_sum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= P.n) { return; }
+  var a = 0.0;
+  var c = 0.0;
+  for (var z = 0u; z < P.NH / P.NKV; z++) {
+    a += part_k[z * P.n + e];
+    c += part_v[z * P.n + e];
+  }
+  dk[e] += a;
+  dv[e] += c;
 }
 
 //#if SG

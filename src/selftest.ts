@@ -359,8 +359,9 @@ for (const kernel of ['auto', 'rt', 'sk'] as const) {
 
 // attention: grouped-query (NH = 2·NKV), causal, padding on both sides of the batch rows (a query
 // whose visible keys are all padding gets 0), T past one tile; the adapter's own choice ('auto'),
-// then the plain and the wide (8 lanes per row) forms forced (src/ops/attention.ts attentionTuning)
-for (const form of ['auto', 'plain', 'wide'] as const) {
+// then the plain, the wide (8 lanes per row) and the split (dk/dv per query head) forms forced
+// (src/ops/attention.ts attentionTuning)
+for (const form of ['auto', 'plain', 'wide', 'split'] as const) {
   const B = 2, T = 21, NH = 4, NKV = 2, HS = 32;
   register('attention', `B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} padded${form === 'auto' ? '' : ` ${form}`}`, async (t) => {
     const { gpu } = t;

@@ -23,9 +23,11 @@ const MAX_L = 8; // lanes per row at most (L in the shader)
  * head size (tuneAttention), else the subgroup form where sgPipeline allows (4× the plain one on
  * lavapipe); 'plain' never runs the subgroup form; 'wide' runs the plain kernels with 8 lanes per row
  * (R = 8 rows per workgroup: more, smaller workgroups — for GPUs, where the default plan leaves most
- * of the chip idle at short T).
+ * of the chip idle at short T); 'split' runs dk/dv with one workgroup per query head of the group
+ * (G = NH/NKV times the workgroups, partials summed by attention_backward_dkv_sum; plain elsewhere).
  */
-export const attentionTuning: { bk: number; forward: 'auto' | 'plain' | 'wide'; dq: 'auto' | 'plain' | 'wide'; dkv: 'auto' | 'plain' | 'wide' } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
+type Hook = 'auto' | 'plain' | 'wide' | 'split';
+export const attentionTuning: { bk: number; forward: Hook; dq: Hook; dkv: Hook } = { bk: 0, forward: 'auto', dq: 'auto', dkv: 'auto' };
 
 interface Kernel {
   cap: number; // tile capacity in rows (BK constant: sizes workgroup memory)
@@ -80,7 +82,7 @@ function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number):
 
 /** A direction of attention that tuneAttention picks a form for: the forward, or the backward (dq and dk/dv together). */
 export type AttentionDir = 'forward' | 'backward';
-export type AttentionForm = 'sg' | 'plain' | 'wide';
+export type AttentionForm = 'sg' | 'plain' | 'wide' | 'split';
 
 /** Shape class of an attention call for tuning: head size and T rounded up to a power of 4, e.g. 'hs64.t256'. */
 export function attentionShapeClass(HS: number, T: number): string {
@@ -134,9 +136,11 @@ export async function tuneAttention(gpu: Gpu, shapes: AttentionShape[], opts: Tu
     seen.add(cls);
     const p = plan(gpu, HS);
     check(gpu, B, T, NH, NKV, HS, p);
-    // the candidates, the default first: sg where it can run, plain, wide where it differs from plain
-    const forms: AttentionForm[] = [...(sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) ? ['sg' as const] : []), 'plain', ...(p.L < MAX_L ? ['wide' as const] : [])];
-    if (forms.length < 2) continue; // one form only: nothing to choose
+    // the candidates, the default first: sg where it can run, plain, wide where it differs from plain,
+    // and for the backward split where heads share a kv head
+    const common: AttentionForm[] = [...(sgPipeline(gpu, 'attention_forward_sg', HS, p.L, p.fwd.cap) ? ['sg' as const] : []), 'plain', ...(p.L < MAX_L ? ['wide' as const] : [])];
+    const formsOf = (dir: AttentionDir): AttentionForm[] => (dir === 'backward' && NH > NKV ? [...common, 'split'] : common);
+    if (formsOf('backward').length < 2) continue; // one form only: nothing to choose
     const N = B * T, nq = N * NH * HS, nk = N * NKV * HS;
     const bufs: GPUBuffer[] = [];
     const f = (n: number, label: string) => { const b = gpu.f32(n, label); bufs.push(b); return b; };
@@ -146,6 +150,8 @@ export async function tuneAttention(gpu: Gpu, shapes: AttentionShape[], opts: Tu
       const valid = gpu.u32(new Uint32Array(N).fill(1), 'autotune.valid');
       bufs.push(valid);
       for (const dir of ['forward', 'backward'] as const) {
+        const forms = formsOf(dir);
+        if (forms.length < 2) continue;
         const run = (form: AttentionForm) => () => {
           const keep = { ...attentionTuning };
           const f = form === 'sg' ? 'auto' : form;
@@ -199,6 +205,19 @@ export function attention_forward(gpu: Gpu, out: Buf, lse: Buf, q: Buf, k: Buf, 
   gpu.dispatch(pipe, params(B, T, NH, NKV, HS, p.fwd.bk, p.L), [out, lse, q, k, v, valid], [Math.ceil(T / p.R), B * NH]);
 }
 
+// The split dk/dv form's per-head partials (two of `floats` each), one pair per gpu, grown as needed
+// and reused across steps (allocated at the first backward that runs the form).
+const splitBufs = new WeakMap<Gpu, [GPUBuffer, GPUBuffer]>();
+function splitScratch(gpu: Gpu, floats: number): [GPUBuffer, GPUBuffer] {
+  let b = splitBufs.get(gpu);
+  if (!b || b[0].size < floats * 4) {
+    if (b) for (const x of b) gpu.destroy(x);
+    b = [gpu.f32(floats, 'attention.split_dk'), gpu.f32(floats, 'attention.split_dv')];
+    splitBufs.set(gpu, b);
+  }
+  return b;
+}
+
 // (lse, D) scratch (B*NH*T vec2), one per gpu and size, reused across steps.
 const scratch = new WeakMap<Gpu, Map<number, GPUBuffer>>();
 function ldScratch(gpu: Gpu, rows: number): GPUBuffer {
@@ -231,7 +250,15 @@ export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Bu
     gpu.dispatch(pdq, params(B, T, NH, NKV, HS, p.dq.bk, p.L), [dq, ld, q, k, v, dout, valid], [Math.ceil(T / p.R), B * NH]);
   }
   const sgkv = fkv === 'sg' ? sgPipeline(gpu, 'attention_backward_dkv_sg', HS, pk.L, pk.dkv.cap) : null;
-  if (sgkv) {
+  const G = NH / NKV, nk = B * T * NKV * HS;
+  if (fkv === 'split' && G > 1 && G * nk * 4 <= (gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20)) {
+    // one workgroup per (key block, b·kv head, query head of the group): partials, then their sum
+    const [pdk, pdv] = splitScratch(gpu, G * nk);
+    const pkv = gpu.pipeline('attention', plain, 'attention_backward_dkv', { HS, L: pk.L, BK: pk.dkv.cap });
+    gpu.dispatch(pkv, params(B, T, NH, NKV, HS, pk.dkv.bk, pk.L, nk), [pdk, pdv, q, k, v, dout, ld, valid], [Math.ceil(T / pk.R), B * NKV, G]);
+    const sum = gpu.pipeline('attention', plain, 'attention_backward_dkv_sum', { HS, L: pk.L, BK: pk.dkv.cap });
+    gpu.dispatch(sum, params(B, T, NH, NKV, HS, pk.dkv.bk, pk.L, nk), [dk, dv, pdk, pdv], grid1d(gpu, nk, WG));
+  } else if (sgkv) {
     gpu.dispatch(sgkv, params(B, T, NH, NKV, HS, pk.dkv.bk, pk.L), [dk, dv, q, k, v, dout, ld, valid], [Math.ceil(T / 8), B * NKV]);
   } else {
     const pkv = gpu.pipeline('attention', plain, 'attention_backward_dkv', { HS, L: pk.L, BK: pk.dkv.cap });

@@ -71,9 +71,10 @@ const shapes: Shape[] = [
 ];
 
 // every form: 'plain' (workgroup tiles), 'wide' (the same kernels with 8 lanes per row: 8 rows per
-// workgroup) and 'auto' (the subgroup kernels where subgroups are 8 wide and HS % 4 == 0 — HS 4, 12,
-// 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
-for (const form of ['plain', 'wide', 'auto'] as const) for (const s of shapes) {
+// workgroup), 'split' (dk/dv by one workgroup per query head of the group, partials summed: the
+// shapes with NH > NKV; plain where NH = NKV) and 'auto' (the subgroup kernels where subgroups are
+// 8 wide and HS % 4 == 0 — HS 4, 12, 16, 64, 128 here; HS 18 and SwiftShader run the plain ones)
+for (const form of ['plain', 'wide', 'split', 'auto'] as const) for (const s of shapes) {
   const { B, T, NH, NKV, HS, rows } = s;
   if (form === 'auto' && s.bk) continue; // the tile height is a plain-kernel parameter
   test(`gpu attention ${form} B=${B} T=${T} NH=${NH} NKV=${NKV} HS=${HS} valid=[${rows}]${s.bk ? ` bk=${s.bk}` : ''}`, async () => {
@@ -143,11 +144,14 @@ test('gpu attention tuneAttention: trial per direction and class, cached; calls 
   const table = await op.tuneAttention(gpu, [shape, { ...shape, T: 30 }], { cache, reps: 2 }); // T 24 and 30: one class (t64)
   const cls = op.attentionShapeClass(16, 24);
   assert.equal(cls, 'hs16.t64');
-  // candidates: sg where it can run, plain, and wide (HS 16 runs 1 lane per row by default)
+  // candidates: sg where it can run, plain, and wide (HS 16 runs 1 lane per row by default); the
+  // backward also split (NH 4 > NKV 2)
   const forms = sgCan ? ['sg', 'plain', 'wide'] : ['plain', 'wide'];
   assert.equal(autotuneStats.trials - trials0, 2, 'forward and backward, one class');
-  assert.ok(forms.includes(table.get(`forward.${cls}`)!) && forms.includes(table.get(`backward.${cls}`)!), `${[...table]}`);
-  for (const rec of cache.map.values()) assert.deepEqual(rec.candidates, forms);
+  assert.ok(forms.includes(table.get(`forward.${cls}`)!) && [...forms, 'split'].includes(table.get(`backward.${cls}`)!), `${[...table]}`);
+  const recs = [...cache.map.entries()];
+  assert.deepEqual(recs.find(([k]) => k.includes('.forward'))![1].candidates, forms);
+  assert.deepEqual(recs.find(([k]) => k.includes('.backward'))![1].candidates, [...forms, 'split']);
   // HS 128 already runs 8 lanes per row: without the subgroup form there is nothing to choose
   if (!sgCan) {
     const t128 = await op.tuneAttention(gpu, [{ B: 1, T: 8, NH: 1, NKV: 1, HS: 128 }], { cache, reps: 1 });
