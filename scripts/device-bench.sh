@@ -3,8 +3,8 @@
 # `node scripts/device-pack.mjs` here and with `.dev` carried. Unpacks Node, Dawn and the Vulkan
 # loader, points the loader at the NVIDIA driver, then: adapter facts → selftest → a PEFT smoke
 # run → `whittle profile` (a training step, and decode in f32 and q4) → `whittle bench` with
-# PyTorch+PEFT on CUDA as the peer. Each phase has
-# its own time limit; logs and JSON go to $OUT (or ./device-out). Usage: bash scripts/device-bench.sh [phases…]
+# PyTorch+PEFT on CUDA as the peer. Each phase has its own time limit; logs and JSON go to $OUT
+# (or ./device-out). About 4 minutes on an H100 (run 3: 247 s). Usage: bash scripts/device-bench.sh [phases…]
 # phases: info selftest peft profile bench (default: all, in that order)
 set -u
 OUT=${OUT:-$PWD/device-out}
@@ -38,7 +38,9 @@ for p in $PHASES; do
     ;;
   bench)
     phase bench
-    PEER="--torch-peft"; grep -q '"step_ms"' "$OUT/peft-smoke.txt" 2>/dev/null || { PEER=""; echo "PEFT smoke failed: the plain LoRA on CUDA is the peer"; }
+    # the PEFT peer unless its smoke run ran and failed (then the plain LoRA on CUDA)
+    PEER="--torch-peft"
+    if [ -f "$OUT/peft-smoke.txt" ] && ! grep -q '"step_ms"' "$OUT/peft-smoke.txt"; then PEER=""; echo "PEFT smoke failed: the plain LoRA on CUDA is the peer"; fi
     timeout ${BENCH_LIMIT:-300} $W bench ${BENCH_ARGS:---full-135m} --torch-device cuda $PEER --no-onnx --no-browser --no-install --out "$OUT/bench.json" > "$OUT/bench.md" 2> "$OUT/bench.log"
     echo "bench exit $?"; tail -45 "$OUT/bench.log"
     ;;
