@@ -235,7 +235,7 @@ function ldScratch(gpu: Gpu, rows: number): GPUBuffer {
 export function attention_backward(gpu: Gpu, dq: Buf, dk: Buf, dv: Buf, dout: Buf, q: Buf, k: Buf, v: Buf, out: Buf, lse: Buf, valid: Buf, B: number, T: number, NH: number, NKV: number, HS: number): void {
   if (B * T === 0) return;
   const fq = formFor(gpu, 'backward', 'dq', HS, T), fkv = formFor(gpu, 'backward', 'dkv', HS, T);
-  const p = plan(gpu, HS, fq === 'wide'), pk = fkv === 'wide' ? plan(gpu, HS, true) : plan(gpu, HS);
+  const p = plan(gpu, HS, fq === 'wide'), pk = plan(gpu, HS, fkv === 'wide');
   check(gpu, B, T, NH, NKV, HS, p);
   check(gpu, B, T, NH, NKV, HS, pk);
   const ld = ldScratch(gpu, B * NH * T);
