@@ -239,6 +239,8 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
     log(`model ${p.name}: loading…`);
     const { cfg, weights, source } = await p.load();
     models.push({ name: p.name, source, config: cfg, params: paramCount(cfg) });
+    // the torch peer's weights: the same random shape, or the real model's folder
+    const src = p.name === 'tiny' || p.name === 'smollm2-135m' ? ['--shape', torchShape(cfg)] : ['--model', o.modelPath];
     for (const s of p.settings) {
       const ours: TrainResult[] = [];
       for (const quant of s.quants) {
@@ -252,7 +254,6 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
       let tc: TorchCase | null = null;
       if (torchOk && p.torch) {
         tc = { model: p.name, setting: s.setting, batch: s.batch, seq: s.seq };
-        const src = p.name === 'tiny' || p.name === 'smollm2-135m' ? ['--shape', torchShape(cfg)] : ['--model', o.modelPath];
         const steps = o.tiny ? ['--warmup', '1', '--steps', '2'] : ['--warmup', '2', '--steps', o.torchDevice && o.torchDevice !== 'cpu' ? '5' : '3'];
         log(`torch ${p.name} ${s.setting} (B=${s.batch}, T=${s.seq}) f32…`);
         try {
@@ -295,7 +296,6 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
       }
       if (torchOk && o.torchPeft && o.torchDevice && o.torchDevice !== 'cpu') {
         // once per model and prompt / length: a q8 / q4 base costs torch what f32 costs (dequantized)
-        const src = p.name === 'tiny' || p.name === 'smollm2-135m' ? ['--shape', torchShape(cfg)] : ['--model', o.modelPath];
         const key = `${ic.prompt}/${ic.gen}`;
         try {
           if (!torchDecode.has(key)) {

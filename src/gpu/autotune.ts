@@ -321,7 +321,7 @@ export async function chooseVariant(gpu: Gpu, kernel: string, shapeClass: string
       inner *= 2;
     }
   }
-  const windowed = inner > 1 && useTs ? false : useTs;
+  const windowed = useTs && inner === 1; // one run per window: timestamps where the adapter has them
   const window = (c: TuneCandidate) => () => {
     for (let i = 0; i < inner; i++) c.run();
   };
