@@ -33,8 +33,19 @@ struct Params { NQ: u32, t0: u32, NH: u32, NKV: u32, scale: f32, _p0: u32, _p1: 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (NQ, NH*HS)
 @group(0) @binding(2) var<storage, read> q: array<f32>;          // (NQ, NH*HS)
+//#if V4
+// HS % 4 == 0 (src/ops/attention_decode.ts sets V4): the cache read by quads — one load where the
+// scalar form makes four (each a per-lane gather on the CPU drivers)
+@group(0) @binding(3) var<storage, read> kc: array<vec4f>;       // (≥ t0+NQ, KVD/4)
+@group(0) @binding(4) var<storage, read> vc: array<vec4f>;       // (≥ t0+NQ, KVD/4)
+fn kcs(i: u32) -> f32 { return kc[i >> 2u][i & 3u]; }
+fn vcs(i: u32) -> f32 { return vc[i >> 2u][i & 3u]; }
+//#else
 @group(0) @binding(3) var<storage, read> kc: array<f32>;         // (≥ t0+NQ, KVD)
 @group(0) @binding(4) var<storage, read> vc: array<f32>;         // (≥ t0+NQ, KVD)
+fn kcs(i: u32) -> f32 { return kc[i]; }
+fn vcs(i: u32) -> f32 { return vc[i]; }
+//#endif
 
 var<workgroup> qs: array<f32, MAX_HS>;  // q·scale of this (n, h)
 var<workgroup> sc: array<f32, WG>;      // scores of the current tile
@@ -69,7 +80,7 @@ fn attention_decode_forward(@builtin(local_invocation_index) t: u32, @builtin(wo
     if (live) {
       let kb = (s0 + t) * KVD + kvoff;
       x = 0.0;
-      for (var e = 0u; e < HS; e++) { x += qs[e] * kc[kb + e]; }
+      for (var e = 0u; e < HS; e++) { x += qs[e] * kcs(kb + e); }
     }
     sc[t] = x;
     workgroupBarrier();
@@ -88,7 +99,7 @@ fn attention_decode_forward(@builtin(local_invocation_index) t: u32, @builtin(wo
         let d = d0 + WG * j;
         if (d < HS) {
           var a = acc[j] * alpha;
-          for (var i = g; i < cnt; i += GR) { a += pr[i] * vc[(s0 + i) * KVD + kvoff + d]; }
+          for (var i = g; i < cnt; i += GR) { a += pr[i] * vcs((s0 + i) * KVD + kvoff + d); }
           acc[j] = a;
         }
       }
@@ -125,6 +136,10 @@ var<workgroup> lst: array<f32, WG>;              // per-thread running sum
 var<workgroup> ast: array<vec4f, WG * HQ>;       // per-thread accumulators (WG, HQ)
 
 // row values [b + 4j .. b + 4j + 3] of a cache row of HS values starting at b (dims ≥ HS clamped into the row)
+//#if V4
+fn kq(b: u32, j: u32) -> vec4f { return kc[(b >> 2u) + j]; }
+fn vq(b: u32, j: u32) -> vec4f { return vc[(b >> 2u) + j]; }
+//#else
 fn kq(b: u32, j: u32) -> vec4f {
   let e = 4u * j;
   let l = HS - 1u;
@@ -135,8 +150,17 @@ fn vq(b: u32, j: u32) -> vec4f {
   let l = HS - 1u;
   return vec4f(vc[b + min(e, l)], vc[b + min(e + 1u, l)], vc[b + min(e + 2u, l)], vc[b + min(e + 3u, l)]);
 }
+//#endif
 
-// grid (NH, NQ)
+// q·scale, values 4j..4j+3 of the query row starting at qrow (dims ≥ HS zero)
+fn qquad(qrow: u32, j: u32) -> vec4f {
+  let e = 4u * j;
+  let v = vec4f(q[qrow + min(e, HS - 1u)], q[qrow + min(e + 1u, HS - 1u)], q[qrow + min(e + 2u, HS - 1u)], q[qrow + min(e + 3u, HS - 1u)]);
+  return select(vec4f(0.0), v * P.scale, vec4<bool>(e < HS, e + 1u < HS, e + 2u < HS, e + 3u < HS));
+}
+
+// grid (NH, NQ). The loops over the head's quads (//#unroll) are unrolled by the launcher
+// (src/ops/util.ts unrollLoops: qv and acc then live in registers on SwiftShader too).
 @compute @workgroup_size(WG)
 fn attention_decode_split(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
@@ -147,28 +171,23 @@ fn attention_decode_split(@builtin(local_invocation_index) t: u32, @builtin(work
   let qrow = (n * P.NH + h) * HS;
   var qv: array<vec4f, MAXQ>;
   var acc: array<vec4f, MAXQ>;
-  for (var j = 0u; j < HQ; j++) {
-    let e = 4u * j;
-    let v = vec4f(q[qrow + min(e, HS - 1u)], q[qrow + min(e + 1u, HS - 1u)], q[qrow + min(e + 2u, HS - 1u)], q[qrow + min(e + 3u, HS - 1u)]);
-    qv[j] = select(vec4f(0.0), v * P.scale, vec4<bool>(e < HS, e + 1u < HS, e + 2u < HS, e + 3u < HS));
-    acc[j] = vec4f(0.0);
-  }
+  for (var j = 0u; j < HQ; j++) { qv[j] = qquad(qrow, j); acc[j] = vec4f(0.0); } //#unroll
   var m = NEG;
   var l = 0.0;
   for (var s = t; s <= pos; s += WG) {
     let b = s * KVD + kvoff;
     var x = 0.0;
-    for (var j = 0u; j < HQ; j++) { x += dot(qv[j], kq(b, j)); }
+    for (var j = 0u; j < HQ; j++) { x += dot(qv[j], kq(b, j)); } //#unroll
     let mn = max(m, x);
     let alpha = exp(m - mn);
     let p = exp(x - mn);
     l = l * alpha + p;
     m = mn;
-    for (var j = 0u; j < HQ; j++) { acc[j] = acc[j] * alpha + p * vq(b, j); }
+    for (var j = 0u; j < HQ; j++) { acc[j] = acc[j] * alpha + p * vq(b, j); } //#unroll
   }
   mst[t] = m;
   lst[t] = l;
-  for (var j = 0u; j < HQ; j++) { ast[t * HQ + j] = acc[j]; }
+  for (var j = 0u; j < HQ; j++) { ast[t * HQ + j] = acc[j]; } //#unroll
   workgroupBarrier();
   var M = NEG;
   for (var i = 0u; i < WG; i++) { M = max(M, mst[i]); }

@@ -25,9 +25,10 @@
 //                  sums come first and are masked in registers, then the frozen weight's are added).
 //                  Saves the LoRA kernel's read-modify-write pass over out / dinp (src/ops/lora.ts
 //                  runs it where this can't). The launcher appends shaders/dropout_hash.wgsl.
-//   RT / SM / SG / MV / MVS  which entry points: register-tiled (RT), shared-memory tiled (SM, end
+//   RT / SM / SG / MV / MVS / R8  which entry points: register-tiled (RT), shared-memory tiled (SM, end
 //                  of file), subgroup (SG, after SM; `enable subgroups;`), the coalesced matvec (MV;
-//                  forward only) or its subgroup form (MVS, last; forward only) — exactly one
+//                  forward only), its subgroup form (MVS; forward only) or the 8-column register
+//                  matvec (R8, last; forward only) — exactly one
 //
 // Variants (src/ops/linear.ts picks one per adapter and shape class, tuned by src/gpu/autotune.ts):
 //   rt8x4, rt4x4, rt1x4 (!SM, TM = 8, 4, 1)  register tiling, no shared memory: fastest on the CPU Vulkan
@@ -45,6 +46,8 @@
 //   mvsg (MVS)     the same with one subgroup per 2 output columns (any fixed subgroup size S:
 //                  NVIDIA 32), lanes reading the two rows' quads j, j+S, … and subgroupAdd instead of
 //                  the tree: no workgroup memory, no barrier; its backward is rt1x4's.
+//   rt1x8 (R8)     a matvec forward for SwiftShader (decode): one thread, 8 output columns of one row,
+//                  each activation quad loaded once for the 8; its backward is rt1x4's.
 //
 // Register tiling: each thread
 // owns a TM×4 output tile (TM rows n × 4 columns), a workgroup of 8×8 threads an (8·TM)×32 tile.
@@ -1134,5 +1137,84 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
     out[n * P.OC + o0 + j] = v;
 //#endif
   }
+}
+//#endif
+//#if R8
+// ---------------------------------------------------------------------------------------------
+// Variant rt1x8 (R8; a matvec for SwiftShader's decode, forward only, V4 only: its backward is
+// rt1x4's). One thread owns 8 output columns o0..o0+7 of row n = wg.y and walks their 8 weight rows
+// side by side, loading each activation quad once for all 8 (rt1x4: once per 4). On SwiftShader a
+// storage load is a per-lane gather whether or not the lanes share its address, so the activation
+// loads cost as much as the weights': 9 loads per 8 weight quads instead of 5 per 4. The 8 sums are
+// named registers (a private array indexed in a loop is memory there). Columns past OC are
+// clamped on load and not stored.
+// grid: (ceil(OC/512), N) workgroups of 64
+fn put8(n: u32, o: u32, s: vec4f) {
+  if (o >= P.OC) { return; }
+  var v = s.x + s.y + s.z + s.w;
+  if (P.hasBias != 0u) { v += bias[o]; }
+//#if ACC
+  out[n * P.OC + o] += v;
+//#else
+  out[n * P.OC + o] = v;
+//#endif
+}
+
+@compute @workgroup_size(64)
+fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let o0 = gid.x * 8u;
+  let n = wg.y;
+  if (o0 >= P.OC) { return; }
+  let last = P.OC - 1u;
+  let rw = P.rowWords;
+  let r0 = P.wbase + min(o0, last) * rw;      let r1 = P.wbase + min(o0 + 1u, last) * rw;
+  let r2 = P.wbase + min(o0 + 2u, last) * rw; let r3 = P.wbase + min(o0 + 3u, last) * rw;
+  let r4 = P.wbase + min(o0 + 4u, last) * rw; let r5 = P.wbase + min(o0 + 5u, last) * rw;
+  let r6 = P.wbase + min(o0 + 6u, last) * rw; let r7 = P.wbase + min(o0 + 7u, last) * rw;
+  let xr = n * P.IC;
+  var s0 = vec4f(0.0); var s1 = vec4f(0.0); var s2 = vec4f(0.0); var s3 = vec4f(0.0);
+  var s4 = vec4f(0.0); var s5 = vec4f(0.0); var s6 = vec4f(0.0); var s7 = vec4f(0.0);
+//#if Q
+  for (var b = 0u; b * 32u < P.IC; b++) {
+    let nq = min(8u, (P.IC - b * 32u) / 4u); // the last block may be partial (IC % 4 == 0)
+    let o = b * WB;
+    let b0 = r0 + o; let b1 = r1 + o; let b2 = r2 + o; let b3 = r3 + o;
+    let b4 = r4 + o; let b5 = r5 + o; let b6 = r6 + o; let b7 = r7 + o;
+    let d0 = wf(b0); let d1 = wf(b1); let d2 = wf(b2); let d3 = wf(b3);
+    let d4 = wf(b4); let d5 = wf(b5); let d6 = wf(b6); let d7 = wf(b7);
+    let xb = xr + b * 32u;
+    for (var t = 0u; t < nq; t++) {
+      let x = cv(ldx(xb + 4u * t));
+      s0 += vec4f(x * cv(wquad_q(b0, t, d0))); s1 += vec4f(x * cv(wquad_q(b1, t, d1)));
+      s2 += vec4f(x * cv(wquad_q(b2, t, d2))); s3 += vec4f(x * cv(wquad_q(b3, t, d3)));
+      s4 += vec4f(x * cv(wquad_q(b4, t, d4))); s5 += vec4f(x * cv(wquad_q(b5, t, d5)));
+      s6 += vec4f(x * cv(wquad_q(b6, t, d6))); s7 += vec4f(x * cv(wquad_q(b7, t, d7)));
+    }
+  }
+//#else
+//#if F32
+  // quads: row r's quad j is w[r/4 + j] (rowWords = IC, a multiple of 4; wbase too)
+  let q0 = r0 >> 2u; let q1 = r1 >> 2u; let q2 = r2 >> 2u; let q3 = r3 >> 2u;
+  let q4 = r4 >> 2u; let q5 = r5 >> 2u; let q6 = r6 >> 2u; let q7 = r7 >> 2u;
+  let xq = xr >> 2u;
+  for (var j = 0u; j < P.IC / 4u; j++) {
+    let x = cv(inp[xq + j]);
+    s0 += vec4f(x * cv(bitcast<vec4f>(w[q0 + j]))); s1 += vec4f(x * cv(bitcast<vec4f>(w[q1 + j])));
+    s2 += vec4f(x * cv(bitcast<vec4f>(w[q2 + j]))); s3 += vec4f(x * cv(bitcast<vec4f>(w[q3 + j])));
+    s4 += vec4f(x * cv(bitcast<vec4f>(w[q4 + j]))); s5 += vec4f(x * cv(bitcast<vec4f>(w[q5 + j])));
+    s6 += vec4f(x * cv(bitcast<vec4f>(w[q6 + j]))); s7 += vec4f(x * cv(bitcast<vec4f>(w[q7 + j])));
+  }
+//#else
+  for (var k = 0u; k < P.IC; k += 4u) {
+    let x = cv(ldx(xr + k));
+    s0 += vec4f(x * wquad(r0, k)); s1 += vec4f(x * wquad(r1, k));
+    s2 += vec4f(x * wquad(r2, k)); s3 += vec4f(x * wquad(r3, k));
+    s4 += vec4f(x * wquad(r4, k)); s5 += vec4f(x * wquad(r5, k));
+    s6 += vec4f(x * wquad(r6, k)); s7 += vec4f(x * wquad(r7, k));
+  }
+//#endif
+//#endif
+  put8(n, o0, s0); put8(n, o0 + 1u, s1); put8(n, o0 + 2u, s2); put8(n, o0 + 3u, s3);
+  put8(n, o0 + 4u, s4); put8(n, o0 + 5u, s5); put8(n, o0 + 6u, s6); put8(n, o0 + 7u, s7);
 }
 //#endif

@@ -279,7 +279,7 @@ for (const { format, compute, IC } of [
 }
 
 // linear kernel variants other than the default (src/ops/linear.ts LinearVariant; autotune may pick
-// them on this adapter): register tiling 4×4 and 8×4, the one-row matvec, the coalesced matvecs mv16 and mvsg, the subgroup tiles
+// them on this adapter): register tiling 4×4 and 8×4, the one-row matvecs rt1x4 and rt1x8, the coalesced matvecs mv16 and mvsg, the subgroup tiles
 // (where subgroups are 8 or 4 wide; else rt8x4 runs), and shared-memory tiling (64×64 and 128×128 tiles,
 // K tiles of 16, dequantized while staging) on a shape with several partial tiles, an odd IC (scalar paths) and a slice.
 for (const { variant, format, IC } of [
@@ -292,6 +292,8 @@ for (const { variant, format, IC } of [
   { variant: 'mv16', format: 'q8', IC: 100 },
   { variant: 'mvsg', format: 'q4', IC: 100 },
   { variant: 'mvsg', format: 'f32', IC: 96 },
+  { variant: 'rt1x8', format: 'f32', IC: 96 },
+  { variant: 'rt1x8', format: 'q4', IC: 100 },
   { variant: 'sm64', format: 'f32', IC: 99 },
   { variant: 'sm64', format: 'q8', IC: 100 },
   { variant: 'sm64', format: 'f16', IC: 99 },

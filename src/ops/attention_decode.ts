@@ -5,9 +5,17 @@
 // q, out (NQ, NH*HS); kc, vc (≥ t0+NQ rows, KVD).
 import code from '../../shaders/attention_decode.wgsl?raw';
 import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
-import { need } from './util.ts';
+import { need, preprocess, unrollLoops } from './util.ts';
 
 const MAX_HS = 128;
+const codeV4 = preprocess(code, { V4: true }), codeScalar = preprocess(code, { V4: false });
+/** The module for head size HS: V4 where HS % 4 == 0, its quad loops unrolled (HQ = ceil(HS/4)). */
+const sources = new Map<number, string>();
+function source(HS: number): string {
+  let s = sources.get(HS);
+  if (!s) sources.set(HS, (s = unrollLoops(HS % 4 === 0 ? codeV4 : codeScalar, { HQ: Math.ceil(HS / 4) })));
+  return s;
+}
 /**
  * Which entry point runs and its workgroup size (tests may change these):
  * - split (default): attention_decode_split, no barrier inside the key loop; splitWg threads per
@@ -29,5 +37,6 @@ export function attention_decode_forward(gpu: Gpu, out: Buf, q: Buf, kc: Buf, vc
   need(NH <= maxG && NQ <= maxG, `attention_decode: NH (${NH}) and NQ (${NQ}) ≤ ${maxG} workgroups`);
   const u = uniforms([[NQ, 'u32'], [t0, 'u32'], [NH, 'u32'], [NKV, 'u32'], [1 / Math.sqrt(HS), 'f32']]);
   const entry = split ? 'attention_decode_split' : 'attention_decode_forward';
-  gpu.dispatch(gpu.pipeline('attention_decode', code, entry, { HS, WG: wg }), u, [out, q, kc, vc], [NH, NQ]);
+  // per head size: the cache read by quads where HS % 4 == 0, the quad loops unrolled
+  gpu.dispatch(gpu.pipeline(`attention_decode${HS % 4 === 0 ? '_v4' : ''}`, source(HS), entry, { HS, WG: wg }), u, [out, q, kc, vc], [NH, NQ]);
 }

@@ -13,12 +13,14 @@
 // IC % 4 == 0, elsewhere rt8x4 runs in its place; the default for N > SMALL_N_ROWS where it can
 // run: ~3× rt8x4 on lavapipe, ~2.1× on SwiftShader), 'sg1x32' (its matvec form, one row per
 // subgroup, the activation row read once per subgroup; backward = sg16x32's; elsewhere rt1x4
-// runs; the default for N ≤ SMALL_N_ROWS for q4 on 8-wide subgroups and every format on 4-wide),
-// 'mv16' (a coalesced matvec for GPUs: 16 threads per output column; forward only; picked by tuning),
+// runs; the default for N ≤ SMALL_N_ROWS for q4 on 8-wide subgroups and q8 / q4 on 4-wide),
+// 'rt1x8' (a matvec: 8 columns of one row per thread, each activation quad loaded once for 8;
+// forward only, IC % 4 == 0; the default for N ≤ SMALL_N_ROWS for f32 / f16 on 4-wide subgroups:
+// SwiftShader), 'mv16' (a coalesced matvec for GPUs: 16 threads per output column; forward only; picked by tuning),
 // 'mvsg' (its subgroup form: one subgroup of the adapter's fixed size per 2 columns, subgroupAdd; picked by tuning).
 // Each call runs opts.variant, else the variant tuned for its (format, direction, shape class) on
 // this Gpu, else the default (sg16x32 where available, else rt8x4; for N ≤ SMALL_N_ROWS sg1x32
-// as just said, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
+// or rt1x8 as just said, else rt1x4). Tuning: `await tuneLinear(gpu, shapes)` once (model creation, CLI, bench; never
 // inside a step): a short timed trial per class through src/gpu/autotune.ts, cached per adapter.
 // Legend: N rows (B*T), IC in features (= w.cols), OC out features (a row slice of W).
 // Binding limits: a weight larger than maxStorageBufferBindingSize (128 MiB on lavapipe) is bound
@@ -89,7 +91,9 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * default where sg16x32 cannot run), 'rt4x4' register tiling 4×4, 'rt1x4' one row × 4
  * columns per thread (the untuned default for N ≤ SMALL_N_ROWS: decode steps), 'sg16x32' subgroup
  * tiles (8- or 4-wide subgroups, IC % 4 == 0; the default there), 'sg1x32' its matvec form (decode
- * default there: q4 only on 8-wide), 'sm64' shared-memory
+ * default there: q4 only on 8-wide, q8 / q4 on 4-wide), 'rt1x8' one row × 8 columns per thread
+ * (a matvec, forward only, IC % 4 == 0 — its backward and other IC run rt1x4; the decode default
+ * for f32 / f16 on 4-wide subgroups: SwiftShader), 'sm64' shared-memory
  * tiling (64×64 per 16×16 workgroup, K tiles of 16 in workgroup memory; what GPUs reward), 'sm128'
  * (the same with 128×128 tiles, 8×8 outputs per thread; its forward always computes in f32), 'mv16'
  * a coalesced matvec for GPUs (16 threads per output column; forward only, IC % 4 == 0 — its
@@ -97,10 +101,10 @@ export function linearCompute(gpu: Gpu): LinearCompute {
  * per 2 columns, subgroupAdd; where the subgroup size is fixed; forward only; chosen only by tuning). Every variant takes every format, both
  * directions and f16 compute. Which one runs: opts.variant, else
  * the one tuned for (format, direction, shape class) on this Gpu (tuneLinear), else 'rt1x4' for
- * N ≤ SMALL_N_ROWS (sg1x32 where linearVariant says), else 'sg16x32' where it can run, else 'rt8x4'.
+ * N ≤ SMALL_N_ROWS (sg1x32 or rt1x8 where linearVariant says), else 'sg16x32' where it can run, else 'rt8x4'.
  */
-export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'sm64' | 'sm128' | 'sg16x32' | 'sg1x32' | 'mv16' | 'mvsg';
-export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'sm64', 'sm128', 'sg16x32', 'sg1x32', 'mv16', 'mvsg'];
+export type LinearVariant = 'rt8x4' | 'rt4x4' | 'rt1x4' | 'rt1x8' | 'sm64' | 'sm128' | 'sg16x32' | 'sg1x32' | 'mv16' | 'mvsg';
+export const LINEAR_VARIANTS: readonly LinearVariant[] = ['rt8x4', 'rt4x4', 'rt1x4', 'rt1x8', 'sm64', 'sm128', 'sg16x32', 'sg1x32', 'mv16', 'mvsg'];
 export const DEFAULT_LINEAR_VARIANT: LinearVariant = 'rt8x4';
 /** Untuned calls with at most this many rows run 'rt1x4' (decode steps: a TM = 8 tile would compute one row 8 times). */
 export const SMALL_N_ROWS = 4;
@@ -108,11 +112,13 @@ export type LinearDir = 'forward' | 'backward';
 
 /** Dispatch geometry of a variant: output rows (n) and columns (o or c) per workgroup. */
 /** (register-tiled: TM rows × 4 columns per thread, workgroups of wx × wy threads) */
-interface Geometry { kind: 'RT' | 'SM' | 'SG' | 'MV' | 'MVS'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
+interface Geometry { kind: 'RT' | 'R8' | 'SM' | 'SG' | 'MV' | 'MVS'; tm: number; wx: number; wy: number; rowsPerGroup: number; colsPerGroup: number }
 const GEOMETRY: Record<LinearVariant, Geometry> = {
   rt8x4: { kind: 'RT', tm: 8, wx: 8, wy: 8, rowsPerGroup: 64, colsPerGroup: 32 },
   rt4x4: { kind: 'RT', tm: 4, wx: 8, wy: 8, rowsPerGroup: 32, colsPerGroup: 32 },
   rt1x4: { kind: 'RT', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 256 },
+  // forward: 8 columns of one row per thread, 64 threads (the matvec); backward: rt1x4's
+  rt1x8: { kind: 'R8', tm: 1, wx: 64, wy: 1, rowsPerGroup: 1, colsPerGroup: 512 },
   sm64: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 64, colsPerGroup: 64 },
   // 8×8 outputs per thread (SM128 in the shader)
   sm128: { kind: 'SM', tm: 8, wx: 16, wy: 16, rowsPerGroup: 128, colsPerGroup: 128 },
@@ -162,7 +168,7 @@ const SG_FALLBACK: Partial<Record<LinearVariant, LinearVariant>> = { sg16x32: 'r
  * mv16 IC % 4 == 0, mvsg that and a fixed subgroup size (else rt1x4).
  */
 function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
-  if (v === 'mv16') return IC % 4 === 0 ? v : 'rt1x4';
+  if (v === 'mv16' || v === 'rt1x8') return IC % 4 === 0 ? v : 'rt1x4';
   if (v === 'mvsg') return IC % 4 === 0 && fixedSubgroupSize(gpu) !== 0 ? v : 'rt1x4';
   const fb = SG_FALLBACK[v];
   return fb && !(IC % 4 === 0 && subgroupVariantAvailable(gpu)) ? fb : v;
@@ -180,7 +186,7 @@ function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: '
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', MVS: g.kind === 'MVS', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', MVS: g.kind === 'MVS', R8: g.kind === 'R8', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)
@@ -215,8 +221,9 @@ export function linearVariant(gpu: Gpu, format: QFormat, dir: LinearDir, N: numb
   // the subgroup matvec: on 8-wide subgroups only for q4 — measured on lavapipe (N = 1) it beat
   // rt1x4 on q4 (1.3–1.8×) but lost on f32 (2× slower) and q8 (8-lane workgroups of 32 columns are
   // many small workgroups); on SwiftShader's 4-wide ones it beat rt1x4 for every format (f32
-  // 1.1×, f16 1.0–1.7×, q8 1.3×, q4 1.4–1.5×)
-  const matvec = W === 4 || (W === 8 && format === 'q4') ? 'sg1x32' : 'rt1x4';
+  // 1.1×, f16 1.0–1.7×, q8 1.3×, q4 1.4–1.5×); there rt1x8 beat sg1x32 on f32 (1.0–1.6×) and f16
+  // (1.1–1.8×) and tied on q8 / q4 (scripts/matvec-speed.ts)
+  const matvec = W === 4 && (format === 'f32' || format === 'f16') ? 'rt1x8' : W === 4 || (W === 8 && format === 'q4') ? 'sg1x32' : 'rt1x4';
   const v = (t && t.get(tuneKey(format, dir, N, IC, OC))) || (N <= SMALL_N_ROWS ? matvec : W ? 'sg16x32' : DEFAULT_LINEAR_VARIANT);
   return effective(gpu, v, IC);
 }
@@ -313,7 +320,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const v0 = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
-  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0 === 'mv16' || v0 === 'mvsg' ? 'rt1x4' : v0; // sg1x32, mv16, mvsg: forward forms
+  const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0 === 'mv16' || v0 === 'mvsg' || v0 === 'rt1x8' ? 'rt1x4' : v0; // sg1x32, mv16, mvsg, rt1x8: forward forms
   const fuse = !!lora && fusesLora(variant, lora.rank);
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32'], [fuse ? lora.rank : 0, 'u32'], [0, 'f32'],
     [fuse ? dropout_threshold(p) : 0, 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'], [0, 'u32']]);

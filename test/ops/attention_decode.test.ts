@@ -10,6 +10,22 @@ import * as ref from '../../src/ref/attention_decode.ts';
 import { attention_forward } from '../../src/ref/attention.ts';
 import * as op from '../../src/ops/attention_decode.ts';
 import { assertClose, randn32, testGpu, to64, TOL } from '../util.ts';
+import assert from 'node:assert/strict';
+import { unrollLoops } from '../../src/ops/util.ts';
+
+test('unrollLoops: marked one-line loops with a known bound become constant-index blocks; others stay', () => {
+  const src = [
+    '  for (var j = 0u; j < HQ; j++) { acc[j] += x[j]; } //#unroll',
+    '  for (var j = 0u; j < HQ; j++) { acc[j] += x[j]; }',
+    '  for (var i = 0u; i < WG; i++) { m = max(m, s[i]); } //#unroll',
+  ].join('\n');
+  const out = unrollLoops(src, { HQ: 3 }).split('\n');
+  assert.equal(out[0], '  { const j = 0u; acc[j] += x[j]; } { const j = 1u; acc[j] += x[j]; } { const j = 2u; acc[j] += x[j]; }');
+  assert.equal(out[1], '  for (var j = 0u; j < HQ; j++) { acc[j] += x[j]; }', 'unmarked: unchanged');
+  assert.equal(out[2], '  for (var i = 0u; i < WG; i++) { m = max(m, s[i]); } //#unroll', 'bound not given: unchanged');
+  assert.equal(unrollLoops(src, { HQ: 0 }).split('\n')[0], '  ', 'zero trips: nothing');
+  assert.throws(() => unrollLoops(src, { HQ: 65 }), /HQ = 65 must be an integer in 0\.\.64/);
+});
 
 test('ref attention_decode == causal attention_forward rows t0.. (f64)', () => {
   const T = 23, NH = 6, NKV = 2, HS = 5, KVD = NKV * HS;

@@ -191,7 +191,8 @@ test('gpu linear tuned dispatch: tuneLinear fills the table, calls of a tuned cl
   assert.equal(op.linearVariant(gpu, 'q8', 'forward', 65, 200, 255), dflt0, 'another class: the default');
   assert.equal(op.linearVariant(gpu, 'q4', 'forward', N, IC, OC), dflt0, 'another format: the default');
   assert.equal(op.linearVariant(gpu, 'q4', 'forward', 3, IC, OC), op.subgroupVariantAvailable(gpu) ? 'sg1x32' : 'rt1x4', 'N ≤ 4: the matvec default');
-  assert.equal(op.linearVariant(gpu, 'f32', 'forward', 1, IC, OC), op.subgroupWidth(gpu) === 4 ? 'sg1x32' : 'rt1x4', 'N ≤ 4, f32: the subgroup matvec only on 4-wide subgroups');
+  assert.equal(op.linearVariant(gpu, 'f32', 'forward', 1, IC, OC), op.subgroupWidth(gpu) === 4 ? 'rt1x8' : 'rt1x4', 'N ≤ 4, f32: the 8-column matvec on 4-wide subgroups (SwiftShader)');
+  assert.equal(op.linearVariant(gpu, 'f32', 'forward', 1, 201, OC), 'rt1x4', 'N ≤ 4, IC % 4 ≠ 0: rt1x4');
   assert.equal(op.linearVariant(gpu, 'q4', 'forward', 65, 201, OC), 'rt8x4', 'IC % 4 ≠ 0: the register-tiled default');
   try {
     // correct results through the tuned path (no opts.variant)

@@ -28,6 +28,13 @@ test('gpu linear sg16x32 / sg1x32 on 4-wide subgroups (SwiftShader) vs ref: ever
   assert.match(r.stdout, /^ok - gpu linear with a LoRA adapter/m, 'the LoRA test (which checks the _w4 pipelines) ran');
 });
 
+test('gpu linear rt1x8 (the decode matvec SwiftShader runs by default for f32 / f16) on SwiftShader vs ref: every format, odd shapes, slices', () => {
+  const r = onSwiftShader('test/ops/linear.test.ts', 'rt1x8');
+  assert.ok(r.passed >= 12, `the rt1x8 tests ran (${r.passed} passed)`);
+  // the untuned defaults there (decode f32 → rt1x8, q4 → sg1x32)
+  assert.equal(onSwiftShader('test/ops/linear.test.ts', 'tuned dispatch').passed, 1);
+});
+
 test('gpu lora_mm_sg* on 4-wide subgroups (SwiftShader) vs ref: odd shapes, dropout', () => {
   const r = onSwiftShader('test/ops/lora.test.ts', 'kernel');
   assert.ok(r.passed >= 6, `the kernel tests ran (${r.passed} passed; each checks which pipeline ran)`);
