@@ -470,7 +470,7 @@ fn sg_pv(u: u32, a: vec4f, b: vec4f, v: vec4f) {
 }
 // one key of the block: its v row starts at quad vb; p of rows 0..3 / 4..7 for this key
 fn sg_key(vb: u32, j: u32, pa: vec4f, pb: vec4f) {
-  for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + SGW * u, HC - 1u)]); }
+  for (var u = 0u; u < UQ; u++) { sg_pv(u, pa, pb, v4[vb + min(j + SGW * u, HC - 1u)]); } //#unroll
 }
 // HALF (HC ≤ 4): a head row that stays the same for the whole walk (the lane's own query row in
 // forward_sg / dq_sg, its key row in dkv_sg) is read once into registers: quad c in column c
@@ -556,7 +556,7 @@ fn attention_forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
       let a = select(aA, aB, j >= 4u);
       fo[0] *= a.x; fo[1] *= a.y; fo[2] *= a.z; fo[3] *= a.w;
     } else {
-      for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); }
+      for (var u = 0u; u < UQ; u++) { sg_scale(u, aA, aB); } //#unroll
     }
     // P·V over the block's W keys (key s0+i's probabilities come from lane i)
     sg_key_any((vb + min(s0, T - 1u)) * ks4 + kvo4, j, subgroupBroadcast(pA, 0u), subgroupBroadcast(pB, 0u));
@@ -617,7 +617,7 @@ fn sg_keyk(kb: u32, j: u32, da: vec4f, db: vec4f) {
     sg_pv_half(j, da, db, k4[kb + min(j % 4u, HC - 1u)]);
     return;
   }
-  for (var u = 0u; u < UQ; u++) { sg_pv(u, da, db, k4[kb + min(j + SGW * u, HC - 1u)]); }
+  for (var u = 0u; u < UQ; u++) { sg_pv(u, da, db, k4[kb + min(j + SGW * u, HC - 1u)]); } //#unroll
 }
 
 // grid (ceil(T/8), B*NH) workgroups of W (one subgroup)
@@ -725,13 +725,15 @@ fn sg_query(qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
     fv[0] += p.x * d; fv[1] += p.y * d; fv[2] += p.z * d; fv[3] += p.w * d;
     return;
   }
-  for (var u = 0u; u < UQ; u++) {
-    let c = qb + min(j + SGW * u, HC - 1u);
-    sg_pv(u, da, db, q4[c] * P.scale);
-    let d = do4[c];
-    fv[0u * UQ + u] += pa.x * d; fv[1u * UQ + u] += pa.y * d; fv[2u * UQ + u] += pa.z * d; fv[3u * UQ + u] += pa.w * d;
-    fv[4u * UQ + u] += pb.x * d; fv[5u * UQ + u] += pb.y * d; fv[6u * UQ + u] += pb.z * d; fv[7u * UQ + u] += pb.w * d;
-  }
+  for (var u = 0u; u < UQ; u++) { sg_query_u(u, qb, j, da, db, pa, pb); } //#unroll
+}
+// quad slot u of sg_query
+fn sg_query_u(u: u32, qb: u32, j: u32, da: vec4f, db: vec4f, pa: vec4f, pb: vec4f) {
+  let c = qb + min(j + SGW * u, HC - 1u);
+  sg_pv(u, da, db, q4[c] * P.scale);
+  let d = do4[c];
+  fv[0u * UQ + u] += pa.x * d; fv[1u * UQ + u] += pa.y * d; fv[2u * UQ + u] += pa.z * d; fv[3u * UQ + u] += pa.w * d;
+  fv[4u * UQ + u] += pb.x * d; fv[5u * UQ + u] += pb.y * d; fv[6u * UQ + u] += pb.z * d; fv[7u * UQ + u] += pb.w * d;
 }
 
 // grid (ceil(T/8), B*NKV) workgroups of W (one subgroup)

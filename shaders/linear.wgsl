@@ -1148,7 +1148,7 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 // loads cost as much as the weights': 9 loads per 8 weight quads instead of 5 per 4. The 8 sums are
 // named registers (a private array indexed in a loop is memory there). Columns past OC are
 // clamped on load and not stored.
-// grid: (ceil(OC/512), N) workgroups of 64
+// grid: (ceil(OC/(8·WX)), N) workgroups of WX
 fn put8(n: u32, o: u32, s: vec4f) {
   if (o >= P.OC) { return; }
   var v = s.x + s.y + s.z + s.w;
@@ -1160,7 +1160,7 @@ fn put8(n: u32, o: u32, s: vec4f) {
 //#endif
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WX)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let o0 = gid.x * 8u;
   let n = wg.y;

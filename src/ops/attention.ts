@@ -5,7 +5,7 @@
 import code from '../../shaders/attention.wgsl?raw';
 import { type Buf, type Gpu, type Pipeline, uniforms } from '../gpu/device.ts';
 import { chooseVariant, type TuneOptions } from '../gpu/autotune.ts';
-import { bucket4, grid1d, need, preprocess, subgroupWidth } from './util.ts';
+import { bucket4, grid1d, need, preprocess, subgroupWidth, unrollLoops } from './util.ts';
 
 const plain = preprocess(code, { SG: false });
 const withSg = preprocess(code, { SG: true });
@@ -72,12 +72,17 @@ function plan(gpu: Gpu, HS: number, wide = false): Plan {
  * subgroups exactly 8 wide and HS % 4 == 0, or exactly 4 wide (SG4) and HS % 4 == 0, HS ≤ 64 (each
  * lane's output quads fit the shader's 32-slot accumulators).
  */
+const sgSources = new Map<string, string>();
 function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number): Pipeline | null {
   const S = subgroupWidth(gpu);
   if (HS % 4 !== 0 || S === 0 || (S === 4 && HS > 64)) return null;
+  // UQ (output quads per lane) is known here: its loops are unrolled (unrollLoops), per (S, HS)
+  const key = `${S}.${HS}`;
+  let code = sgSources.get(key);
+  if (!code) sgSources.set(key, (code = unrollLoops(S === 4 ? withSg4 : withSg, { UQ: Math.ceil(HS / 4 / S) })));
   return S === 4
-    ? gpu.pipeline('attention_sg_w4', withSg4, entry, { HS, L, BK, SGW: 4 })
-    : gpu.pipeline('attention_sg', withSg, entry, { HS, L, BK });
+    ? gpu.pipeline('attention_sg_w4', code, entry, { HS, L, BK, SGW: 4 })
+    : gpu.pipeline('attention_sg', code, entry, { HS, L, BK });
 }
 
 /** A direction of attention that tuneAttention picks a form for: the forward, or the backward (dq and dk/dv together). */
