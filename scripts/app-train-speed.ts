@@ -1,7 +1,8 @@
 // Training speed inside the app, as a user gets it: builds and serves the app, opens it in Debian's
 // Chromium (WebGPU as the e2e tests get it: SwiftShader here), downloads tinystories-656k from the
 // local Hub-layout server, saves a small dataset and starts a LoRA run from the Train page
-// (e2e/flows.ts), then prints the wall time per step between steps 3 and 15.
+// (e2e/flows.ts), then prints the wall time per step between steps 3 and 15 (a step is every micro-batch the auto
+// hyperparameters accumulate: 4 of batch 2 × 64 here).
 // Run: node --import ./scripts/register.mjs scripts/app-train-speed.ts   (env B, T: batch, seq; default 2, 64)
 import { downloadTinyModel, openApp, saveDataset, startRun, tinyDataset } from '../e2e/flows.ts';
 
