@@ -2,12 +2,16 @@
 // in one page, our inference engine on the browser's WebGPU adapter and onnxruntime-web (wasm, one
 // thread; the runtime transformers.js uses) decoding the same model (its ONNX export, made in the
 // page) with the same prompt length and new tokens. Model files come from `bench-model/<file>`
-// (the driver answers those requests from disk). Query: ?prompt=N&gen=N&runs=N[&lookahead=N] (lookahead: generate's greedy steps in flight).
-// The result (or {error}) is stored in window.__whittleBench.
+// (the driver answers those requests from disk). Then, with trainSteps > 0, a LoRA training step of
+// the same model in the same page (src/bench/train.ts: the step `whittle bench` times in Node, here on
+// the browser's adapter: what a user of the app gets per micro-batch).
+// Query: ?prompt=N&gen=N&runs=N[&lookahead=N][&trainSteps=N&trainBatch=B&trainSeq=T] (lookahead:
+// generate's greedy steps in flight). The result (or {error}) is stored in window.__whittleBench.
 import { acquireGpu } from '../gpu/device.ts';
 import { loadModel } from '../model/load.ts';
 import { memorySource } from '../model/source.ts';
 import { benchInfer, type InferResult } from './infer.ts';
+import { benchTrain, type TrainResult } from './train.ts';
 import { benchOnnxPeer } from './onnx-peer.ts';
 
 export interface BrowserBenchResult {
@@ -16,6 +20,8 @@ export interface BrowserBenchResult {
   ours: InferResult;
   onnxruntimeWeb: Awaited<ReturnType<typeof benchOnnxPeer>>;
   decodeRatio: number;
+  /** a LoRA training step of the same model (f32 base) on the page's adapter; null when not asked for (trainSteps 0) */
+  train: TrainResult | null;
 }
 
 const logEl = document.getElementById('log');
@@ -44,9 +50,15 @@ async function main(): Promise<void> {
   const la = q.get('lookahead');
   const ours = await benchInfer(gpu, m.config, m.weights, { model: 'bench-model', quant: 'f32', ...c, ...(la ? { lookahead: Number(la) } : {}) }, log);
   const peer = await benchOnnxPeer(m.config, m.weights, c, log);
+  const steps = Number(q.get('trainSteps') ?? 0);
+  const train = steps > 0
+    ? await benchTrain(gpu, m.config, m.weights, {
+      model: 'bench-model', setting: 'browser', quant: 'f32', batch: Number(q.get('trainBatch') ?? 2), seq: Number(q.get('trainSeq') ?? 64), warmup: 2, steps,
+    }, log)
+    : null;
   w.__whittleBench = {
     userAgent: navigator.userAgent, adapter, ours, onnxruntimeWeb: peer,
-    decodeRatio: ours.decodeTokensPerSecond.median / peer.decodeTokensPerSecond.median,
+    decodeRatio: ours.decodeTokensPerSecond.median / peer.decodeTokensPerSecond.median, train,
   };
   log('done');
 }

@@ -108,6 +108,15 @@ export function renderMarkdown(r: BenchReport): string {
       [[b.model, b.adapter, String(b.prompt), String(b.gen), fmtStat(b.ours.prefillTokensPerSecond), fmtStat(b.ours.decodeTokensPerSecond),
         fmtStat(b.onnxruntimeWeb.prefillTokensPerSecond), fmtStat(b.onnxruntimeWeb.decodeTokensPerSecond), `${b.decodeRatio.toFixed(3)}×`]],
       [2, 3, 4, 5, 6, 7, 8]));
+    if (b.train) {
+      const t = b.train;
+      // the same case in Node on this machine's adapter (the training table), when it ran
+      const node = r.training.find((x) => x.model === b.model && x.quant === t.quant && x.batch === t.batch && x.seq === t.seq);
+      L.push('', '## Training in the browser (the same page: a LoRA step of that model on the page\'s WebGPU adapter, what the app runs per micro-batch)', '');
+      L.push(...table(['model', 'adapter', 'base', 'B×T', 'ms / step', 'tokens/s', 'in Node on this machine: ms / step (adapter)'],
+        [[b.model, b.adapter, t.quant, `${t.batch}×${t.seq}`, fmtStat(t.stepMs), fmtStat(t.tokensPerSecond), node ? `${fmtStat(node.stepMs)} (${r.adapter.description || r.adapter.device})` : '—']],
+        [4, 5]));
+    }
     L.push('', `browser: ${b.userAgent}`);
   }
 

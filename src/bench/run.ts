@@ -333,13 +333,15 @@ export async function runBench(gpu: Gpu, o: BenchOptions, command: string): Prom
   // the browser peer: the real small model, our engine and onnxruntime-web in one Chromium page
   let browser: BenchReport['browser'] = null;
   if (o.browser ?? !o.tiny) {
-    const bc = { prompt: 128, gen: 64, runs: 3 };
-    log(`browser: our decode and onnxruntime-web's in one Chromium page (WebGPU on SwiftShader), ${o.modelPath}…`);
+    // and a LoRA training step of the same model in that page (f32, the small setting: 2 × 64)
+    const bc = { prompt: 128, gen: 64, runs: 3, train: { batch: 2, seq: 64, steps: o.quick ? 3 : 5 } };
+    log(`browser: our decode and onnxruntime-web's in one Chromium page (WebGPU on SwiftShader), then a training step there, ${o.modelPath}…`);
     try {
       const { benchBrowser } = await import('./browser.ts');
       const r = await benchBrowser(o.modelPath, bc, log);
-      browser = { ...r, model: o.modelPath.split('/').pop() ?? o.modelPath, ...bc };
+      browser = { ...r, model: o.modelPath.split('/').pop() ?? o.modelPath, prompt: bc.prompt, gen: bc.gen, runs: bc.runs };
       log(`  → browser: ours ${r.ours.decodeTokensPerSecond.median.toFixed(1)} tok/s on ${r.adapter}, onnxruntime-web ${r.onnxruntimeWeb.decodeTokensPerSecond.median.toFixed(1)} tok/s: ${r.decodeRatio.toFixed(3)}×`);
+      if (r.train) log(`  → browser training step ${r.train.batch}×${r.train.seq} f32: ${r.train.stepMs.median.toFixed(1)} ms (${r.train.tokensPerSecond.median.toFixed(0)} tokens/s)`);
     } catch (e) {
       notes.push(`browser peer: ${(e as Error).message.split('\n')[0]}`);
       log(`  browser peer failed: ${(e as Error).message}`);
