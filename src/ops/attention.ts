@@ -67,12 +67,14 @@ function plan(gpu: Gpu, HS: number, wide = false): Plan {
   return { L, R, fwd: pick(1, 4), dq: pick(2, 4), dkv: pick(2, 8) };
 }
 
+/** The subgroup module per (subgroup width, head size): its loops over UQ unrolled. */
+const sgSources = new Map<string, string>();
+
 /**
  * The subgroup form `entry` of the kernel for head size HS on `gpu`, or null where it cannot run:
  * subgroups exactly 8 wide and HS % 4 == 0, or exactly 4 wide (SG4) and HS % 4 == 0, HS ≤ 64 (each
  * lane's output quads fit the shader's 32-slot accumulators).
  */
-const sgSources = new Map<string, string>();
 function sgPipeline(gpu: Gpu, entry: string, HS: number, L: number, BK: number): Pipeline | null {
   const S = subgroupWidth(gpu);
   if (HS % 4 !== 0 || S === 0 || (S === 4 && HS > 64)) return null;
