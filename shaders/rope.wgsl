@@ -8,6 +8,10 @@
 // One thread per pair; the 1-D grid folds into 2-D: idx = gid.x + gid.y * nwg.x * WG.
 // rope_forward4 / rope_backward4: one thread per 4 consecutive pairs (HS/2 % 4 == 0, quad-aligned x):
 // the same arithmetic by vec4 — a quarter of the loads (per-lane loops on the CPU drivers).
+// rope_qkv_forward (inference; forward only, end of file): rows [q | k | v] of one linear over the
+// concatenated q, k, v weights, split in one pass — q rotated into its own buffer, k rotated and v
+// copied into the KV cache rows t0.. (src/model/generate.ts: a decode step's rope and cache writes
+// in one dispatch instead of three).
 
 const WG: u32 = 256u;
 
@@ -138,4 +142,51 @@ fn rope_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   let idx = gid.x + gid.y * nwg.x * WG;
   if (idx >= P.N * P.H * (P.HS / 8u)) { return; }
   rotate4(idx, -1.0);
+}
+
+// ---- rope_qkv_forward --------------------------------------------------------------------------
+// qkv (N, W) with W = (NH + 2·NKV)·HS: row n = [q (NH·HS) | k (NKV·HS) | v (NKV·HS)], position pos[n].
+// Thread (n, h, i) for h < NH + NKV and pair i: rotates pair i of q head h (h < NH) into qo (N, NH·HS),
+// or of k head g = h − NH into kc row t0+n — and copies the same two elements of v head g into vc
+// row t0+n. Same angle and cos_sin as rope_forward.
+struct QkvParams { N: u32, NH: u32, NKV: u32, HS: u32, pairs: u32, t0: u32, _p0: u32, _p1: u32 }
+@group(0) @binding(0) var<uniform> Q: QkvParams;
+@group(0) @binding(1) var<storage, read_write> qo: array<f32>;   // (N, NH·HS)
+@group(0) @binding(4) var<storage, read_write> kc: array<f32>;   // (≥ t0+N, NKV·HS)
+@group(0) @binding(5) var<storage, read_write> vc: array<f32>;   // (≥ t0+N, NKV·HS)
+@group(0) @binding(6) var<storage, read> qkv: array<f32>;        // (N, W)
+
+@compute @workgroup_size(WG)
+fn rope_qkv_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * WG;
+  let half = Q.HS / 2u;
+  let H = Q.NH + Q.NKV;
+  if (idx >= Q.N * H * half) { return; }
+  let i = idx % half;
+  let nh = idx / half;           // n·H + h
+  let n = nh / H;
+  let h = nh % H;
+  let cs = cos_sin(f32(pos[n]) * invFreq[i]);
+  var ia = i; var ib = i + half; // the pair's two elements within a head
+  if (Q.pairs != 0u) { ia = 2u * i; ib = ia + 1u; }
+  let KVD = Q.NKV * Q.HS;
+  let row = n * (Q.NH * Q.HS + 2u * KVD);
+  let src = row + h * Q.HS;      // head h: q heads, then k heads
+  let xa = qkv[src + ia];
+  let xb = qkv[src + ib];
+  let ya = xa * cs.x - xb * cs.y;
+  let yb = xa * cs.y + xb * cs.x;
+  if (h < Q.NH) {
+    let d = (n * Q.NH + h) * Q.HS;
+    qo[d + ia] = ya;
+    qo[d + ib] = yb;
+  } else {
+    let g = h - Q.NH;
+    let d = (Q.t0 + n) * KVD + g * Q.HS;
+    kc[d + ia] = ya;
+    kc[d + ib] = yb;
+    let vs = row + Q.NH * Q.HS + KVD + g * Q.HS;
+    vc[d + ia] = qkv[vs + ia];
+    vc[d + ib] = qkv[vs + ib];
+  }
 }

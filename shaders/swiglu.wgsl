@@ -2,6 +2,9 @@
 // Legend: N rows (B*T), F ffn size.
 // swiglu_forward:  out (n) = silu(gate (n)) * up (n)
 // swiglu_backward: dgate (n) += dout * up * silu'(gate);  dup (n) += dout * silu(gate)
+// swiglu_rows_forward (inference; forward only): out (N,F) = silu(gu[:, :F]) * gu[:, F:] for
+//   gu (N, 2F), each row [gate | up] — the output of one linear over the concatenated gate and up
+//   weights (src/model/generate.ts). P.n counts out's elements (or quads), P.f one row's.
 // Template (src/ops/swiglu.ts keeps lines by flag): V4 (n % 4 == 0, quad-aligned bindings) works by
 // quads, T = vec4f and P.n counting quads — a quarter of the loads and stores, each a per-lane loop
 // on the CPU drivers (2× faster on lavapipe); otherwise T = f32.
@@ -11,7 +14,7 @@ alias T = vec4f;
 alias T = f32;
 //#endif
 
-struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+struct Params { n: u32, f: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -46,4 +49,17 @@ fn swiglu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let d = dout[i];
   dgate[i] += d * up_b[i] * s * (1.0 + g * (1.0 - s));
   dup[i] += d * g * s;
+}
+
+// rows bindings
+@group(0) @binding(2) var<storage, read> gu: array<T>;
+
+@compute @workgroup_size(256)
+fn swiglu_rows_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= P.n) { return; }
+  let r = i / P.f;
+  let j = i - r * P.f;
+  let g = gu[2u * r * P.f + j];
+  out[i] = g * sigmoid(g) * gu[(2u * r + 1u) * P.f + j];
 }

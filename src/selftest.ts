@@ -423,6 +423,28 @@ for (const { NQ, t0, NH, NKV, HS } of [
   });
 }
 
+// rope_qkv (inference only: no backward): rows [q | k | v] split into q (rotated) and the cache
+// rows t0.. (k rotated, v copied), GQA, both pairings
+for (const style of ['half', 'pairs'] as const) {
+  const N = 3, NH = 9, NKV = 3, HS = 64, t0 = 70, T = t0 + N + 2, QD = NH * HS, KVD = NKV * HS;
+  register('rope_qkv', `N=${N} NH=${NH} NKV=${NKV} HS=${HS} t0=${t0} ${style} · no backward`, async (t) => {
+    const { gpu } = t;
+    const invFreq = ropeRef.rope_inv_freq(HS, 10000, null);
+    const pos = Uint32Array.from({ length: N }, (_, n) => t0 + n);
+    const qkv = rand(N * (QD + 2 * KVD), 960, 2), kc = rand(T * KVD, 961), vc = rand(T * KVD, 962);
+    const bKc = t.f32(kc, 'kc'), bVc = t.f32(vc, 'vc'), bQkv = t.f32(qkv, 'qkv'), bQ = t.f32(N * QD, 'q');
+    const bPos = t.u32(pos, 'pos'), bF = t.f32(invFreq, 'invfreq');
+    const q = new Float32Array(N * QD);
+    ropeRef.rope_qkv_forward(q, kc, vc, qkv, pos, invFreq, N, t0, NH, NKV, HS, style);
+    await gpu.scoped('selftest rope_qkv', () => ropeOp.rope_qkv_forward(gpu, bQ, bKc, bVc, bQkv, bPos, bF, N, t0, NH, NKV, HS, style));
+    return [
+      { check: 'forward q', got: await t.readF32(bQ, N * QD), ref: q, tol: TOL.f32 },
+      { check: 'forward kc', got: await t.readF32(bKc, T * KVD), ref: kc, tol: TOL.f32 },
+      { check: 'forward vc', got: await t.readF32(bVc, T * KVD), ref: vc, tol: { atol: 0, rtol: 0 } },
+    ];
+  });
+}
+
 // kv_append (inference only: no backward): a prefill chunk then a decode row written into the
 // caches at rows t0..; every other row keeps its value (exact copy)
 {
@@ -471,6 +493,19 @@ for (const V of [1001, 49152]) {
       argmaxOp.argmaxTuning.split = keep;
     }
     return [{ check: 'forward ids', got: await gpu.readU32(bOut, N), ref: ids, tol: { atol: 0, rtol: 0 } }];
+  });
+}
+
+// swiglu_rows (inference: no backward): gate and up side by side in each row, by quads (F % 4 == 0)
+{
+  const N = 3, F = 384;
+  register('swiglu_rows', `N=${N} F=${F} · no backward`, async (t) => {
+    const { gpu } = t;
+    const gu = rand(N * 2 * F, 6, 4), out = new Float32Array(N * F);
+    swigluRef.swiglu_rows_forward(out, gu, N, F);
+    const bGu = t.f32(gu, 'gu'), bOut = t.f32(N * F, 'out');
+    await gpu.scoped('selftest swiglu_rows', () => swigluOp.swiglu_rows_forward(gpu, bOut, bGu, N, F));
+    return [{ check: 'forward out', got: await t.readF32(bOut, N * F), ref: out, tol: TOL.f32 }];
   });
 }
 

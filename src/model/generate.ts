@@ -12,6 +12,12 @@
 //   straight into the cache rows when their offset is binding-aligned, else via kv_append) and
 //   attends the cache (attention_decode). Returns the last position's logits (V).
 // - decode(id) = prefill([id]): one row through all layers attending the cache.
+// - Own uploads (create) store each layer's q, k, v and gate, up as one weight each (rows [q | k | v],
+//   [gate | up]; FusedLayer): without an unmerged adapter a layer is then 9 dispatches instead of 13
+//   — one linear for q, k, v, rope_qkv (q rotated, k rotated and v written into the cache rows), one
+//   linear for gate and up, swiglu_rows. With an unmerged adapter (its products are per target) and on
+//   a training model's buffers (fromModel) each target runs on its own, a row slice of the fused
+//   weight where there is one.
 // - prefillArgmax / decodeArgmaxChained: greedy on the GPU (src/ops/argmax.ts): one u32 comes back
 //   per step, and the chosen token never leaves the GPU before the next step reads it, so several
 //   steps can be in flight (generate's `lookahead`).
@@ -31,11 +37,11 @@ import { argmax_forward } from '../ops/argmax.ts';
 import { attention_decode_forward } from '../ops/attention_decode.ts';
 import { embedding_forward } from '../ops/embedding.ts';
 import { kv_append_forward } from '../ops/kv_append.ts';
-import { type LinearShape, linear_forward, rowWords, tuneLinear, type TuneLinearOptions, uploadWeight } from '../ops/linear.ts';
+import { type LinearShape, linear_forward, type QWeight, rowWords, tuneLinear, type TuneLinearOptions, uploadWeight } from '../ops/linear.ts';
 import { lora_hidden } from '../ops/lora.ts';
 import { rmsnorm_forward } from '../ops/rmsnorm.ts';
-import { rope_forward } from '../ops/rope.ts';
-import { swiglu_forward } from '../ops/swiglu.ts';
+import { rope_forward, rope_qkv_forward } from '../ops/rope.ts';
+import { swiglu_forward, swiglu_rows_forward } from '../ops/swiglu.ts';
 import { need } from '../ops/util.ts';
 import { rope_inv_freq } from '../ref/rope.ts';
 import type { Vec } from '../ref/types.ts';
@@ -80,31 +86,62 @@ interface GpuLora {
   slots: Map<string, { A: Buf; B: Buf }>; // A (R,IC), B (OC,R) ranges of params
 }
 
-/** Upload the frozen base exactly as LlamaModel does (labels `infer.base.*`). */
-export function uploadBase(gpu: Gpu, cfg: LlamaConfig, w: LlamaWeights, quant: QFormat): GpuBaseWeights {
+/**
+ * A layer's q, k, v and gate, up weights as one weight each: qkv (QD+2·KVD, C) rows [q | k | v] and
+ * gu (2F, C) rows [gate | up] (each row is quantized on its own, so the rows are exactly those of
+ * the separate weights); qkvBias (QD+2·KVD) where cfg.attnBias.
+ */
+interface FusedLayer { qkv: QWeight; qkvBias: GPUBuffer | null; gu: QWeight }
+
+/** One target's weight as a linear call takes it: rows row0 .. row0+OC−1 of w, and its bias. */
+interface TargetWeight { w: QWeight; row0: number; bias: GPUBuffer | null }
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Upload the frozen base (labels `infer.base.*`) with q, k, v and gate, up fused per layer
+ * (FusedLayer). In `base`, a layer's w.q / w.k / w.v hold the qkv weight and w.gate / w.up the gu
+ * weight (every buffer is listed once there): InferenceModel reads a target through its slice table.
+ */
+export function uploadBase(gpu: Gpu, cfg: LlamaConfig, w: LlamaWeights, quant: QFormat): { base: GpuBaseWeights; fused: FusedLayer[] } {
   const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
   need(w.layers.length === cfg.layers, `inference: ${w.layers.length} layers of weights for cfg.layers = ${cfg.layers}`);
   const up = (a: Float32Array, rows: number, cols: number, label: string) => uploadWeight(gpu, quantize(a, rows, cols, quant), label);
   const bias = (b: Float32Array | null, label: string) => (cfg.attnBias && b ? gpu.f32(b, label) : null);
   const embed = up(w.embed, V, C, 'infer.base.embed');
-  return {
-    embed,
-    lmHead: w.lmHead ? up(w.lmHead, V, C, 'infer.base.lmHead') : embed,
-    norm: gpu.f32(w.norm, 'infer.base.norm'),
-    invFreq: gpu.f32(rope_inv_freq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling), 'infer.base.invFreq'),
-    layers: w.layers.map((lw: LayerWeights, l): GpuLayer => ({
+  const fused: FusedLayer[] = [];
+  const layers = w.layers.map((lw: LayerWeights, l): GpuLayer => {
+    const qkv = up(concat([lw.wq, lw.wk, lw.wv]), QD + 2 * KVD, C, `infer.base.l${l}.wqkv`);
+    const gu = up(concat([lw.wGate, lw.wUp]), 2 * F, C, `infer.base.l${l}.wGateUp`);
+    const hasBias = cfg.attnBias && !!lw.bq && !!lw.bk && !!lw.bv;
+    fused.push({ qkv, gu, qkvBias: hasBias ? gpu.f32(concat([lw.bq!, lw.bk!, lw.bv!]), `infer.base.l${l}.bqkv`) : null });
+    return {
       attnNorm: gpu.f32(lw.attnNorm, `infer.base.l${l}.attnNorm`),
       ffnNorm: gpu.f32(lw.ffnNorm, `infer.base.l${l}.ffnNorm`),
-      w: {
-        q: up(lw.wq, QD, C, `infer.base.l${l}.wq`), k: up(lw.wk, KVD, C, `infer.base.l${l}.wk`), v: up(lw.wv, KVD, C, `infer.base.l${l}.wv`),
-        o: up(lw.wo, C, QD, `infer.base.l${l}.wo`), gate: up(lw.wGate, F, C, `infer.base.l${l}.wGate`),
-        up: up(lw.wUp, F, C, `infer.base.l${l}.wUp`), down: up(lw.wDown, C, F, `infer.base.l${l}.wDown`),
-      },
+      w: { q: qkv, k: qkv, v: qkv, o: up(lw.wo, C, QD, `infer.base.l${l}.wo`), gate: gu, up: gu, down: up(lw.wDown, C, F, `infer.base.l${l}.wDown`) },
       bias: {
         q: bias(lw.bq, `infer.base.l${l}.bq`), k: bias(lw.bk, `infer.base.l${l}.bk`), v: bias(lw.bv, `infer.base.l${l}.bv`),
         o: null, gate: null, up: null, down: null,
       },
-    })),
+    };
+  });
+  return {
+    base: {
+      embed,
+      lmHead: w.lmHead ? up(w.lmHead, V, C, 'infer.base.lmHead') : embed,
+      norm: gpu.f32(w.norm, 'infer.base.norm'),
+      invFreq: gpu.f32(rope_inv_freq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling), 'infer.base.invFreq'),
+      layers,
+    },
+    fused,
   };
 }
 
@@ -144,6 +181,10 @@ export class InferenceModel {
   readonly quant: QFormat;
   readonly loraMode: LoraMode;
   private base: GpuBaseWeights;
+  /** per layer: q, k, v and gate, up as one weight each (own uploads; null on fromModel's buffers) */
+  private fused: FusedLayer[] | null;
+  /** per layer, per target: the weight rows a per-target linear call uses */
+  private targets: Record<LoraTarget, TargetWeight>[];
   private ownsBase: boolean;
   private lora: GpuLora | null;
   private ownsLora: boolean;
@@ -155,11 +196,15 @@ export class InferenceModel {
   /** token ids whose k/v are in the cache (−1: fed from the GPU, not yet known on the host) */
   private cached: number[] = [];
 
-  private constructor(gpu: Gpu, cfg: LlamaConfig, base: GpuBaseWeights, ownsBase: boolean, lora: GpuLora | null, ownsLora: boolean,
+  private constructor(gpu: Gpu, cfg: LlamaConfig, base: GpuBaseWeights, fused: FusedLayer[] | null, ownsBase: boolean, lora: GpuLora | null, ownsLora: boolean,
     quant: QFormat, mode: LoraMode, opts: InferenceOptions) {
     this.gpu = gpu;
     this.cfg = cfg;
     this.base = base;
+    this.fused = fused;
+    const QD0 = cfg.heads * cfg.headDim, KVD0 = cfg.kvHeads * cfg.headDim;
+    const rowsOf: Record<LoraTarget, number> = fused ? { q: 0, k: QD0, v: QD0 + KVD0, o: 0, gate: 0, up: cfg.ffn, down: 0 } : { q: 0, k: 0, v: 0, o: 0, gate: 0, up: 0, down: 0 };
+    this.targets = base.layers.map((L) => Object.fromEntries(LORA_TARGETS.map((t) => [t, { w: L.w[t], row0: rowsOf[t], bias: L.bias[t] }])) as Record<LoraTarget, TargetWeight>);
     this.ownsBase = ownsBase;
     this.lora = lora;
     this.ownsLora = ownsLora;
@@ -180,6 +225,7 @@ export class InferenceModel {
       { name: 'xa', shape: [Pc, C] }, { name: 'h', shape: [Pc, C] }, { name: 'rstd', shape: [Pc] },
       { name: 'q', shape: [Pc, QD] }, { name: 'k', shape: [Pc, KVD] }, { name: 'v', shape: [Pc, KVD] }, { name: 'att', shape: [Pc, QD] },
       { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }, { name: 's', shape: [Pc, F] },
+      ...(fused ? [{ name: 'qkv', shape: [Pc, QD + 2 * KVD] }, { name: 'gu', shape: [Pc, 2 * F] }] : []),
       ...(lora ? [{ name: 'lh', shape: [Pc, lora.layout.rank] }] : []),
       { name: 'xl', shape: [1, C] }, { name: 'hl', shape: [1, C] }, { name: 'rstdl', shape: [1] }, { name: 'logits', shape: [V] },
     ]);
@@ -199,10 +245,10 @@ export class InferenceModel {
     const quant = opts.quant ?? 'f32';
     const lw = opts.lora ?? null;
     const merge = !!opts.merge && !!lw && lw.config.targets.length > 0;
-    const base = uploadBase(gpu, cfg, merge ? mergeLora(cfg, weights, lw!.config, lw!.params) : weights, quant);
+    const { base, fused } = uploadBase(gpu, cfg, merge ? mergeLora(cfg, weights, lw!.config, lw!.params) : weights, quant);
     const lora = lw && !merge ? uploadLora(gpu, cfg, lw) : null;
     const mode: LoraMode = !lw || lw.config.targets.length === 0 ? 'none' : merge ? 'merged' : 'unmerged';
-    return new InferenceModel(gpu, cfg, base, true, lora, true, quant, mode, opts);
+    return new InferenceModel(gpu, cfg, base, fused, true, lora, true, quant, mode, opts);
   }
 
   /**
@@ -212,7 +258,7 @@ export class InferenceModel {
   static fromModel(model: LlamaModel, opts: InferenceOptions = {}): InferenceModel {
     const { base, lora } = model.gpuWeights();
     const gl = lora.layout.slots.length ? { ...lora, slots: loraBindings(lora.layout, lora.params) } : null;
-    return new InferenceModel(model.gpu, model.cfg, base, false, gl, false, model.opts.quant, gl ? 'shared' : 'none', opts);
+    return new InferenceModel(model.gpu, model.cfg, base, null, false, gl, false, model.opts.quant, gl ? 'shared' : 'none', opts);
   }
 
   /**
@@ -227,7 +273,7 @@ export class InferenceModel {
     const gl = lora ? uploadLora(this.gpu, this.cfg, lora) : null;
     const o: InferenceOptions = { maxSeq: opts.maxSeq ?? this.maxSeq, prefillChunk: opts.prefillChunk ?? this.prefillChunk };
     try {
-      return new InferenceModel(this.gpu, this.cfg, this.base, false, gl, true, this.quant, gl ? 'unmerged' : 'none', o);
+      return new InferenceModel(this.gpu, this.cfg, this.base, this.fused, false, gl, true, this.quant, gl ? 'unmerged' : 'none', o);
     } catch (e) {
       if (gl) this.gpu.destroy(gl.params);
       throw e;
@@ -367,6 +413,7 @@ export class InferenceModel {
 
   private baseBuffers(): Set<GPUBuffer> {
     const b = this.base, s = new Set<GPUBuffer>([b.embed.buf, b.lmHead.buf, b.norm, b.invFreq]);
+    for (const f of this.fused ?? []) if (f.qkvBias) s.add(f.qkvBias);
     for (const l of b.layers) {
       s.add(l.attnNorm).add(l.ffnNorm);
       for (const t of Object.keys(l.w) as LoraTarget[]) {
@@ -454,6 +501,12 @@ export class InferenceModel {
         shapes.push({ format: this.quant, N, IC, OC, dirs: ['forward'] });
       }
     }
+    if (this.fused) {
+      for (const N of new Set([1, this.prefillChunk])) {
+        shapes.push({ format: this.quant, N, IC: cfg.hidden, OC: (cfg.heads + 2 * cfg.kvHeads) * cfg.headDim, dirs: ['forward'] });
+        shapes.push({ format: this.quant, N, IC: cfg.hidden, OC: 2 * cfg.ffn, dirs: ['forward'] });
+      }
+    }
     shapes.push({ format: this.base.lmHead.format, N: 1, IC: cfg.hidden, OC: this.lmChunk, dirs: ['forward'] });
     await tuneLinear(this.gpu, shapes, opts);
   }
@@ -473,16 +526,16 @@ export class InferenceModel {
 
   /** out (n,OC) = inp·Wᵀ (+bias) + LoRA(inp) (dropout 0); accumulate: out += … instead. */
   private proj(l: number, t: LoraTarget, out: Buf, inp: Buf, n: number, accumulate = false): void {
-    const L = this.base.layers[l], w = L.w[t];
+    const { w, row0, bias } = this.targets[l][t], [OC, IC] = targetShape(this.cfg, t);
     const a = this.lora?.slots.get(loraKey(l, t));
     if (!a) {
-      linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows, 0, { accumulate });
+      linear_forward(this.gpu, out, inp, w, bias, n, IC, OC, row0, { accumulate });
       return;
     }
     // the adapter's hidden first; its output product runs inside the linear's kernel where it can
     const h = this.acts.get('lh'), rank = this.lora!.layout.rank;
-    lora_hidden(this.gpu, h, inp, a.A, n, w.cols, rank, 0, 0);
-    linear_forward(this.gpu, out, inp, w, L.bias[t], n, w.cols, w.rows, 0, { accumulate, lora: { h, B: a.B, rank, scale: this.lora!.scale } });
+    lora_hidden(this.gpu, h, inp, a.A, n, IC, rank, 0, 0);
+    linear_forward(this.gpu, out, inp, w, bias, n, IC, OC, row0, { accumulate, lora: { h, B: a.B, rank, scale: this.lora!.scale } });
   }
 
   /**
@@ -495,6 +548,22 @@ export class InferenceModel {
     const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads, NKV = cfg.kvHeads, F = cfg.ffn, KVD = NKV * HS;
     const xa = A.get('xa'), h = A.get('h'), rstd = A.get('rstd');
     const q = A.get('q'), att = A.get('att'), pos = A.get('pos');
+    const fl = this.lora ? null : this.fused?.[l];
+    if (fl) {
+      // fused: q, k, v in one linear, split by rope_qkv (k and v straight into cache rows t0..);
+      // gate and up in one linear, swiglu over its rows
+      const qkv = A.get('qkv'), gu = A.get('gu');
+      rmsnorm_forward(g, h, rstd, xa, L.attnNorm, n, C, cfg.eps);
+      linear_forward(g, qkv, h, fl.qkv, fl.qkvBias, n, C, NH * HS + 2 * KVD);
+      rope_qkv_forward(g, q, this.kc[l], this.vc[l], qkv, pos, this.base.invFreq, n, t0, NH, NKV, HS, cfg.ropeStyle);
+      attention_decode_forward(g, att, q, this.kc[l], this.vc[l], n, t0, NH, NKV, HS);
+      this.proj(l, 'o', xa, att, n, true);
+      rmsnorm_forward(g, h, rstd, xa, L.ffnNorm, n, C, cfg.eps);
+      linear_forward(g, gu, h, fl.gu, null, n, C, 2 * F);
+      swiglu_rows_forward(g, A.get('s'), gu, n, F);
+      this.proj(l, 'down', xa, A.get('s'), n, true);
+      return;
+    }
     rmsnorm_forward(g, h, rstd, xa, L.attnNorm, n, C, cfg.eps);
     this.proj(l, 'q', q, h, n);
     const off = t0 * KVD * 4, direct = off % g.alignment === 0;

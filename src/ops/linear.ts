@@ -61,7 +61,7 @@ export interface LinearOptions {
   /**
    * linear_forward only: also add a LoRA adapter's output, out += scale·h (N,R)·B (OC,R)ᵀ (h from
    * lora_hidden). Fused into the kernel where it runs sg16x32 with R % 4 == 0 (R more reduction
-   * steps); elsewhere one lora_apply dispatch follows. Needs rowOffset 0.
+   * steps); elsewhere one lora_apply dispatch follows. With a row slice (rowOffset), B has the slice's OC rows.
    */
   lora?: { h: Buf; B: Buf; rank: number; scale: number };
   /**
@@ -288,7 +288,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   need(compute === 'f32' || compute === 'f16', `linear: compute must be 'f32' or 'f16' (got ${JSON.stringify(compute)})`);
   need(compute === 'f32' || gpu.info.features.f16, `linear: compute 'f16' needs the adapter feature shader-f16, which ${gpu.info.description || 'this adapter'} lacks`);
   const lora = opts.lora;
-  need(!lora || (rowOffset === 0 && lora.rank >= 1), 'linear: opts.lora needs rowOffset 0 and rank ≥ 1');
+  need(!lora || lora.rank >= 1, 'linear: opts.lora needs rank ≥ 1');
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
@@ -315,7 +315,7 @@ function fusesLora(variant: LinearVariant, R: number): boolean {
 export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: number, IC: number, OC: number, rowOffset = 0, opts: LinearOptions = {}): void {
   check(w, IC, OC, rowOffset);
   const lora = opts.loraGrad;
-  need(!lora || (rowOffset === 0 && lora.rank >= 1), 'linear: opts.loraGrad needs rowOffset 0 and rank ≥ 1');
+  need(!lora || lora.rank >= 1, 'linear: opts.loraGrad needs rank ≥ 1');
   const p = lora?.p ?? 0, seed = lora?.seed ?? 0;
   need(p >= 0 && p < 1, `linear: opts.loraGrad dropout p must be in [0, 1), got ${p}`);
   if (N === 0 || OC === 0) return;

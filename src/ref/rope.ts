@@ -32,6 +32,26 @@ export function rope_backward(dx: Vec, pos: IVec, invFreq: Vec, N: number, H: nu
 }
 
 /**
+ * qkv (N, (NH+2·NKV)·HS) rows [q | k | v] → q (N, NH·HS) rotated, k rotated into kc rows t0.. and v
+ * copied into vc rows t0.. (kc, vc: (≥ t0+N, NKV·HS)).
+ */
+export function rope_qkv_forward(q: Vec, kc: Vec, vc: Vec, qkv: Vec, pos: IVec, invFreq: Vec,
+  N: number, t0: number, NH: number, NKV: number, HS: number, style: RopeStyle): void {
+  const QD = NH * HS, KVD = NKV * HS, W = QD + 2 * KVD;
+  const k = new Float64Array(N * KVD);
+  for (let n = 0; n < N; n++) {
+    for (let e = 0; e < QD; e++) q[n * QD + e] = qkv[n * W + e];
+    for (let e = 0; e < KVD; e++) {
+      k[n * KVD + e] = qkv[n * W + QD + e];
+      vc[(t0 + n) * KVD + e] = qkv[n * W + QD + KVD + e];
+    }
+  }
+  rope_forward(q, pos, invFreq, N, NH, HS, style);
+  rope_forward(k, pos, invFreq, N, NKV, HS, style);
+  for (let i = 0; i < N * KVD; i++) kc[t0 * KVD + i] = k[i];
+}
+
+/**
  * invFreq (HS/2): HF default 1/theta^(2i/HS), then (if given) Llama-3 scaling as transformers'
  * _compute_llama3_parameters: wavelengths longer than orig/lowFreqFactor are divided by `factor`,
  * shorter than orig/highFreqFactor are kept, and those in between are interpolated.

@@ -18,3 +18,13 @@ export function swiglu_backward(dgate: Vec, dup: Vec, dout: Vec, gate: Vec, up: 
     dup[i] += dout[i] * g * s;
   }
 }
+
+/** out (N,F) = silu(gu[:, :F]) * gu[:, F:] for gu (N, 2F) rows [gate | up] */
+export function swiglu_rows_forward(out: Vec, gu: Vec, N: number, F: number): void {
+  for (let r = 0; r < N; r++) {
+    for (let j = 0; j < F; j++) {
+      const g = gu[2 * r * F + j];
+      out[r * F + j] = (g / (1 + Math.exp(-g))) * gu[(2 * r + 1) * F + j];
+    }
+  }
+}

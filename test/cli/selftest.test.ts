@@ -46,7 +46,7 @@ for (const icd of ICDS) {
     }
     assert.ok(report.results.some((x) => x.op === 'swiglu' && x.check.startsWith('backward')), 'backward is checked');
     const ops = new Set(report.results.map((x) => x.op));
-    for (const op of ['embedding', 'rmsnorm', 'rope', 'linear', 'lora', 'attention', 'swiglu', 'xent', 'adamw', 'attention_decode', 'kv_append', 'argmax']) {
+    for (const op of ['embedding', 'rmsnorm', 'rope', 'linear', 'lora', 'attention', 'swiglu', 'xent', 'adamw', 'attention_decode', 'kv_append', 'argmax', 'rope_qkv', 'swiglu_rows']) {
       assert.ok(ops.has(op), `the self-test covers ${op}`);
     }
     assert.equal(report.passed, report.results.length);
@@ -63,7 +63,7 @@ test('whittle selftest prints the adapter and a table', () => {
   assert.match(r.stdout, /^features +shader-f16 (yes|no) · subgroups (yes|no) · timestamp-query (yes|no)/m);
   assert.match(r.stdout, /^op +check +shape +max abs +max rel +pass$/m);
   assert.match(r.stdout, /^swiglu +forward out +n=\d+ .* ok$/m);
-  assert.match(r.stdout, /^3 passed, 0 failed/m);
+  assert.match(r.stdout, /^4 passed, 0 failed/m); // swiglu (3 checks) and swiglu_rows (1)
 });
 
 test('whittle selftest exits 1 when nothing is checked or there is no adapter', () => {

@@ -107,3 +107,44 @@ for (const [N, H, HS, maxPos, scaled] of SHAPES) {
     });
   }
 }
+
+// rope_qkv_forward (inference): rows [q | k | v] split into q (rotated), the k cache rows t0..
+// (rotated) and the v cache rows t0.. (copied); cache rows outside t0..t0+N−1 untouched.
+for (const [N, NH, NKV, HS, t0] of [[1, 8, 4, 16, 191], [5, 3, 1, 10, 0], [3, 9, 3, 64, 70], [2, 4, 4, 2, 5]] as const) {
+  for (const style of STYLES) {
+    test(`gpu rope_qkv forward N=${N} NH=${NH} NKV=${NKV} HS=${HS} t0=${t0} ${style} vs ref`, async () => {
+      const gpu = await testGpu();
+      const QD = NH * HS, KVD = NKV * HS, W = QD + 2 * KVD, T = t0 + N + 3, seed = 7 * N + HS + t0;
+      const pos = Uint32Array.from({ length: N }, (_, i) => t0 + i);
+      const invFreq = ref.rope_inv_freq(HS, 10000, null);
+      const qkv = randn32(N * W, seed, 2), kc0 = randn32(T * KVD, seed + 1), vc0 = randn32(T * KVD, seed + 2);
+      const q = new Float32Array(N * QD), kc = kc0.slice(), vc = vc0.slice();
+      ref.rope_qkv_forward(q, kc, vc, qkv, pos, invFreq, N, t0, NH, NKV, HS, style);
+      const bQ = gpu.f32(N * QD, 't.q'), bK = gpu.f32(kc0, 't.kc'), bV = gpu.f32(vc0, 't.vc'), bX = gpu.f32(qkv, 't.qkv');
+      const bP = gpu.u32(pos, 't.pos'), bF = gpu.f32(invFreq, 't.freq');
+      await gpu.scoped('rope_qkv', () => op.rope_qkv_forward(gpu, bQ, bK, bV, bX, bP, bF, N, t0, NH, NKV, HS, style));
+      assertClose('rope_qkv q', await gpu.readF32(bQ, N * QD), q);
+      assertClose('rope_qkv kc', await gpu.readF32(bK, T * KVD), kc);
+      assertClose('rope_qkv vc', await gpu.readF32(bV, T * KVD), vc, { atol: 0, rtol: 0 });
+      for (const b of [bQ, bK, bV, bX, bP, bF]) gpu.destroy(b);
+    });
+  }
+}
+
+test('ref rope_qkv_forward == split + rope_forward on q and k (f64)', () => {
+  const N = 3, NH = 4, NKV = 2, HS = 8, t0 = 2, QD = NH * HS, KVD = NKV * HS, W = QD + 2 * KVD;
+  const qkv = to64(randn32(N * W, 3)), pos = [2, 3, 4], invFreq = ref.rope_inv_freq(HS, 10000, null);
+  const q = new Float64Array(N * QD), kc = new Float64Array((t0 + N) * KVD), vc = new Float64Array((t0 + N) * KVD);
+  ref.rope_qkv_forward(q, kc, vc, qkv, pos, invFreq, N, t0, NH, NKV, HS, 'half');
+  const wq = new Float64Array(N * QD), wk = new Float64Array(N * KVD);
+  for (let n = 0; n < N; n++) {
+    wq.set(qkv.subarray(n * W, n * W + QD), n * QD);
+    wk.set(qkv.subarray(n * W + QD, n * W + QD + KVD), n * KVD);
+    assertClose('v copied', vc.subarray((t0 + n) * KVD, (t0 + n + 1) * KVD), qkv.subarray(n * W + QD + KVD, (n + 1) * W), { atol: 0, rtol: 0 });
+  }
+  ref.rope_forward(wq, pos, invFreq, N, NH, HS, 'half');
+  ref.rope_forward(wk, pos, invFreq, N, NKV, HS, 'half');
+  assertClose('q', q, wq, { atol: 0, rtol: 0 });
+  assertClose('k rows t0..', kc.subarray(t0 * KVD), wk, { atol: 0, rtol: 0 });
+  assert.ok(kc.subarray(0, t0 * KVD).every((x) => x === 0), 'rows before t0 untouched');
+});

@@ -34,3 +34,20 @@ for (const n of [1, 255, 1000, 4099, 4100]) {
     assertClose('swiglu dup', await gpu.readF32(bDu, n), du);
   });
 }
+
+// swiglu_rows_forward (inference): gu (N, 2F) rows [gate | up]; F % 4 == 0 runs the quad form
+for (const [N, F] of [[1, 384], [3, 5], [4, 1536], [2, 6]] as const) {
+  test(`gpu swiglu_rows forward N=${N} F=${F} vs ref (== swiglu_forward on the split rows)`, async () => {
+    const gpu = await testGpu();
+    const gu = randn32(N * 2 * F, N + F, 3);
+    const want = new Float32Array(N * F); ref.swiglu_rows_forward(want, gu, N, F);
+    const gate = new Float32Array(N * F), up = new Float32Array(N * F);
+    for (let r = 0; r < N; r++) { gate.set(gu.subarray(2 * r * F, (2 * r + 1) * F), r * F); up.set(gu.subarray((2 * r + 1) * F, (2 * r + 2) * F), r * F); }
+    const split = new Float32Array(N * F); ref.swiglu_forward(split, gate, up, N * F);
+    assertClose('ref rows == ref split', want, split, { atol: 0, rtol: 0 });
+    const bGu = gpu.f32(gu, 't.gu'), bOut = gpu.f32(N * F, 't.out');
+    await gpu.scoped('swiglu_rows', () => op.swiglu_rows_forward(gpu, bOut, bGu, N, F));
+    assertClose('swiglu_rows', await gpu.readF32(bOut, N * F), want);
+    for (const b of [bGu, bOut]) gpu.destroy(b);
+  });
+}
