@@ -45,6 +45,12 @@ fn cos_sin(a: f32) -> vec2f {
   }
 }
 
+// The two elements of pair i within a head row (pairs: GGUF adjacent; else HF rotate-half).
+fn pair_at(i: u32, half: u32, pairs: bool) -> vec2u {
+  if (pairs) { return vec2u(2u * i, 2u * i + 1u); }
+  return vec2u(i, i + half);
+}
+
 // Rotate pair `idx` by sign·angle (sign = 1 forward, −1 backward).
 fn rotate(idx: u32, sign: f32) {
   let half = P.HS / 2u;
@@ -55,9 +61,9 @@ fn rotate(idx: u32, sign: f32) {
   let cs = cos_sin(a);
   let c = cs.x;
   let s = sign * cs.y;
-  let base = nh * P.HS;
-  var ia: u32; var ib: u32;
-  if (P.pairs != 0u) { ia = base + 2u * i; ib = ia + 1u; } else { ia = base + i; ib = ia + half; }
+  let e = nh * P.HS + pair_at(i, half, P.pairs != 0u);
+  let ia = e.x;
+  let ib = e.y;
   let xa = x[ia];
   let xb = x[ib];
   x[ia] = xa * c - xb * s;
@@ -167,8 +173,9 @@ fn rope_qkv_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   let n = nh / H;
   let h = nh % H;
   let cs = cos_sin(f32(pos[n]) * invFreq[i]);
-  var ia = i; var ib = i + half; // the pair's two elements within a head
-  if (Q.pairs != 0u) { ia = 2u * i; ib = ia + 1u; }
+  let e = pair_at(i, half, Q.pairs != 0u);
+  let ia = e.x;
+  let ib = e.y;
   let KVD = Q.NKV * Q.HS;
   let row = n * (Q.NH * Q.HS + 2u * KVD);
   let src = row + h * Q.HS;      // head h: q heads, then k heads
