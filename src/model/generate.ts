@@ -223,9 +223,11 @@ export class InferenceModel {
     this.acts = new Arena(gpu, 'infer', [
       { name: 'ids', shape: [Pc] }, { name: 'pos', shape: [Pc] }, { name: 'tok', shape: [1] },
       { name: 'xa', shape: [Pc, C] }, { name: 'h', shape: [Pc, C] }, { name: 'rstd', shape: [Pc] },
-      { name: 'q', shape: [Pc, QD] }, { name: 'k', shape: [Pc, KVD] }, { name: 'v', shape: [Pc, KVD] }, { name: 'att', shape: [Pc, QD] },
-      { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }, { name: 's', shape: [Pc, F] },
-      ...(fused ? [{ name: 'qkv', shape: [Pc, QD + 2 * KVD] }, { name: 'gu', shape: [Pc, 2 * F] }] : []),
+      { name: 'q', shape: [Pc, QD] }, { name: 'att', shape: [Pc, QD] }, { name: 's', shape: [Pc, F] },
+      // the fused layer's outputs, or the per-target ones (k, v: when the cache offset is not binding-aligned)
+      ...(fused && !lora
+        ? [{ name: 'qkv', shape: [Pc, QD + 2 * KVD] }, { name: 'gu', shape: [Pc, 2 * F] }]
+        : [{ name: 'k', shape: [Pc, KVD] }, { name: 'v', shape: [Pc, KVD] }, { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }]),
       ...(lora ? [{ name: 'lh', shape: [Pc, lora.layout.rank] }] : []),
       { name: 'xl', shape: [1, C] }, { name: 'hl', shape: [1, C] }, { name: 'rstdl', shape: [1] }, { name: 'logits', shape: [V] },
     ]);
@@ -540,8 +542,10 @@ export class InferenceModel {
 
   /**
    * Layer l on n rows at positions t0..: the residual stream xa is updated in place (the o and down
-   * projections add into it). k and v are projected straight into the cache rows t0.. (k rope'd
-   * there) when that byte offset is binding-aligned; otherwise into scratch, then kv_append.
+   * projections add into it). Fused (own upload, no unmerged adapter): q, k, v from one linear, split
+   * by rope_qkv into q and the cache rows t0..; gate, up from one linear. Otherwise per target: k and
+   * v are projected straight into the cache rows t0.. (k rope'd there) when that byte offset is
+   * binding-aligned; otherwise into scratch, then kv_append.
    */
   private layer(l: number, n: number, t0: number): void {
     const g = this.gpu, cfg = this.cfg, A = this.acts, L = this.base.layers[l];
