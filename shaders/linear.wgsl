@@ -19,7 +19,7 @@
 //                  scaling here.
 //
 //   ACC            linear_forward adds into out instead of overwriting it
-//   LORA           (SG only, not SGV) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
+//   LORA           (SG but not SGV, and R8 forward) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
 //                  forward out (+)= inp·Wᵀ + P.ls·h (N,R)·B (OC,R)ᵀ (h, B at bindings 5, 6); backward
 //                  dinp += dout·W + dropout'(dh (N,R)·A (R,IC)) (dh, A at bindings 4, 5; the adapter's
 //                  sums come first and are masked in registers, then the frozen weight's are added).
@@ -1149,6 +1149,11 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 // named registers (a private array indexed in a loop is memory there). Columns past OC are
 // clamped on load and not stored.
 // grid: (ceil(OC/(8·WX)), N) workgroups of WX
+//#if LORA
+// the adapter (LORA: R = P.lr, R % 4 == 0): h (N,R) and B (OC,R) as quads (bindings 5, 6)
+@group(0) @binding(5) var<storage, read> rlh: array<vec4f>;
+@group(0) @binding(6) var<storage, read> rlb: array<vec4f>;
+//#endif
 fn put8(n: u32, o: u32, s: vec4f) {
   if (o >= P.OC) { return; }
   var v = s.x + s.y + s.z + s.w;
@@ -1213,6 +1218,20 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_
     s6 += vec4f(x * wquad(r6, k)); s7 += vec4f(x * wquad(r7, k));
   }
 //#endif
+//#endif
+//#if LORA
+  // the adapter's output, out += P.ls·h·Bᵀ: R/4 more quad steps on the same sums (B rows clamped as W's)
+  let rq = P.lr / 4u;
+  let hb = n * rq;
+  let c0 = min(o0, last) * rq;      let c1 = min(o0 + 1u, last) * rq;
+  let c2 = min(o0 + 2u, last) * rq; let c3 = min(o0 + 3u, last) * rq;
+  let c4 = min(o0 + 4u, last) * rq; let c5 = min(o0 + 5u, last) * rq;
+  let c6 = min(o0 + 6u, last) * rq; let c7 = min(o0 + 7u, last) * rq;
+  for (var j = 0u; j < rq; j++) {
+    let hq = P.ls * rlh[hb + j];
+    s0 += hq * rlb[c0 + j]; s1 += hq * rlb[c1 + j]; s2 += hq * rlb[c2 + j]; s3 += hq * rlb[c3 + j];
+    s4 += hq * rlb[c4 + j]; s5 += hq * rlb[c5 + j]; s6 += hq * rlb[c6 + j]; s7 += hq * rlb[c7 + j];
+  }
 //#endif
   put8(n, o0, s0); put8(n, o0 + 1u, s1); put8(n, o0 + 2u, s2); put8(n, o0 + 3u, s3);
   put8(n, o0 + 4u, s4); put8(n, o0 + 5u, s5); put8(n, o0 + 6u, s6); put8(n, o0 + 7u, s7);

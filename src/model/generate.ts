@@ -13,11 +13,11 @@
 //   attends the cache (attention_decode). Returns the last position's logits (V).
 // - decode(id) = prefill([id]): one row through all layers attending the cache.
 // - Own uploads (create) store each layer's q, k, v and gate, up as one weight each (rows [q | k | v],
-//   [gate | up]; FusedLayer): without an unmerged adapter a layer is then 9 dispatches instead of 13
-//   — one linear for q, k, v, rope_qkv (q rotated, k rotated and v written into the cache rows), one
-//   linear for gate and up, swiglu_rows. With an unmerged adapter (its products are per target) and on
-//   a training model's buffers (fromModel) each target runs on its own, a row slice of the fused
-//   weight where there is one.
+//   [gate | up]; FusedLayer): a layer is then 9 dispatches instead of 13 — one linear for q, k, v,
+//   rope_qkv (q rotated, k rotated and v written into the cache rows), one linear for gate and up,
+//   swiglu_rows. An unmerged adapter on such a base is uploaded grouped too (LoraGroups: one LoRA of
+//   rank 3R / 2R with a block-diagonal B per fused weight), so its products stay one per linear. On
+//   a training model's buffers (fromModel) each target runs on its own.
 // - prefillArgmax / decodeArgmaxChained: greedy on the GPU (src/ops/argmax.ts): one u32 comes back
 //   per step, and the chosen token never leaves the GPU before the next step reads it, so several
 //   steps can be in flight (generate's `lookahead`).
@@ -84,6 +84,62 @@ interface GpuLora {
   params: GPUBuffer;
   scale: number;
   slots: Map<string, { A: Buf; B: Buf }>; // A (R,IC), B (OC,R) ranges of params
+  /** per layer, the adapter of the fused weights (a host adapter on a fused base; null otherwise) */
+  groups: LoraGroups[] | null;
+  groupsBuf: GPUBuffer | null;
+}
+
+/**
+ * The adapter of a layer's fused q, k, v (and gate, up) weights as one LoRA of rank 3R (2R): A the
+ * targets' A stacked (3R, C), B block-diagonal (QD+2·KVD, 3R) — target t's B in its rows and its R
+ * columns, zeros elsewhere — so h = x·Aᵀ is [h_q | h_k | h_v] and h·Bᵀ is [h_q·B_qᵀ | h_k·B_kᵀ |
+ * h_v·B_vᵀ], exactly the three adapters (a target the adapter lacks is zeros). null: no target of the
+ * group is adapted. Buffers: ranges of `buf`.
+ */
+interface LoraGroup { A: Buf; B: Buf; rank: number }
+interface LoraGroups { qkv: LoraGroup | null; gu: LoraGroup | null }
+
+const GROUPS: { name: keyof LoraGroups; targets: LoraTarget[] }[] = [
+  { name: 'qkv', targets: ['q', 'k', 'v'] },
+  { name: 'gu', targets: ['gate', 'up'] },
+];
+
+/** The grouped adapter (LoraGroups) of every layer, uploaded as one buffer (null when no group is adapted). */
+function uploadLoraGroups(gpu: Gpu, cfg: LlamaConfig, lw: LoraWeights): { buf: GPUBuffer; groups: LoraGroups[] } | null {
+  const R = lw.config.rank, C = cfg.hidden, alignF = gpu.alignment / 4;
+  const up = (f: number) => Math.ceil(f / alignF) * alignF;
+  const plan: { l: number; name: keyof LoraGroups; targets: LoraTarget[]; a: number; b: number; rows: number }[] = [];
+  let off = 0;
+  for (let l = 0; l < cfg.layers; l++) {
+    for (const g of GROUPS) {
+      if (!g.targets.some((t) => lw.config.targets.includes(t))) continue;
+      const rows = g.targets.reduce((n, t) => n + targetShape(cfg, t)[0], 0), rank = R * g.targets.length;
+      const a = off, b = up(a + rank * C);
+      off = up(b + rows * rank);
+      plan.push({ l, name: g.name, targets: g.targets, a, b, rows });
+    }
+  }
+  if (!plan.length) return null;
+  const flat = new Float32Array(off);
+  for (const p of plan) {
+    const rank = R * p.targets.length;
+    let row = 0;
+    p.targets.forEach((t, j) => {
+      const OC = targetShape(cfg, t)[0], pr = lw.params.get(loraKey(p.l, t));
+      if (pr) {
+        flat.set(pr.A, p.a + j * R * C); // A rows j·R .. j·R+R−1
+        for (let o = 0; o < OC; o++) flat.set(pr.B.subarray(o * R, (o + 1) * R), p.b + (row + o) * rank + j * R);
+      }
+      row += OC;
+    });
+  }
+  const buf = gpu.f32(flat, 'infer.lora.groups');
+  const groups: LoraGroups[] = Array.from({ length: cfg.layers }, () => ({ qkv: null, gu: null }));
+  for (const p of plan) {
+    const rank = R * p.targets.length;
+    groups[p.l][p.name] = { rank, A: { buffer: buf, offset: p.a * 4, size: rank * C * 4 }, B: { buffer: buf, offset: p.b * 4, size: p.rows * rank * 4 } };
+  }
+  return { buf, groups };
 }
 
 /**
@@ -145,8 +201,11 @@ export function uploadBase(gpu: Gpu, cfg: LlamaConfig, w: LlamaWeights, quant: Q
   };
 }
 
-/** Upload an adapter for unmerged use (null when it adapts nothing); a mis-shaped tensor is an error naming it. */
-function uploadLora(gpu: Gpu, cfg: LlamaConfig, lw: LoraWeights): GpuLora | null {
+/**
+ * Upload an adapter for unmerged use (null when it adapts nothing); a mis-shaped tensor is an error
+ * naming it. grouped: also its grouped form for a fused base (uploadLoraGroups).
+ */
+function uploadLora(gpu: Gpu, cfg: LlamaConfig, lw: LoraWeights, grouped: boolean): GpuLora | null {
   if (lw.config.targets.length === 0) return null;
   const layout = loraLayout(cfg, lw.config, gpu.alignment);
   const flat = new Float32Array(layout.floats);
@@ -160,7 +219,8 @@ function uploadLora(gpu: Gpu, cfg: LlamaConfig, lw: LoraWeights): GpuLora | null
     flat.set(p.B, s.b);
   }
   const params = gpu.f32(flat, 'infer.lora');
-  return { layout, params, scale: loraScale(lw.config), slots: loraBindings(layout, params) };
+  const g = grouped ? uploadLoraGroups(gpu, cfg, lw) : null;
+  return { layout, params, scale: loraScale(lw.config), slots: loraBindings(layout, params), groups: g?.groups ?? null, groupsBuf: g?.buf ?? null };
 }
 
 function loraBindings(layout: LoraLayout, params: GPUBuffer): GpuLora['slots'] {
@@ -225,10 +285,11 @@ export class InferenceModel {
       { name: 'xa', shape: [Pc, C] }, { name: 'h', shape: [Pc, C] }, { name: 'rstd', shape: [Pc] },
       { name: 'q', shape: [Pc, QD] }, { name: 'att', shape: [Pc, QD] }, { name: 's', shape: [Pc, F] },
       // the fused layer's outputs, or the per-target ones (k, v: when the cache offset is not binding-aligned)
-      ...(fused && !lora
+      ...(fused && (!lora || lora.groups)
         ? [{ name: 'qkv', shape: [Pc, QD + 2 * KVD] }, { name: 'gu', shape: [Pc, 2 * F] }]
         : [{ name: 'k', shape: [Pc, KVD] }, { name: 'v', shape: [Pc, KVD] }, { name: 'gate', shape: [Pc, F] }, { name: 'up', shape: [Pc, F] }]),
-      ...(lora ? [{ name: 'lh', shape: [Pc, lora.layout.rank] }] : []),
+      // the adapter's hidden: R per target, 3R for a grouped q, k, v
+      ...(lora ? [{ name: 'lh', shape: [Pc, lora.layout.rank * (lora.groups ? 3 : 1)] }] : []),
       { name: 'xl', shape: [1, C] }, { name: 'hl', shape: [1, C] }, { name: 'rstdl', shape: [1] }, { name: 'logits', shape: [V] },
     ]);
     this.kc = Array.from({ length: cfg.layers }, (_, l) => gpu.f32(maxSeq * KVD, `kv.k.l${l}`));
@@ -248,7 +309,7 @@ export class InferenceModel {
     const lw = opts.lora ?? null;
     const merge = !!opts.merge && !!lw && lw.config.targets.length > 0;
     const { base, fused } = uploadBase(gpu, cfg, merge ? mergeLora(cfg, weights, lw!.config, lw!.params) : weights, quant);
-    const lora = lw && !merge ? uploadLora(gpu, cfg, lw) : null;
+    const lora = lw && !merge ? uploadLora(gpu, cfg, lw, true) : null;
     const mode: LoraMode = !lw || lw.config.targets.length === 0 ? 'none' : merge ? 'merged' : 'unmerged';
     return new InferenceModel(gpu, cfg, base, fused, true, lora, true, quant, mode, opts);
   }
@@ -259,7 +320,7 @@ export class InferenceModel {
    */
   static fromModel(model: LlamaModel, opts: InferenceOptions = {}): InferenceModel {
     const { base, lora } = model.gpuWeights();
-    const gl = lora.layout.slots.length ? { ...lora, slots: loraBindings(lora.layout, lora.params) } : null;
+    const gl = lora.layout.slots.length ? { ...lora, slots: loraBindings(lora.layout, lora.params), groups: null, groupsBuf: null } : null;
     return new InferenceModel(model.gpu, model.cfg, base, null, false, gl, false, model.opts.quant, gl ? 'shared' : 'none', opts);
   }
 
@@ -272,12 +333,13 @@ export class InferenceModel {
    */
   withAdapter(lora: LoraWeights | null, opts: InferenceOptions = {}): InferenceModel {
     need(this.loraMode !== 'merged', 'inference: withAdapter needs a model whose base is not merged with an adapter');
-    const gl = lora ? uploadLora(this.gpu, this.cfg, lora) : null;
+    const gl = lora ? uploadLora(this.gpu, this.cfg, lora, !!this.fused) : null;
     const o: InferenceOptions = { maxSeq: opts.maxSeq ?? this.maxSeq, prefillChunk: opts.prefillChunk ?? this.prefillChunk };
     try {
       return new InferenceModel(this.gpu, this.cfg, this.base, this.fused, false, gl, true, this.quant, gl ? 'unmerged' : 'none', o);
     } catch (e) {
       if (gl) this.gpu.destroy(gl.params);
+      if (gl?.groupsBuf) this.gpu.destroy(gl.groupsBuf);
       throw e;
     }
   }
@@ -394,7 +456,7 @@ export class InferenceModel {
   /** Bytes of this model's own GPU buffers (shared training buffers not counted). */
   get bytes(): number {
     let b = this.acts.bytes + this.kc.reduce((a, x) => a + x.size, 0) * 2 + (this.allLogits?.size ?? 0);
-    if (this.ownsLora && this.lora) b += this.lora.params.size;
+    if (this.ownsLora && this.lora) b += this.lora.params.size + (this.lora.groupsBuf?.size ?? 0);
     if (this.ownsBase) {
       for (const x of this.baseBuffers()) b += x.size;
     }
@@ -407,7 +469,10 @@ export class InferenceModel {
     this.acts.destroy();
     for (const b of [...this.kc, ...this.vc]) g.destroy(b);
     if (this.allLogits) g.destroy(this.allLogits);
-    if (this.ownsLora && this.lora) g.destroy(this.lora.params);
+    if (this.ownsLora && this.lora) {
+      g.destroy(this.lora.params);
+      if (this.lora.groupsBuf) g.destroy(this.lora.groupsBuf);
+    }
     if (this.ownsBase) for (const b of this.baseBuffers()) g.destroy(b);
   }
 
@@ -540,6 +605,18 @@ export class InferenceModel {
     linear_forward(this.gpu, out, inp, w, bias, n, IC, OC, row0, { accumulate, lora: { h, B: a.B, rank, scale: this.lora!.scale } });
   }
 
+  /** out (n,OC) = inp·Wᵀ (+bias) of a fused weight, plus its grouped adapter (LoraGroup) if any. */
+  private fusedProj(out: Buf, inp: Buf, w: QWeight, bias: GPUBuffer | null, ad: LoraGroup | null, n: number, OC: number): void {
+    const C = this.cfg.hidden;
+    if (!ad) {
+      linear_forward(this.gpu, out, inp, w, bias, n, C, OC);
+      return;
+    }
+    const h = this.acts.get('lh');
+    lora_hidden(this.gpu, h, inp, ad.A, n, C, ad.rank, 0, 0);
+    linear_forward(this.gpu, out, inp, w, bias, n, C, OC, 0, { lora: { h, B: ad.B, rank: ad.rank, scale: this.lora!.scale } });
+  }
+
   /**
    * Layer l on n rows at positions t0..: the residual stream xa is updated in place (the o and down
    * projections add into it). Fused (own upload, no unmerged adapter): q, k, v from one linear, split
@@ -552,18 +629,18 @@ export class InferenceModel {
     const C = cfg.hidden, HS = cfg.headDim, NH = cfg.heads, NKV = cfg.kvHeads, F = cfg.ffn, KVD = NKV * HS;
     const xa = A.get('xa'), h = A.get('h'), rstd = A.get('rstd');
     const q = A.get('q'), att = A.get('att'), pos = A.get('pos');
-    const fl = this.lora ? null : this.fused?.[l];
+    const fl = this.lora && !this.lora.groups ? null : this.fused?.[l];
     if (fl) {
       // fused: q, k, v in one linear, split by rope_qkv (k and v straight into cache rows t0..);
-      // gate and up in one linear, swiglu over its rows
-      const qkv = A.get('qkv'), gu = A.get('gu');
+      // gate and up in one linear, swiglu over its rows; an adapter as its grouped form
+      const qkv = A.get('qkv'), gu = A.get('gu'), gr = this.lora?.groups?.[l];
       rmsnorm_forward(g, h, rstd, xa, L.attnNorm, n, C, cfg.eps);
-      linear_forward(g, qkv, h, fl.qkv, fl.qkvBias, n, C, NH * HS + 2 * KVD);
+      this.fusedProj(qkv, h, fl.qkv, fl.qkvBias, gr?.qkv ?? null, n, NH * HS + 2 * KVD);
       rope_qkv_forward(g, q, this.kc[l], this.vc[l], qkv, pos, this.base.invFreq, n, t0, NH, NKV, HS, cfg.ropeStyle);
       attention_decode_forward(g, att, q, this.kc[l], this.vc[l], n, t0, NH, NKV, HS);
       this.proj(l, 'o', xa, att, n, true);
       rmsnorm_forward(g, h, rstd, xa, L.ffnNorm, n, C, cfg.eps);
-      linear_forward(g, gu, h, fl.gu, null, n, C, 2 * F);
+      this.fusedProj(gu, h, fl.gu, null, gr?.gu ?? null, n, 2 * F);
       swiglu_rows_forward(g, A.get('s'), gu, n, F);
       this.proj(l, 'down', xa, A.get('s'), n, true);
       return;

@@ -60,7 +60,7 @@ export interface LinearOptions {
   variant?: LinearVariant;
   /**
    * linear_forward only: also add a LoRA adapter's output, out += scale·h (N,R)·B (OC,R)ᵀ (h from
-   * lora_hidden). Fused into the kernel where it runs sg16x32 with R % 4 == 0 (R more reduction
+   * lora_hidden). Fused into the kernel where it runs sg16x32 or rt1x8 with R % 4 == 0 (R more reduction
    * steps); elsewhere one lora_apply dispatch follows. With a row slice (rowOffset), B has the slice's OC rows.
    */
   lora?: { h: Buf; B: Buf; rank: number; scale: number };
@@ -305,7 +305,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
 
 /** Whether `variant` (as it runs) takes a LoRA adapter of rank R inside its kernel (the LORA flag). */
 function fusesLora(variant: LinearVariant, R: number): boolean {
-  return variant === 'sg16x32' && R % 4 === 0;
+  return (variant === 'sg16x32' || variant === 'rt1x8') && R % 4 === 0;
 }
 
 /**

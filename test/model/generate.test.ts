@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from '../harness.ts';
-import type { LlamaConfig, LlamaWeights, LoraConfig } from '../../src/model/config.ts';
+import type { LlamaConfig, LlamaWeights, LoraConfig, LoraTarget } from '../../src/model/config.ts';
 import { generate, generateText, type GenToken, InferenceModel, type LoraWeights } from '../../src/model/generate.ts';
 import { dequantizedWeights, LlamaModel } from '../../src/model/llama.ts';
 import { mergeLora } from '../../src/model/merge.ts';
@@ -89,6 +89,25 @@ test('KV-cache logits with LoRA unmerged == ref_logits on the host-merged weight
     await checkAgainstRef(merge ? 'merged' : 'unmerged', m, cfg, merged, 8);
     m.destroy();
   }
+});
+
+// an adapter on some targets only (q and v, gate: PEFT's usual subset and a lone MLP target) on a
+// fused base: the grouped form's zero blocks stand for the missing targets; withAdapter on a shared
+// base and the training model's buffers (fromModel: per target) give the same logits
+test('KV-cache logits with an adapter on q, v and gate only (grouped on the fused base) == ref on the merged weights', async () => {
+  const gpu = await testGpu();
+  const cfg = tinyConfig({ attnBias: true });
+  const w = tinyWeights(cfg, 5);
+  const config = { ...LORA, targets: ['q', 'v', 'gate'] as LoraTarget[] };
+  const lora: LoraWeights = { config, params: randomLora(cfg, config, 6, 0.2) };
+  const merged = mergeLora(cfg, w, config, lora.params);
+  const m = InferenceModel.create(gpu, cfg, w, { lora, maxSeq: 30, prefillChunk: 4 });
+  await checkAgainstRef('subset unmerged', m, cfg, merged, 6);
+  const base = InferenceModel.create(gpu, cfg, w, { maxSeq: 30 });
+  const tuned = base.withAdapter(lora);
+  await checkAgainstRef('subset withAdapter', tuned, cfg, merged, 6);
+  await checkAgainstRef('its base', base, cfg, w, 3);
+  for (const x of [tuned, base, m]) x.destroy();
 });
 
 test('logitsAll == ref_logits (every position); fromModel(LlamaModel) == LlamaModel.logits', async () => {
