@@ -19,7 +19,7 @@
 //                  scaling here.
 //
 //   ACC            linear_forward adds into out instead of overwriting it
-//   LORA           (SG but not SGV, and R8 forward) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
+//   LORA           (SG but not SGV; the RT and R8 forwards) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
 //                  forward out (+)= inp·Wᵀ + P.ls·h (N,R)·B (OC,R)ᵀ (h, B at bindings 5, 6); backward
 //                  dinp += dout·W + dropout'(dh (N,R)·A (R,IC)) (dh, A at bindings 4, 5; the adapter's
 //                  sums come first and are masked in registers, then the frozen weight's are added).
@@ -198,6 +198,15 @@ fn wquad_tail(rb: u32, k: u32) -> VT {
 //#endif
 //#endif
 
+//#if LORA
+//#if !SG
+// the forward's adapter in RT and R8 (LORA: R = P.lr, R % 4 == 0): h (N,R) and B (OC,R) as quads
+// (bindings 5, 6; the SG form declares its own)
+@group(0) @binding(5) var<storage, read> rlh: array<vec4f>;
+@group(0) @binding(6) var<storage, read> rlb: array<vec4f>;
+//#endif
+//#endif
+
 //#if RT
 // grid: (ceil(OC/(4·WX)), ceil(N/(WY·TM))) workgroups of WX×WY (8×8; rt1x4: 64×1)
 @compute @workgroup_size(WX, WY)
@@ -242,6 +251,19 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u) {
         step4_tail(b * 32u + 4u * t, cv(wquad_q(bw0, t, d0)), cv(wquad_q(bw1, t, d1)), cv(wquad_q(bw2, t, d2)), cv(wquad_q(bw3, t, d3)));
 //#endif
       }
+    }
+  }
+//#endif
+//#if LORA
+  // the adapter's output, acc += P.ls·h·Bᵀ: R/4 more quad steps, h rows n0.. and B rows o0..o0+3
+  // (clamped as the activation and weight rows are), in f32 whatever the compute type
+  let rq = P.lr / 4u;
+  for (var t = 0u; t < rq; t++) {
+    let b0 = rlb[min(o0, P.OC - 1u) * rq + t];      let b1 = rlb[min(o0 + 1u, P.OC - 1u) * rq + t];
+    let b2 = rlb[min(o0 + 2u, P.OC - 1u) * rq + t]; let b3 = rlb[min(o0 + 3u, P.OC - 1u) * rq + t];
+    for (var i = 0u; i < TM; i++) {
+      let hq = P.ls * rlh[min(n0 + i, P.N - 1u) * rq + t];
+      acc[i] += vec4f(dot(hq, b0), dot(hq, b1), dot(hq, b2), dot(hq, b3));
     }
   }
 //#endif
@@ -1149,11 +1171,6 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 // named registers (a private array indexed in a loop is memory there). Columns past OC are
 // clamped on load and not stored.
 // grid: (ceil(OC/(8·WX)), N) workgroups of WX
-//#if LORA
-// the adapter (LORA: R = P.lr, R % 4 == 0): h (N,R) and B (OC,R) as quads (bindings 5, 6)
-@group(0) @binding(5) var<storage, read> rlh: array<vec4f>;
-@group(0) @binding(6) var<storage, read> rlb: array<vec4f>;
-//#endif
 fn put8(n: u32, o: u32, s: vec4f) {
   if (o >= P.OC) { return; }
   var v = s.x + s.y + s.z + s.w;

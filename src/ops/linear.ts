@@ -60,7 +60,8 @@ export interface LinearOptions {
   variant?: LinearVariant;
   /**
    * linear_forward only: also add a LoRA adapter's output, out += scale·h (N,R)·B (OC,R)ᵀ (h from
-   * lora_hidden). Fused into the kernel where it runs sg16x32 or rt1x8 with R % 4 == 0 (R more reduction
+   * lora_hidden). Fused into the kernel where it runs sg16x32 or a register-tiled form (rt8x4, rt4x4,
+   * rt1x4, rt1x8) with R % 4 == 0 (R more reduction
    * steps); elsewhere one lora_apply dispatch follows. With a row slice (rowOffset), B has the slice's OC rows.
    */
   lora?: { h: Buf; B: Buf; rank: number; scale: number };
@@ -292,7 +293,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   if (N === 0 || OC === 0) return;
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
-  const fuse = !!lora && fusesLora(variant, lora.rank);
+  const fuse = !!lora && fusesLora(variant, lora.rank, 'forward');
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32'],
     [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [0, 'u32']]);
   const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse);
@@ -303,9 +304,14 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   if (lora && !fuse) lora_apply(gpu, out, lora.h, lora.B, N, OC, lora.rank, lora.scale);
 }
 
-/** Whether `variant` (as it runs) takes a LoRA adapter of rank R inside its kernel (the LORA flag). */
-function fusesLora(variant: LinearVariant, R: number): boolean {
-  return (variant === 'sg16x32' || variant === 'rt1x8') && R % 4 === 0;
+/**
+ * Whether `variant` (as it runs) takes a LoRA adapter of rank R inside its kernel (the LORA flag):
+ * sg16x32 both ways; the register-tiled forwards (rt8x4, rt4x4, rt1x4, rt1x8) too.
+ */
+function fusesLora(variant: LinearVariant, R: number, dir: LinearDir): boolean {
+  if (R % 4 !== 0) return false;
+  const kind = GEOMETRY[variant].kind;
+  return variant === 'sg16x32' || (dir === 'forward' && (kind === 'RT' || kind === 'R8'));
 }
 
 /**
@@ -322,7 +328,7 @@ export function linear_backward(gpu: Gpu, dinp: Buf, dout: Buf, w: QWeight, N: n
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const v0 = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'backward', N, IC, OC), IC);
   const variant: LinearVariant = v0 === 'sg1x32' ? 'sg16x32' : v0 === 'mv16' || v0 === 'mvsg' || v0 === 'rt1x8' ? 'rt1x4' : v0; // sg1x32, mv16, mvsg, rt1x8: forward forms
-  const fuse = !!lora && fusesLora(variant, lora.rank);
+  const fuse = !!lora && fusesLora(variant, lora.rank, 'backward');
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [0, 'u32'], [fuse ? lora.rank : 0, 'u32'], [0, 'f32'],
     [fuse ? dropout_threshold(p) : 0, 'u32'], [seed, 'u32'], [1 / (1 - p), 'f32'], [0, 'u32']]);
   const pl = pipelineFor(gpu, variant, w.format, 'linear_backward', IC % 4 === 0, OC % 4 === 0, false, false, fuse);
