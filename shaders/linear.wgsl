@@ -19,7 +19,7 @@
 //                  scaling here.
 //
 //   ACC            linear_forward adds into out instead of overwriting it
-//   LORA           (SG but not SGV; the RT and R8 forwards) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
+//   LORA           (SG but not SGV; the RT, R8, MV and MVS forwards) a LoRA adapter fused as R/4 more reduction steps, R = P.lr, R % 4 == 0:
 //                  forward out (+)= inp·Wᵀ + P.ls·h (N,R)·B (OC,R)ᵀ (h, B at bindings 5, 6); backward
 //                  dinp += dout·W + dropout'(dh (N,R)·A (R,IC)) (dh, A at bindings 4, 5; the adapter's
 //                  sums come first and are masked in registers, then the frozen weight's are added).
@@ -204,6 +204,13 @@ fn wquad_tail(rb: u32, k: u32) -> VT {
 // (bindings 5, 6; the SG form declares its own)
 @group(0) @binding(5) var<storage, read> rlh: array<vec4f>;
 @group(0) @binding(6) var<storage, read> rlb: array<vec4f>;
+// P.ls·h[n]·B[o] (the matvecs mv16 / mvsg: added by the thread that stores column o)
+fn lora_dot(n: u32, o: u32) -> f32 {
+  let rq = P.lr / 4u;
+  var a = vec4f(0.0);
+  for (var t = 0u; t < rq; t++) { a += rlh[n * rq + t] * rlb[o * rq + t]; }
+  return P.ls * (a.x + a.y + a.z + a.w);
+}
 //#endif
 //#endif
 
@@ -1114,6 +1121,9 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   if (t == 0u && o < P.OC) {
     var v = mvsum[li];
     if (P.hasBias != 0u) { v += bias[o]; }
+//#if LORA
+    v += lora_dot(n, o);
+//#endif
 //#if ACC
     out[n * P.OC + o] += v;
 //#else
@@ -1153,6 +1163,9 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
   if (j < 2u && o0 + j < P.OC) {
     var v = t[j];
     if (P.hasBias != 0u) { v += bias[o0 + j]; }
+//#if LORA
+    v += lora_dot(n, o0 + j);
+//#endif
 //#if ACC
     out[n * P.OC + o0 + j] += v;
 //#else

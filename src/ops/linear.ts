@@ -60,8 +60,8 @@ export interface LinearOptions {
   variant?: LinearVariant;
   /**
    * linear_forward only: also add a LoRA adapter's output, out += scale·h (N,R)·B (OC,R)ᵀ (h from
-   * lora_hidden). Fused into the kernel where it runs sg16x32 or a register-tiled form (rt8x4, rt4x4,
-   * rt1x4, rt1x8) with R % 4 == 0 (R more reduction
+   * lora_hidden). Fused into the kernel where it runs sg16x32, a register-tiled form (rt8x4, rt4x4,
+   * rt1x4, rt1x8), mv16 or mvsg, with R % 4 == 0 (R more reduction
    * steps); elsewhere one lora_apply dispatch follows. With a row slice (rowOffset), B has the slice's OC rows.
    */
   lora?: { h: Buf; B: Buf; rank: number; scale: number };
@@ -306,12 +306,13 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
 
 /**
  * Whether `variant` (as it runs) takes a LoRA adapter of rank R inside its kernel (the LORA flag):
- * sg16x32 both ways; the register-tiled forwards (rt8x4, rt4x4, rt1x4, rt1x8) too.
+ * sg16x32 both ways; the register-tiled forwards (rt8x4, rt4x4, rt1x4, rt1x8) and the matvecs mv16,
+ * mvsg too (not sm64 / sm128, not sg1x32).
  */
 function fusesLora(variant: LinearVariant, R: number, dir: LinearDir): boolean {
   if (R % 4 !== 0) return false;
   const kind = GEOMETRY[variant].kind;
-  return variant === 'sg16x32' || (dir === 'forward' && (kind === 'RT' || kind === 'R8'));
+  return variant === 'sg16x32' || (dir === 'forward' && kind !== 'SM' && kind !== 'SG');
 }
 
 /**

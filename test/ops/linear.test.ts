@@ -323,7 +323,7 @@ async function loraCase(format: QFormat, variant: op.LinearVariant, N: number, I
   return names;
 }
 
-test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in sg16x32 (and the register-tiled forwards, sg) for R % 4 == 0, separate elsewhere', async () => {
+test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in sg16x32 (and the register-tiled and matvec forwards) for R % 4 == 0, separate elsewhere', async () => {
   const gpu = await testGpu();
   const sg = op.subgroupVariantAvailable(gpu);
   let seed = 500;
@@ -347,15 +347,17 @@ test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in
       }
     }
   }
-  // rt1x8 (the decode matvec): its forward takes the adapter in-kernel (IC % 4 == 0, R % 4 == 0); its
-  // backward is rt1x4's, with the separate product
-  for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
-    for (const [N, IC, OC, R] of [[1, 96, 65, 4], [3, 100, 70, 8], [1, 32, 9, 3], [2, 33, 20, 4], [1, 64, 300, 16]]) {
-      const names = await loraCase(format, 'rt1x8', N, IC, OC, R, seed += 13, 'f32', N === 1, 0);
-      if (names) {
-        const fwd = names.filter((k) => k.startsWith('linear_') && k.endsWith('.linear_forward'));
-        assert.equal(fwd.length, 1, names.join(', '));
-        assert.equal(fwd[0].includes('_lora_rt1x8'), IC % 4 === 0 && R % 4 === 0, `rt1x8 fuses the adapter exactly when IC and R are multiples of 4: ${names.join(', ')}`);
+  // the matvecs (rt1x8; mv16, mvsg): their forward takes the adapter in-kernel (R % 4 == 0; where IC %
+  // 4 ≠ 0 rt1x4 runs in their place, and fuses too); their backward is rt1x4's, with the separate product
+  for (const variant of ['rt1x8', 'mv16', 'mvsg'] as const) {
+    for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
+      for (const [N, IC, OC, R] of [[1, 96, 65, 4], [3, 100, 70, 8], [1, 32, 9, 3], [2, 33, 20, 4], [1, 64, 300, 16]]) {
+        const names = await loraCase(format, variant, N, IC, OC, R, seed += 13, 'f32', N === 1, 0);
+        if (names) {
+          const fwd = names.filter((k) => k.startsWith('linear_') && k.endsWith('.linear_forward'));
+          assert.equal(fwd.length, 1, names.join(', '));
+          assert.equal(fwd[0].includes('_lora_'), R % 4 === 0, `${variant} fuses the adapter exactly when R is a multiple of 4: ${names.join(', ')}`);
+        }
       }
     }
   }
@@ -364,7 +366,7 @@ test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in
   if (await hasF16('linear+lora compute f16')) await loraCase('q8', 'sg16x32', 33, 96, 70, 8, seed += 13, 'f16', true);
   // a row slice of a larger weight (inference runs q / k / v and gate / up as slices of one concatenated
   // weight): the adapter's B has the slice's OC rows
-  for (const variant of ['sg16x32', 'rt8x4', 'rt1x4', 'rt1x8'] as const) {
+  for (const variant of ['sg16x32', 'rt8x4', 'rt1x4', 'rt1x8', 'mv16', 'mvsg'] as const) {
     for (const format of ['f32', 'q4'] as const) {
       await loraCase(format, variant, 5, 64, 36, 8, seed += 13, 'f32', true, 0.3, 40);
       await loraCase(format, variant, 1, 96, 20, 16, seed += 13, 'f32', false, 0, 7);
