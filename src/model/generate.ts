@@ -262,9 +262,6 @@ export class InferenceModel {
     this.cfg = cfg;
     this.base = base;
     this.fused = fused;
-    const QD0 = cfg.heads * cfg.headDim, KVD0 = cfg.kvHeads * cfg.headDim;
-    const rowsOf: Record<LoraTarget, number> = fused ? { q: 0, k: QD0, v: QD0 + KVD0, o: 0, gate: 0, up: cfg.ffn, down: 0 } : { q: 0, k: 0, v: 0, o: 0, gate: 0, up: 0, down: 0 };
-    this.targets = base.layers.map((L) => Object.fromEntries(LORA_TARGETS.map((t) => [t, { w: L.w[t], row0: rowsOf[t], bias: L.bias[t] }])) as Record<LoraTarget, TargetWeight>);
     this.ownsBase = ownsBase;
     this.lora = lora;
     this.ownsLora = ownsLora;
@@ -277,6 +274,9 @@ export class InferenceModel {
     this.maxSeq = maxSeq;
     this.prefillChunk = Pc;
     const C = cfg.hidden, QD = cfg.heads * cfg.headDim, KVD = cfg.kvHeads * cfg.headDim, F = cfg.ffn, V = cfg.vocab;
+    // a target's first row in its weight: q, k, v in [q | k | v] and gate, up in [gate | up] when fused
+    const row0: Record<LoraTarget, number> = { q: 0, k: fused ? QD : 0, v: fused ? QD + KVD : 0, o: 0, gate: 0, up: fused ? F : 0, down: 0 };
+    this.targets = base.layers.map((L) => Object.fromEntries(LORA_TARGETS.map((t) => [t, { w: L.w[t], row0: row0[t], bias: L.bias[t] }])) as Record<LoraTarget, TargetWeight>);
     const maxBind = gpu.info.limits.maxStorageBufferBindingSize ?? 128 << 20;
     need(cfg.headDim <= 128, `inference: head size ${cfg.headDim} > 128 is not supported (attention_decode)`);
     need(maxSeq * KVD * 4 <= maxBind, `inference: one layer's KV cache (${maxSeq}·${KVD} floats) must fit maxStorageBufferBindingSize ${maxBind} — use a smaller maxSeq`);
