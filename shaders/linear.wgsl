@@ -25,6 +25,10 @@
 //                  sums come first and are masked in registers, then the frozen weight's are added).
 //                  Saves the LoRA kernel's read-modify-write pass over out / dinp (src/ops/lora.ts
 //                  runs it where this can't). The launcher appends shaders/dropout_hash.wgsl.
+//   XN             (forward; rt1x8 only, V4; not with LORA) the input RMS-normalized in-kernel, saving
+//                  the rmsnorm dispatch that would write it: x·g·r with g at binding 5 and r =
+//                  1/sqrt(mean(x²) + P.eps) of the row, applied to the sums, (Σ w·x·g)·r
+//                  (src/ops/linear.ts: opts.norm)
 //   RT / SM / SG / MV / MVS / R8  which entry points: register-tiled (RT), shared-memory tiled (SM, end
 //                  of file), subgroup (SG, after SM; `enable subgroups;`), the coalesced matvec (MV;
 //                  forward only), its subgroup form (MVS; forward only) or the 8-column register
@@ -84,8 +88,8 @@ fn cv(v: vec4f) -> VT { return v; }
 //#endif
 
 // lr, ls: LORA rank and scale (forward); lthr, lseed, lkeep: the backward's LoRA dropout (threshold,
-// seed, 1/(1−p); lthr = 0: none)
-struct Params { N: u32, IC: u32, OC: u32, wbase: u32, rowWords: u32, hasBias: u32, lr: u32, ls: f32, lthr: u32, lseed: u32, lkeep: f32, _p0: u32 }
+// seed, 1/(1−p); lthr = 0: none); eps: XN's RMSNorm epsilon
+struct Params { N: u32, IC: u32, OC: u32, wbase: u32, rowWords: u32, hasBias: u32, lr: u32, ls: f32, lthr: u32, lseed: u32, lkeep: f32, eps: f32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
 //#if F32
@@ -1183,6 +1187,16 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 // loads cost as much as the weights': 9 loads per 8 weight quads instead of 5 per 4. The 8 sums are
 // named registers (a private array indexed in a loop is memory there). Columns past OC are
 // clamped on load and not stored.
+// xin(b, k): the input quad k..k+3 of the row starting at element b, as the kernel uses it (XN:
+// RMS-normalized; the row's 1/rms, rnorm(), scales the sums at the end)
+//#if XN
+@group(0) @binding(5) var<storage, read> gn: array<vec4f>; // the RMSNorm weight g (IC); never with LORA
+var<private> ssq: f32; // Σ x² of the row so far
+fn xin(b: u32, k: u32) -> vec4f { let x = ldx(b + k); ssq += dot(x, x); return x * gn[k >> 2u]; }
+fn rnorm() -> f32 { return inverseSqrt(ssq / f32(P.IC) + P.eps); }
+//#else
+fn xin(b: u32, k: u32) -> vec4f { return ldx(b + k); }
+//#endif
 // grid: (ceil(OC/(8·WX)), N) workgroups of WX
 fn put8(n: u32, o: u32, s: vec4f) {
   if (o >= P.OC) { return; }
@@ -1217,9 +1231,8 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_
     let b4 = r4 + o; let b5 = r5 + o; let b6 = r6 + o; let b7 = r7 + o;
     let d0 = wf(b0); let d1 = wf(b1); let d2 = wf(b2); let d3 = wf(b3);
     let d4 = wf(b4); let d5 = wf(b5); let d6 = wf(b6); let d7 = wf(b7);
-    let xb = xr + b * 32u;
     for (var t = 0u; t < nq; t++) {
-      let x = cv(ldx(xb + 4u * t));
+      let x = cv(xin(xr, b * 32u + 4u * t));
       s0 += vec4f(x * cv(wquad_q(b0, t, d0))); s1 += vec4f(x * cv(wquad_q(b1, t, d1)));
       s2 += vec4f(x * cv(wquad_q(b2, t, d2))); s3 += vec4f(x * cv(wquad_q(b3, t, d3)));
       s4 += vec4f(x * cv(wquad_q(b4, t, d4))); s5 += vec4f(x * cv(wquad_q(b5, t, d5)));
@@ -1231,9 +1244,8 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_
   // quads: row r's quad j is w[r/4 + j] (rowWords = IC, a multiple of 4; wbase too)
   let q0 = r0 >> 2u; let q1 = r1 >> 2u; let q2 = r2 >> 2u; let q3 = r3 >> 2u;
   let q4 = r4 >> 2u; let q5 = r5 >> 2u; let q6 = r6 >> 2u; let q7 = r7 >> 2u;
-  let xq = xr >> 2u;
   for (var j = 0u; j < P.IC / 4u; j++) {
-    let x = cv(inp[xq + j]);
+    let x = cv(xin(xr, 4u * j));
     s0 += vec4f(x * cv(bitcast<vec4f>(w[q0 + j]))); s1 += vec4f(x * cv(bitcast<vec4f>(w[q1 + j])));
     s2 += vec4f(x * cv(bitcast<vec4f>(w[q2 + j]))); s3 += vec4f(x * cv(bitcast<vec4f>(w[q3 + j])));
     s4 += vec4f(x * cv(bitcast<vec4f>(w[q4 + j]))); s5 += vec4f(x * cv(bitcast<vec4f>(w[q5 + j])));
@@ -1241,13 +1253,17 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_
   }
 //#else
   for (var k = 0u; k < P.IC; k += 4u) {
-    let x = cv(ldx(xr + k));
+    let x = cv(xin(xr, k));
     s0 += vec4f(x * wquad(r0, k)); s1 += vec4f(x * wquad(r1, k));
     s2 += vec4f(x * wquad(r2, k)); s3 += vec4f(x * wquad(r3, k));
     s4 += vec4f(x * wquad(r4, k)); s5 += vec4f(x * wquad(r5, k));
     s6 += vec4f(x * wquad(r6, k)); s7 += vec4f(x * wquad(r7, k));
   }
 //#endif
+//#endif
+//#if XN
+  let rn = rnorm();
+  s0 *= rn; s1 *= rn; s2 *= rn; s3 *= rn; s4 *= rn; s5 *= rn; s6 *= rn; s7 *= rn;
 //#endif
 //#if LORA
   // the adapter's output, out += P.ls·h·Bᵀ: R/4 more quad steps on the same sums (B rows clamped as W's)

@@ -324,6 +324,26 @@ for (const { variant, format, IC } of [
   });
 }
 
+// linear with its input RMS-normalized (opts.norm: in rt1x8's kernel, elsewhere a separate rmsnorm
+// first), a decode row and three rows, f32 and q8 weights
+for (const { N, format } of [{ N: 1, format: 'f32' }, { N: 3, format: 'q8' }] as const) {
+  const IC = 96, OC = 70, eps = 1e-5;
+  register('linear', `N=${N} IC=${IC} OC=${OC} ${format} +bias · input RMS-normalized, variant rt1x8 · no backward`, async (t) => {
+    const { gpu } = t;
+    const seed = 610 + N;
+    const { q: w, f32: wdq } = t.weight(rand(OC * IC, seed, 0.5), OC, IC, format, 'w');
+    const inp = rand(N * IC, seed + 1, 2), g = rand(IC, seed + 2), b = rand(OC, seed + 3);
+    const x = new Float32Array(N * IC);
+    rmsnormRef.rmsnorm_forward(x, new Float32Array(N), inp, g, N, IC, eps);
+    const out = new Float32Array(N * OC);
+    linearRef.linear_forward(out, x, wdq, b, N, IC, OC);
+    const bInp = t.f32(inp, 'inp'), bG = t.f32(g, 'g'), bB = t.f32(b, 'bias'), bOut = t.f32(N * OC, 'out');
+    const scratch = t.f32(N * IC, 'scratch'), rstd = t.f32(N, 'rstd');
+    await gpu.scoped('selftest linear norm', () => linearOp.linear_forward(gpu, bOut, bInp, w, bB, N, IC, OC, 0, { variant: 'rt1x8', norm: { weight: bG, eps, scratch, rstd } }));
+    return [{ check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum }];
+  });
+}
+
 // lora: dropout on the input (exact integer hash shared with the twin), all four gradients; the
 // adapter's own kernel choice ('auto'), then each kernel forced (src/ops/lora.ts loraTuning)
 for (const kernel of ['auto', 'rt', 'sk'] as const) {

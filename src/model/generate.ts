@@ -578,12 +578,21 @@ export class InferenceModel {
     await tuneLinear(this.gpu, shapes, opts);
   }
 
-  /** Final norm of the last of n rows of xa and its logits (V) into `logits`. */
+  /**
+   * Final norm of the last of n rows of xa and its logits (V) into `logits`: the norm inside the
+   * lm_head's kernel where it can (linear's opts.norm) when the lm_head is one call.
+   */
   private recordLastLogits(n: number): void {
     const g = this.gpu, C = this.cfg.hidden, V = this.cfg.vocab, A = this.acts;
     g.copy(A.get('xa'), (n - 1) * C * 4, A.get('xl'), 0, C * 4);
-    rmsnorm_forward(g, A.get('hl'), A.get('rstdl'), A.get('xl'), this.base.norm, 1, C, this.cfg.eps);
     const logits = A.get('logits');
+    if (this.lmChunk === V) {
+      linear_forward(g, logits, A.get('xl'), this.base.lmHead, null, 1, C, V, 0, {
+        norm: { weight: this.base.norm, eps: this.cfg.eps, scratch: A.get('hl'), rstd: A.get('rstdl') },
+      });
+      return;
+    }
+    rmsnorm_forward(g, A.get('hl'), A.get('rstdl'), A.get('xl'), this.base.norm, 1, C, this.cfg.eps);
     for (let r0 = 0; r0 < V; r0 += this.lmChunk) {
       const len = Math.min(this.lmChunk, V - r0);
       const out: Buf = len === V ? logits : { buffer: logits, offset: r0 * 4, size: len * 4 };
@@ -605,16 +614,21 @@ export class InferenceModel {
     linear_forward(this.gpu, out, inp, w, bias, n, IC, OC, row0, { accumulate, lora: { h, B: a.B, rank, scale: this.lora!.scale } });
   }
 
-  /** out (n,OC) = inp·Wᵀ (+bias) of a fused weight, plus its grouped adapter (LoraGroup) if any. */
-  private fusedProj(out: Buf, inp: Buf, w: QWeight, bias: GPUBuffer | null, ad: LoraGroup | null, n: number, OC: number): void {
-    const C = this.cfg.hidden;
+  /**
+   * out (n,OC) = rmsnorm(xa; norm)·Wᵀ (+bias) of a fused weight, plus its grouped adapter (LoraGroup)
+   * if any. Without an adapter the norm runs inside the linear's kernel where it can (opts.norm);
+   * with one, rmsnorm writes h first (the adapter's hidden reads it too).
+   */
+  private fusedProj(out: Buf, xa: Buf, norm: GPUBuffer, w: QWeight, bias: GPUBuffer | null, ad: LoraGroup | null, n: number, OC: number): void {
+    const g = this.gpu, C = this.cfg.hidden, A = this.acts, x = A.get('h');
     if (!ad) {
-      linear_forward(this.gpu, out, inp, w, bias, n, C, OC);
+      linear_forward(g, out, xa, w, bias, n, C, OC, 0, { norm: { weight: norm, eps: this.cfg.eps, scratch: x, rstd: A.get('rstd') } });
       return;
     }
-    const h = this.acts.get('lh');
-    lora_hidden(this.gpu, h, inp, ad.A, n, C, ad.rank, 0, 0);
-    linear_forward(this.gpu, out, inp, w, bias, n, C, OC, 0, { lora: { h, B: ad.B, rank: ad.rank, scale: this.lora!.scale } });
+    rmsnorm_forward(g, x, A.get('rstd'), xa, norm, n, C, this.cfg.eps);
+    const h = A.get('lh');
+    lora_hidden(g, h, x, ad.A, n, C, ad.rank, 0, 0);
+    linear_forward(g, out, x, w, bias, n, C, OC, 0, { lora: { h, B: ad.B, rank: ad.rank, scale: this.lora!.scale } });
   }
 
   /**
@@ -634,13 +648,11 @@ export class InferenceModel {
       // fused: q, k, v in one linear, split by rope_qkv (k and v straight into cache rows t0..);
       // gate and up in one linear, swiglu over its rows; an adapter as its grouped form
       const qkv = A.get('qkv'), gu = A.get('gu'), gr = this.lora?.groups?.[l];
-      rmsnorm_forward(g, h, rstd, xa, L.attnNorm, n, C, cfg.eps);
-      this.fusedProj(qkv, h, fl.qkv, fl.qkvBias, gr?.qkv ?? null, n, NH * HS + 2 * KVD);
+      this.fusedProj(qkv, xa, L.attnNorm, fl.qkv, fl.qkvBias, gr?.qkv ?? null, n, NH * HS + 2 * KVD);
       rope_qkv_forward(g, q, this.kc[l], this.vc[l], qkv, pos, this.base.invFreq, n, t0, NH, NKV, HS, cfg.ropeStyle);
       attention_decode_forward(g, att, q, this.kc[l], this.vc[l], n, t0, NH, NKV, HS);
       this.proj(l, 'o', xa, att, n, true);
-      rmsnorm_forward(g, h, rstd, xa, L.ffnNorm, n, C, cfg.eps);
-      this.fusedProj(gu, h, fl.gu, null, gr?.gu ?? null, n, 2 * F);
+      this.fusedProj(gu, xa, L.ffnNorm, fl.gu, null, gr?.gu ?? null, n, 2 * F);
       swiglu_rows_forward(g, A.get('s'), gu, n, F);
       this.proj(l, 'down', xa, A.get('s'), n, true);
       return;

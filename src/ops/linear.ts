@@ -33,6 +33,7 @@ import { type Buf, type Gpu, uniforms } from '../gpu/device.ts';
 import { chooseVariant, tuneCacheKey, type TuneOptions } from '../gpu/autotune.ts';
 import { bytesOf, blocksPerRow, type QFormat, type QWeightHost, wordsPerBlock } from '../model/quant.ts';
 import { lora_apply, lora_backward_dinp } from './lora.ts';
+import { rmsnorm_forward } from './rmsnorm.ts';
 import { dropout_threshold } from '../ref/lora.ts';
 import { bucket4, fixedSubgroupSize, need, preprocess, subgroupWidth } from './util.ts';
 
@@ -65,6 +66,14 @@ export interface LinearOptions {
    * steps); elsewhere one lora_apply dispatch follows. With a row slice (rowOffset), B has the slice's OC rows.
    */
   lora?: { h: Buf; B: Buf; rank: number; scale: number };
+  /**
+   * linear_forward only: the linear's input is inp's rows (N,IC) RMS-normalized with `weight` (IC)
+   * and `eps` (a model's norm before its projections). Inside the kernel (XN in
+   * shaders/linear.wgsl: no dispatch writes the normalized rows) where rt1x8 runs (fusesInput);
+   * elsewhere rmsnorm_forward writes them to `scratch` (N,IC) (and their 1/rms to `rstd` (N)) first.
+   * Not with opts.lora (the adapter's hidden needs the normalized rows).
+   */
+  norm?: { weight: Buf; eps: number; scratch: Buf; rstd: Buf };
   /**
    * linear_backward only: also add the adapter's input gradient, dinp += dropout'(dh (N,R)·A (R,IC))
    * (dh from lora_backward_dh; dropout p, seed as the forward's lora_hidden, default none). Fused
@@ -178,17 +187,17 @@ function effective(gpu: Gpu, v: LinearVariant, IC: number): LinearVariant {
 
 const sources = new Map<string, string>();
 /** Pipeline of one variant: format, V4 = IC % 4 == 0, DV = OC % 4 == 0 (backward only), H = f16 compute (forward only). */
-function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false, lora = false) {
+function pipelineFor(gpu: Gpu, variant: LinearVariant, format: QFormat, entry: 'linear_forward' | 'linear_backward', v4: boolean, dv: boolean, h = false, acc = false, lora = false, xn = false) {
   need(!!GEOMETRY[variant], `linear: unknown variant ${JSON.stringify(variant)} (one of ${LINEAR_VARIANTS.join(', ')})`);
   const g = geometryOn(gpu, variant);
   const sg4 = g.kind === 'SG' && g.wx === 4;
   const sgw = g.kind === 'MVS' ? `_w${g.wx}` : sg4 ? '_w4' : '';
-  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}_${variant}${sgw}`;
+  const name = `linear_${format}${v4 ? '_v4' : ''}${dv ? '_dv' : ''}${h ? '_h' : ''}${acc ? '_acc' : ''}${lora ? '_lora' : ''}${xn ? '_rmsnorm' : ''}_${variant}${sgw}`;
   let src = sources.get(name);
   if (!src) {
     const flags = {
       F32: format === 'f32', F16: format === 'f16', Q8: format === 'q8', Q4: format === 'q4', Q: format === 'q8' || format === 'q4',
-      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', MVS: g.kind === 'MVS', R8: g.kind === 'R8', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4,
+      V4: v4, DV: dv, H: h, ACC: acc, LORA: lora, RT: g.kind === 'RT', SM: g.kind === 'SM', SM128: variant === 'sm128', SG: g.kind === 'SG', MV: g.kind === 'MV', MVS: g.kind === 'MVS', R8: g.kind === 'R8', SGP: sgPairs(gpu, variant, format), SGV: variant === 'sg1x32', SG4: sg4, XN: xn,
     };
     need(flags.F32 || flags.F16 || flags.Q, `linear: unknown weight format '${format}'`);
     src = preprocess(lora ? `${code}\n${dropoutHash}` : code, flags)
@@ -288,20 +297,40 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   const compute = opts.compute ?? linearCompute(gpu);
   need(compute === 'f32' || compute === 'f16', `linear: compute must be 'f32' or 'f16' (got ${JSON.stringify(compute)})`);
   need(compute === 'f32' || gpu.info.features.f16, `linear: compute 'f16' needs the adapter feature shader-f16, which ${gpu.info.description || 'this adapter'} lacks`);
-  const lora = opts.lora;
+  const lora = opts.lora, xin = opts.norm;
   need(!lora || lora.rank >= 1, 'linear: opts.lora needs rank ≥ 1');
+  need(!lora || !xin, "linear: opts.norm and opts.lora cannot be combined (the adapter's hidden needs the normalized rows)");
   if (N === 0 || OC === 0) return;
-  const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
+  if (xin && !fusesInput(variant, IC)) {
+    rmsnorm_forward(gpu, xin.scratch, xin.rstd, inp, xin.weight, N, IC, xin.eps);
+    linear_forward(gpu, out, xin.scratch, w, bias, N, IC, OC, rowOffset, { ...opts, norm: undefined, variant });
+    return;
+  }
+  const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const fuse = !!lora && fusesLora(variant, lora.rank, 'forward');
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32'],
-    [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [0, 'u32']]);
-  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse);
+    [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [xin ? xin.eps : 0, 'f32']]);
+  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse, !!xin);
   const g = geometryOn(gpu, variant);
   const bufs: Buf[] = [out, inp, buf, bias ?? dummy(gpu)];
   if (fuse) bufs.push(lora.h, lora.B);
+  if (xin) bufs.push(xin.weight);
   gpu.dispatch(p, u, bufs, [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
   if (lora && !fuse) lora_apply(gpu, out, lora.h, lora.B, N, OC, lora.rank, lora.scale);
+}
+
+/**
+ * Whether `variant` (as it runs) RMS-normalizes its input in-kernel (opts.norm): rt1x8 (IC % 4 ==
+ * 0). Measured for tinystories-656k decode (`whittle profile --decode 16`): on SwiftShader the
+ * normalized matvecs cost 5% more GPU time than plain ones and the five rmsnorm dispatches they
+ * replace cost 3–4× that; on lavapipe rt1x4 with the weight g loaded beside x ran 2× slower than
+ * without (the load of g alone: without it the fused form cost what the plain one does), more than
+ * the rmsnorm dispatch it saved. SwiGLU folded into the down projection's input the same way was
+ * slower on both (every thread recomputes the whole row's silu: 16–32× the exps).
+ */
+export function fusesInput(variant: LinearVariant, IC: number): boolean {
+  return IC % 4 === 0 && variant === 'rt1x8';
 }
 
 /**

@@ -164,4 +164,7 @@ test('whittle profile --decode: per-kernel GPU time per token of the KV-cache de
   assert.equal(Math.round(calls), p.dispatchesPerToken, 'every dispatch of a token is in the profile');
   assert.ok(p.kernels.some((k) => k.kernel.includes('attention_decode')) && p.kernels.some((k) => k.kernel.includes('argmax')), p.kernels.map((k) => k.kernel).join(', '));
   for (let i = 1; i < p.kernels.length; i++) assert.ok(p.kernels[i - 1].usPerToken >= p.kernels[i].usPerToken, 'sorted by time');
+  const bad = whittle(['profile', '--shape', 'tiny', '--decode', '2', '--driver-threads', 'many']);
+  assert.equal(bad.code, 2, '--driver-threads needs an integer');
+  assert.match(bad.stderr, /driver-threads/);
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from '../harness.ts';
 import * as ref from '../../src/ref/linear.ts';
 import * as lref from '../../src/ref/lora.ts';
+import * as rref from '../../src/ref/rmsnorm.ts';
 import * as op from '../../src/ops/linear.ts';
 import { dequantize, quantize, type QFormat } from '../../src/model/quant.ts';
 import { assertClose, finiteDiff, project, randn32, testGpu, to64, TOL } from '../util.ts';
@@ -372,4 +373,53 @@ test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in
       await loraCase(format, variant, 1, 96, 20, 16, seed += 13, 'f32', false, 0, 7);
     }
   }
+});
+
+// opts.norm: the linear's input inp's rows RMS-normalized — in-kernel (XN) where rt1x8 runs (IC % 4 ==
+// 0), else a separate rmsnorm dispatch into scratch first; both vs the twins' composition
+// (src/ref/rmsnorm.ts, then src/ref/linear.ts)
+async function normCase(format: QFormat, variant: op.LinearVariant, N: number, IC: number, OC: number, seed: number, accumulate: boolean, row0: number, compute: op.LinearCompute = 'f32'): Promise<string[] | null> {
+  const gpu = await testGpu();
+  const rows = row0 + OC + 2;
+  const host = quantize(randn32(rows * IC, seed, 0.5), rows, IC, format);
+  const wdq = dequantize(host);
+  const inp = randn32(N * IC, seed + 1, 2), g = randn32(IC, seed + 2), bias = randn32(OC, seed + 3), out0 = randn32(N * OC, seed + 4);
+  const eps = 1e-5;
+  const x = new Float32Array(N * IC);
+  rref.rmsnorm_forward(x, new Float32Array(N), inp, g, N, IC, eps);
+  const want = new Float32Array(N * OC); ref.linear_forward(want, x, wdq, bias, N, IC, OC, row0);
+  if (accumulate) for (let i = 0; i < N * OC; i++) want[i] += out0[i];
+  const w = op.uploadWeight(gpu, host, 't.w');
+  const b = { inp: gpu.f32(inp, 't.inp'), g: gpu.f32(g, 't.g'), bias: gpu.f32(bias, 't.bias'), out: gpu.f32(out0, 't.out'), scratch: gpu.f32(N * IC, 't.scratch'), rstd: gpu.f32(N, 't.rstd') };
+  const run = () => op.linear_forward(gpu, b.out, b.inp, w, b.bias, N, IC, OC, row0, { variant, accumulate, compute, norm: { weight: b.g, eps, scratch: b.scratch, rstd: b.rstd } });
+  let names: string[] | null = null;
+  if (gpu.startProfile()) { run(); names = [...(await gpu.stopProfile()).keys()].sort(); } else await gpu.scoped('linear norm', run);
+  const tag = `${format} ${variant} N=${N} IC=${IC} OC=${OC}${accumulate ? ' accumulate' : ''}${row0 ? ` rows ${row0}..` : ''} compute ${compute}`;
+  assertClose(`linear norm out ${tag}`, await gpu.readF32(b.out, N * OC), want, compute === 'f16' ? TOL.f16 : TOL.f32sum);
+  for (const x of [w.buf, ...Object.values(b)]) gpu.destroy(x);
+  return names;
+}
+
+test('gpu linear with an RMS-normalized input (opts.norm) vs ref: in-kernel for rt1x8 (IC % 4 == 0), a separate rmsnorm dispatch first elsewhere', async () => {
+  const gpu = await testGpu();
+  let seed = 900;
+  for (const variant of ['rt1x8', 'rt1x4', 'rt8x4', 'sg1x32', 'mv16'] as const) {
+    for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
+      for (const [N, IC, OC, row0] of [[1, 96, 65, 0], [3, 64, 300, 7], [1, 100, 20, 0], [2, 32, 9, 3], ...(format === 'f32' ? [[1, 128, 2048, 0]] : [])]) {
+        const names = await normCase(format, variant, N, IC, OC, seed += 7, seed % 2 === 0, row0);
+        if (!names) continue;
+        const fused = op.fusesInput(variant, IC);
+        const tag = `(${format} ${variant} IC=${IC}): ${names.join(', ')}`;
+        const fwd = names.filter((k) => k.startsWith('linear_'));
+        assert.equal(fwd.length, 1, tag);
+        assert.equal(fwd[0].includes('_rmsnorm_'), fused, `the normalizing pipeline exactly when fused ${tag}`);
+        assert.equal(names.some((k) => k.startsWith('rmsnorm')), !fused, `a separate rmsnorm dispatch exactly when not fused ${tag}`);
+      }
+    }
+  }
+  if (await hasF16('linear norm compute f16')) await normCase('q8', 'rt1x8', 1, 96, 70, seed += 7, true, 0, 'f16');
+  const w = op.uploadWeight(gpu, quantize(randn32(8 * 8, 1), 8, 8, 'f32'), 't.w');
+  const x = gpu.f32(8, 't.x'), y = gpu.f32(8, 't.y');
+  assert.throws(() => op.linear_forward(gpu, y, x, w, null, 1, 8, 8, 0, { norm: { weight: x, eps: 1e-5, scratch: x, rstd: x }, lora: { h: x, B: x, rank: 4, scale: 1 } }), /opts.norm and opts.lora cannot be combined/);
+  for (const b of [w.buf, x, y]) gpu.destroy(b);
 });
