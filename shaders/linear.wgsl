@@ -25,10 +25,10 @@
 //                  sums come first and are masked in registers, then the frozen weight's are added).
 //                  Saves the LoRA kernel's read-modify-write pass over out / dinp (src/ops/lora.ts
 //                  runs it where this can't). The launcher appends shaders/dropout_hash.wgsl.
-//   XN             (forward; rt1x8 only, V4; not with LORA) the input RMS-normalized in-kernel, saving
-//                  the rmsnorm dispatch that would write it: x·g·r with g at binding 5 and r =
-//                  1/sqrt(mean(x²) + P.eps) of the row, applied to the sums, (Σ w·x·g)·r
-//                  (src/ops/linear.ts: opts.norm)
+//   XN             (forward; the matvecs rt1x8, mv16, mvsg, sg1x32, V4; not with LORA) the input
+//                  RMS-normalized in-kernel, saving the rmsnorm dispatch that would write it: x·g·r
+//                  with g at binding 5 and r = 1/sqrt(mean(x²) + P.eps) of the row, applied to the
+//                  sums, (Σ w·x·g)·r (src/ops/linear.ts: opts.norm)
 //   RT / SM / SG / MV / MVS / R8  which entry points: register-tiled (RT), shared-memory tiled (SM, end
 //                  of file), subgroup (SG, after SM; `enable subgroups;`), the coalesced matvec (MV;
 //                  forward only), its subgroup form (MVS; forward only) or the 8-column register
@@ -216,6 +216,19 @@ fn lora_dot(n: u32, o: u32) -> f32 {
   return P.ls * (a.x + a.y + a.z + a.w);
 }
 //#endif
+//#endif
+
+// the matvecs' input (R8, MV, MVS, SGV): xin(b, k) is the quad k..k+3 of the row starting at element
+// b as the kernel uses it. XN: RMS-normalized — x·g, with Σx² of the quads this thread loaded added
+// to ssq; the sums are scaled by rnorm(Σx² of the whole row) at the end (MV, MVS, SGV: the threads'
+// ssq summed with their partial dots).
+//#if XN
+@group(0) @binding(5) var<storage, read> gn: array<vec4f>; // the RMSNorm weight g (IC); never with LORA
+var<private> ssq: f32;
+fn xin(b: u32, k: u32) -> vec4f { let x = ldx(b + k); ssq += dot(x, x); return x * gn[k >> 2u]; }
+fn rnorm(ss: f32) -> f32 { return inverseSqrt(ss / f32(P.IC) + P.eps); }
+//#else
+fn xin(b: u32, k: u32) -> vec4f { return ldx(b + k); }
 //#endif
 
 //#if RT
@@ -796,7 +809,13 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
   for (var g = 0u; g * SGW < nq; g++) {
     let q0 = g * SGW;
     let m = min(SGW, nq - q0);
+//#if XN
+    let xraw = ldx(xr + 4u * min(q0 + j, nq - 1u)); // lanes past the row's end load its last quad again
+    if (j < m) { ssq += dot(xraw, xraw); }
+    let xq = xraw * gn[min(q0 + j, nq - 1u)];
+//#else
     let xq = ldx(xr + 4u * min(q0 + j, nq - 1u));
+//#endif
 //#if Q
     let bo = (q0 / 8u) * WB; // the block's first word
 //#if SG4
@@ -836,6 +855,9 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
     }
 //#endif
   }
+//#if XN
+  sacc[0] *= rnorm(subgroupAdd(ssq));
+//#endif
   sg_store(0u, n, o0 + j);
 }
 //#else
@@ -1096,6 +1118,9 @@ fn linear_backward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocatio
 // barrier is costly and loads are per-lane loops either way, so it is slower there; the autotuner
 // decides per adapter.
 var<workgroup> mvsum: array<f32, 64>;
+//#if XN
+var<workgroup> mvss: array<f32, 64>; // the threads' Σx², summed in the same tree
+//#endif
 
 // grid: (ceil(OC/4), N) workgroups of 64: 4 columns o0..o0+3 × 16 threads, row n = wg.y
 @compute @workgroup_size(64)
@@ -1108,7 +1133,7 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   let nq = P.IC / 4u;
   var s = 0.0;
   for (var q = t; q < nq; q += 16u) {
-    let x = cv(ldx(xr + 4u * q));
+    let x = cv(xin(xr, 4u * q));
 //#if Q
     let bw = rb + (q / 8u) * WB;
     s += f32(dot(x, cv(wquad_q(bw, q % 8u, wf(bw)))));
@@ -1117,13 +1142,24 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
 //#endif
   }
   mvsum[li] = s;
+//#if XN
+  mvss[li] = ssq;
+//#endif
   workgroupBarrier();
   for (var h = 8u; h > 0u; h >>= 1u) {
-    if (t < h) { mvsum[li] += mvsum[li + h]; }
+    if (t < h) {
+      mvsum[li] += mvsum[li + h];
+//#if XN
+      mvss[li] += mvss[li + h];
+//#endif
+    }
     workgroupBarrier();
   }
   if (t == 0u && o < P.OC) {
     var v = mvsum[li];
+//#if XN
+    v *= rnorm(mvss[li]);
+//#endif
     if (P.hasBias != 0u) { v += bias[o]; }
 //#if LORA
     v += lora_dot(n, o);
@@ -1154,7 +1190,7 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
   let nq = P.IC / 4u;
   var s = vec2f(0.0);
   for (var q = j; q < nq; q += SGW) {
-    let x = cv(ldx(xr + 4u * q));
+    let x = cv(xin(xr, 4u * q));
 //#if Q
     let bw0 = rb0 + (q / 8u) * WB;
     let bw1 = rb1 + (q / 8u) * WB;
@@ -1164,8 +1200,14 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 //#endif
   }
   let t = subgroupAdd(s);
+//#if XN
+  let rn = rnorm(subgroupAdd(ssq)); // in uniform control flow
+//#endif
   if (j < 2u && o0 + j < P.OC) {
     var v = t[j];
+//#if XN
+    v *= rn;
+//#endif
     if (P.hasBias != 0u) { v += bias[o0 + j]; }
 //#if LORA
     v += lora_dot(n, o0 + j);
@@ -1187,16 +1229,6 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation
 // loads cost as much as the weights': 9 loads per 8 weight quads instead of 5 per 4. The 8 sums are
 // named registers (a private array indexed in a loop is memory there). Columns past OC are
 // clamped on load and not stored.
-// xin(b, k): the input quad k..k+3 of the row starting at element b, as the kernel uses it (XN:
-// RMS-normalized; the row's 1/rms, rnorm(), scales the sums at the end)
-//#if XN
-@group(0) @binding(5) var<storage, read> gn: array<vec4f>; // the RMSNorm weight g (IC); never with LORA
-var<private> ssq: f32; // Σ x² of the row so far
-fn xin(b: u32, k: u32) -> vec4f { let x = ldx(b + k); ssq += dot(x, x); return x * gn[k >> 2u]; }
-fn rnorm() -> f32 { return inverseSqrt(ssq / f32(P.IC) + P.eps); }
-//#else
-fn xin(b: u32, k: u32) -> vec4f { return ldx(b + k); }
-//#endif
 // grid: (ceil(OC/(8·WX)), N) workgroups of WX
 fn put8(n: u32, o: u32, s: vec4f) {
   if (o >= P.OC) { return; }
@@ -1262,7 +1294,7 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_
 //#endif
 //#endif
 //#if XN
-  let rn = rnorm();
+  let rn = rnorm(ssq);
   s0 *= rn; s1 *= rn; s2 *= rn; s3 *= rn; s4 *= rn; s5 *= rn; s6 *= rn; s7 *= rn;
 //#endif
 //#if LORA

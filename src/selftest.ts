@@ -324,13 +324,16 @@ for (const { variant, format, IC } of [
   });
 }
 
-// linear with its input RMS-normalized (opts.norm: in rt1x8's kernel, elsewhere a separate rmsnorm
-// first), a decode row and three rows, f32 and q8 weights
-for (const { N, format } of [{ N: 1, format: 'f32' }, { N: 3, format: 'q8' }] as const) {
+// linear with its input RMS-normalized (opts.norm: inside the matvecs rt1x8, mv16, mvsg and sg1x32 —
+// where those run; elsewhere a separate rmsnorm first), a decode row and three rows, f32 and q8
+for (const { N, format, variant } of [
+  { N: 1, format: 'f32', variant: 'rt1x8' }, { N: 3, format: 'q8', variant: 'rt1x8' },
+  { N: 1, format: 'f32', variant: 'mv16' }, { N: 1, format: 'q8', variant: 'mvsg' }, { N: 3, format: 'q4', variant: 'sg1x32' },
+] as const) {
   const IC = 96, OC = 70, eps = 1e-5;
-  register('linear', `N=${N} IC=${IC} OC=${OC} ${format} +bias · input RMS-normalized, variant rt1x8 · no backward`, async (t) => {
+  register('linear', `N=${N} IC=${IC} OC=${OC} ${format} +bias · input RMS-normalized, variant ${variant} · no backward`, async (t) => {
     const { gpu } = t;
-    const seed = 610 + N;
+    const seed = 610 + N + IC * variant.length;
     const { q: w, f32: wdq } = t.weight(rand(OC * IC, seed, 0.5), OC, IC, format, 'w');
     const inp = rand(N * IC, seed + 1, 2), g = rand(IC, seed + 2), b = rand(OC, seed + 3);
     const x = new Float32Array(N * IC);
@@ -339,7 +342,7 @@ for (const { N, format } of [{ N: 1, format: 'f32' }, { N: 3, format: 'q8' }] as
     linearRef.linear_forward(out, x, wdq, b, N, IC, OC);
     const bInp = t.f32(inp, 'inp'), bG = t.f32(g, 'g'), bB = t.f32(b, 'bias'), bOut = t.f32(N * OC, 'out');
     const scratch = t.f32(N * IC, 'scratch'), rstd = t.f32(N, 'rstd');
-    await gpu.scoped('selftest linear norm', () => linearOp.linear_forward(gpu, bOut, bInp, w, bB, N, IC, OC, 0, { variant: 'rt1x8', norm: { weight: bG, eps, scratch, rstd } }));
+    await gpu.scoped('selftest linear norm', () => linearOp.linear_forward(gpu, bOut, bInp, w, bB, N, IC, OC, 0, { variant, norm: { weight: bG, eps, scratch, rstd } }));
     return [{ check: 'forward out', got: await t.readF32(bOut, N * OC), ref: out, tol: TOL.f32sum }];
   });
 }

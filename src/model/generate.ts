@@ -579,20 +579,16 @@ export class InferenceModel {
   }
 
   /**
-   * Final norm of the last of n rows of xa and its logits (V) into `logits`: the norm inside the
-   * lm_head's kernel where it can (linear's opts.norm) when the lm_head is one call.
+   * Final norm of the last of n rows of xa and its logits (V) into `logits`. The norm stays its own
+   * dispatch: inside the lm_head's matvec every one of its V/8 threads would redo it (on SwiftShader
+   * rt1x8 128→2048 with the norm inside measured 655–666 µs against 512–612 for rmsnorm then the
+   * plain matvec: scripts/matvec-speed.ts f32 rt1x8 norm | rmsnorm+).
    */
   private recordLastLogits(n: number): void {
     const g = this.gpu, C = this.cfg.hidden, V = this.cfg.vocab, A = this.acts;
     g.copy(A.get('xa'), (n - 1) * C * 4, A.get('xl'), 0, C * 4);
-    const logits = A.get('logits');
-    if (this.lmChunk === V) {
-      linear_forward(g, logits, A.get('xl'), this.base.lmHead, null, 1, C, V, 0, {
-        norm: { weight: this.base.norm, eps: this.cfg.eps, scratch: A.get('hl'), rstd: A.get('rstdl') },
-      });
-      return;
-    }
     rmsnorm_forward(g, A.get('hl'), A.get('rstdl'), A.get('xl'), this.base.norm, 1, C, this.cfg.eps);
+    const logits = A.get('logits');
     for (let r0 = 0; r0 < V; r0 += this.lmChunk) {
       const len = Math.min(this.lmChunk, V - r0);
       const out: Buf = len === V ? logits : { buffer: logits, offset: r0 * 4, size: len * 4 };

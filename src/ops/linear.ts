@@ -69,7 +69,8 @@ export interface LinearOptions {
   /**
    * linear_forward only: the linear's input is inp's rows (N,IC) RMS-normalized with `weight` (IC)
    * and `eps` (a model's norm before its projections). Inside the kernel (XN in
-   * shaders/linear.wgsl: no dispatch writes the normalized rows) where rt1x8 runs (fusesInput);
+   * shaders/linear.wgsl: no dispatch writes the normalized rows) where a matvec other than rt1x4
+   * runs — rt1x8, mv16, mvsg, sg1x32 (fusesInput);
    * elsewhere rmsnorm_forward writes them to `scratch` (N,IC) (and their 1/rms to `rstd` (N)) first.
    * Not with opts.lora (the adapter's hidden needs the normalized rows).
    */
@@ -321,16 +322,16 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
 }
 
 /**
- * Whether `variant` (as it runs) RMS-normalizes its input in-kernel (opts.norm): rt1x8 (IC % 4 ==
- * 0). Measured for tinystories-656k decode (`whittle profile --decode 16`): on SwiftShader the
- * normalized matvecs cost 5% more GPU time than plain ones and the five rmsnorm dispatches they
- * replace cost 3–4× that; on lavapipe rt1x4 with the weight g loaded beside x ran 2× slower than
- * without (the load of g alone: without it the fused form cost what the plain one does), more than
- * the rmsnorm dispatch it saved. SwiGLU folded into the down projection's input the same way was
- * slower on both (every thread recomputes the whole row's silu: 16–32× the exps).
+ * Whether `variant` (as it runs) RMS-normalizes its input in-kernel (opts.norm): the matvecs rt1x8,
+ * mv16, mvsg and sg1x32 (IC % 4 == 0; the ones that split a row's K across threads sum Σx² with
+ * their partial dots). Not rt1x4: on lavapipe, loading the norm's weight beside x made it 2× slower
+ * (tinystories-656k decode, `whittle profile --decode 16`: without that one load the fused form cost
+ * what the plain one does), more than the rmsnorm dispatch it saves. SwiGLU folded into the down
+ * projection's input the same way was slower on both CPU drivers (every thread recomputes the
+ * row's silu: 16–32× the exps).
  */
 export function fusesInput(variant: LinearVariant, IC: number): boolean {
-  return IC % 4 === 0 && variant === 'rt1x8';
+  return IC % 4 === 0 && (variant === 'rt1x8' || variant === 'mv16' || variant === 'mvsg' || variant === 'sg1x32');
 }
 
 /**

@@ -375,8 +375,8 @@ test('gpu linear with a LoRA adapter (opts.lora, opts.loraGrad) vs ref: fused in
   }
 });
 
-// opts.norm: the linear's input inp's rows RMS-normalized — in-kernel (XN) where rt1x8 runs (IC % 4 ==
-// 0), else a separate rmsnorm dispatch into scratch first; both vs the twins' composition
+// opts.norm: the linear's input inp's rows RMS-normalized — in-kernel (XN) where rt1x8, mv16, mvsg or
+// sg1x32 runs (IC % 4 == 0), else a separate rmsnorm dispatch into scratch first; both vs the twins' composition
 // (src/ref/rmsnorm.ts, then src/ref/linear.ts)
 async function normCase(format: QFormat, variant: op.LinearVariant, N: number, IC: number, OC: number, seed: number, accumulate: boolean, row0: number, compute: op.LinearCompute = 'f32'): Promise<string[] | null> {
   const gpu = await testGpu();
@@ -400,24 +400,30 @@ async function normCase(format: QFormat, variant: op.LinearVariant, N: number, I
   return names;
 }
 
-test('gpu linear with an RMS-normalized input (opts.norm) vs ref: in-kernel for rt1x8 (IC % 4 == 0), a separate rmsnorm dispatch first elsewhere', async () => {
+test('gpu linear with an RMS-normalized input (opts.norm) vs ref: in-kernel for the matvecs rt1x8, mv16, mvsg, sg1x32 (IC % 4 == 0), a separate rmsnorm dispatch first elsewhere', async () => {
   const gpu = await testGpu();
   let seed = 900;
-  for (const variant of ['rt1x8', 'rt1x4', 'rt8x4', 'sg1x32', 'mv16'] as const) {
+  for (const variant of ['rt1x8', 'mv16', 'mvsg', 'sg1x32', 'rt1x4', 'rt8x4'] as const) {
     for (const format of ['f32', 'f16', 'q8', 'q4'] as const) {
-      for (const [N, IC, OC, row0] of [[1, 96, 65, 0], [3, 64, 300, 7], [1, 100, 20, 0], [2, 32, 9, 3], ...(format === 'f32' ? [[1, 128, 2048, 0]] : [])]) {
+      for (const [N, IC, OC, row0] of [[1, 96, 65, 0], [3, 64, 300, 7], [1, 100, 20, 0], [2, 32, 9, 3], [1, 160, 33, 0], ...(format === 'f32' ? [[1, 128, 2048, 0]] : [])]) {
         const names = await normCase(format, variant, N, IC, OC, seed += 7, seed % 2 === 0, row0);
         if (!names) continue;
-        const fused = op.fusesInput(variant, IC);
         const tag = `(${format} ${variant} IC=${IC}): ${names.join(', ')}`;
         const fwd = names.filter((k) => k.startsWith('linear_'));
         assert.equal(fwd.length, 1, tag);
+        // the variant that ran (sg1x32 and mvsg fall back to rt1x4 where they cannot run, every matvec where IC % 4 ≠ 0)
+        const ran = /_(rt8x4|rt4x4|rt1x4|rt1x8|sm64|sm128|sg16x32|sg1x32|mv16|mvsg)(_w\d+)?\.linear_forward$/.exec(fwd[0])?.[1] as op.LinearVariant;
+        assert.ok(ran, tag);
+        const fused = op.fusesInput(ran, IC);
+        assert.equal(fused, IC % 4 === 0 && ran !== 'rt1x4' && ran !== 'rt8x4', `fusesInput: the matvecs but rt1x4 ${tag}`);
         assert.equal(fwd[0].includes('_rmsnorm_'), fused, `the normalizing pipeline exactly when fused ${tag}`);
         assert.equal(names.some((k) => k.startsWith('rmsnorm')), !fused, `a separate rmsnorm dispatch exactly when not fused ${tag}`);
       }
     }
   }
-  if (await hasF16('linear norm compute f16')) await normCase('q8', 'rt1x8', 1, 96, 70, seed += 7, true, 0, 'f16');
+  if (await hasF16('linear norm compute f16')) {
+    for (const variant of ['rt1x8', 'mv16', 'mvsg', 'sg1x32'] as const) await normCase('q8', variant, 1, 96, 70, seed += 7, true, 0, 'f16');
+  }
   const w = op.uploadWeight(gpu, quantize(randn32(8 * 8, 1), 8, 8, 'f32'), 't.w');
   const x = gpu.f32(8, 't.x'), y = gpu.f32(8, 't.y');
   assert.throws(() => op.linear_forward(gpu, y, x, w, null, 1, 8, 8, 0, { norm: { weight: x, eps: 1e-5, scratch: x, rstd: x }, lora: { h: x, B: x, rank: 4, scale: 1 } }), /opts.norm and opts.lora cannot be combined/);
