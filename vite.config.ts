@@ -5,7 +5,8 @@
 // - onnxruntime-web resolves to its wasm-only bundle (`onnxruntime-web/wasm`: the JS glue inlined,
 //   no WebGPU/WebNN/JSEP code), whose `new URL('ort-wasm-simd-threaded.wasm', import.meta.url)`
 //   Vite emits into dist/assets: the CPU (ONNX) fallback is served by this app, never a CDN.
-// - The service worker (public/sw.js, copied to dist/sw.js) gets the list of every built file and
+// - The service worker (public/sw.js, copied to dist/sw.js) gets the list of every built file (but
+//   the bench page's own: BENCH_ONLY, among them onnxruntime-web's WebGPU build for its peer) and
 //   a version hash of their contents written into it after the build (`precacheManifest`), so it
 //   can precache the whole app — page, worker, chunks, the ort .wasm — and run it offline.
 import { createHash } from 'node:crypto';
@@ -17,6 +18,13 @@ const nodeOnly = ['webgpu', /^node:/];
 
 /** Marker in public/sw.js replaced by the manifest `{version, files}`. */
 export const PRECACHE_MARKER = 'self.__WHITTLE_PRECACHE__';
+
+/**
+ * Files of the build only the bench page uses (bench.html, its chunk, and onnxruntime-web's WebGPU
+ * build with its 27 MB asyncify .wasm — the bench's transformers.js-on-WebGPU peer): not precached
+ * for the app (the app's ONNX fallback is the wasm-only build).
+ */
+export const BENCH_ONLY = [/^bench\.html$/, /^assets\/bench-/, /^assets\/ort\.webgpu\./, /^assets\/ort-wasm-simd-threaded\.asyncify-/];
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -45,7 +53,7 @@ function precacheManifest(): Plugin {
       const files: string[] = [];
       for (const p of filesUnder(out).sort()) {
         const rel = relative(out, p).split('\\').join('/');
-        if (rel === 'sw.js' || rel.endsWith('.map')) continue;
+        if (rel === 'sw.js' || rel.endsWith('.map') || BENCH_ONLY.some((re) => re.test(rel))) continue;
         files.push(rel);
         hash.update(rel).update('\0').update(readFileSync(p)).update('\0');
       }

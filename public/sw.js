@@ -1,6 +1,6 @@
 // whittle's service worker: makes the app work with no network after its first load.
 // - install: precaches every file of the build (the page, its script and CSS, the engine worker and
-//   its chunks, onnxruntime-web's .wasm, the example datasets) into a cache named after the build's
+//   its chunks, onnxruntime-web's .wasm, the example datasets) but the bench page's own (vite.config.ts BENCH_ONLY) into a cache named after the build's
 //   version; `vite build` writes the list and the version into this file (vite.config.ts
 //   precacheManifest replaces the marker below). Unbuilt (vite dev) it does nothing.
 // - fetch: same-origin GETs under this scope are answered cache-first (page navigations with the

@@ -34,14 +34,21 @@ function idTokenizer(vocab: number): Tokenizer {
 export const PEER_WARMUP = 4;
 
 export async function benchOnnxPeer(
-  cfg: LlamaConfig, weights: LlamaWeights, c: { prompt: number; gen: number; runs: number }, log?: (s: string) => void,
+  cfg: LlamaConfig, weights: LlamaWeights, c: { prompt: number; gen: number; runs: number }, log?: (s: string) => void, ep: 'wasm' | 'webgpu' = 'wasm',
 ): Promise<OnnxPeerResult> {
   if (c.gen < 2) throw new Error('bench onnx peer: gen must be ≥ 2 (one prefill token, ≥ 1 decode step)');
-  const ort = await import('onnxruntime-web');
+  const ort = ep === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;
   const { createOnnxSession, onnxGenerate } = await import('../export/onnx-generate.ts');
   const { exportOnnx } = await import('../export/onnx.ts');
-  const session = await createOnnxSession(exportOnnx(cfg, weights));
+  const files = exportOnnx(cfg, weights);
+  const session = ep === 'webgpu'
+    ? await createOnnxSession(files, {
+      executionProviders: ['webgpu'],
+      // the KV cache stays on the GPU between steps, as transformers.js keeps it; logits come back
+      preferredOutputLocation: Object.fromEntries(Array.from({ length: cfg.layers }, (_, l) => ['key', 'value'].map((kv) => [`present.${l}.${kv}`, 'gpu-buffer' as const])).flat()),
+    }, ort)
+    : await createOnnxSession(files);
   const tok = idTokenizer(cfg.vocab);
   try {
     const prefill: number[] = [], decode: number[] = [];
@@ -50,7 +57,7 @@ export async function benchOnnxPeer(
       const t0 = performance.now();
       let tFirst = 0, tLast = 0, n = 0;
       const g = await onnxGenerate(session, tok, ids, c.gen, {
-        stopIds: [],
+        stopIds: [], lib: ort,
         onToken: () => {
           tLast = performance.now();
           if (n++ === 0) tFirst = tLast;
@@ -63,7 +70,7 @@ export async function benchOnnxPeer(
     }
     const res: OnnxPeerResult = {
       prefillTokensPerSecond: stat(prefill), decodeTokensPerSecond: stat(decode),
-      runtime: `onnxruntime-web ${ort.env.versions?.web ?? '?'} (wasm, 1 thread, ${typeof document === 'undefined' ? 'Node' : 'browser'})`,
+      runtime: `onnxruntime-web ${ort.env.versions?.web ?? '?'} (${ep === 'webgpu' ? 'WebGPU' : 'wasm, 1 thread'}, ${typeof document === 'undefined' ? 'Node' : 'browser'})`,
     };
     log?.(`  → onnxruntime-web: prefill ${res.prefillTokensPerSecond.median.toFixed(1)} tok/s, decode ${res.decodeTokensPerSecond.median.toFixed(1)} tok/s`);
     return res;

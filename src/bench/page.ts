@@ -4,9 +4,13 @@
 // page) with the same prompt length and new tokens. Model files come from `bench-model/<file>`
 // (the driver answers those requests from disk). Then, with trainSteps > 0, a LoRA training step of
 // the same model in the same page (src/bench/train.ts: the step `whittle bench` times in Node, here on
-// the browser's adapter: what a user of the app gets per micro-batch).
-// Query: ?prompt=N&gen=N&runs=N[&lookahead=N][&trainSteps=N&trainBatch=B&trainSeq=T] (lookahead:
-// generate's greedy steps in flight). The result (or {error}) is stored in window.__whittleBench.
+// the browser's adapter: what a user of the app gets per micro-batch). With ortWebgpu=1 also
+// onnxruntime-web's WebGPU execution provider on the page's WebGPU adapter — the adapter ours runs
+// on — as transformers.js runs with device 'webgpu' (the KV cache kept on the GPU between steps:
+// preferredOutputLocation 'gpu-buffer'; the logits read back).
+// Query: ?prompt=N&gen=N&runs=N[&lookahead=N][&ortWebgpu=1][&trainSteps=N&trainBatch=B&trainSeq=T]
+// (lookahead: generate's greedy steps in flight). The result (or {error}) is stored in
+// window.__whittleBench.
 import { acquireGpu } from '../gpu/device.ts';
 import { loadModel } from '../model/load.ts';
 import { memorySource } from '../model/source.ts';
@@ -20,6 +24,13 @@ export interface BrowserBenchResult {
   ours: InferResult;
   onnxruntimeWeb: Awaited<ReturnType<typeof benchOnnxPeer>>;
   decodeRatio: number;
+  /**
+   * onnxruntime-web's WebGPU execution provider on the same WebGPU adapter (ortWebgpu=1), or the
+   * error that stopped it (e.g. an adapter it does not support); null when not asked for
+   */
+  onnxruntimeWebgpu: Awaited<ReturnType<typeof benchOnnxPeer>> | { error: string } | null;
+  /** ours ÷ onnxruntimeWebgpu decode tokens/s (null when that peer did not run) */
+  decodeRatioWebgpu: number | null;
   /** a LoRA training step of the same model (f32 base) on the page's adapter; null when not asked for (trainSteps 0) */
   train: TrainResult | null;
 }
@@ -50,6 +61,15 @@ async function main(): Promise<void> {
   const la = q.get('lookahead');
   const ours = await benchInfer(gpu, m.config, m.weights, { model: 'bench-model', quant: 'f32', ...c, ...(la ? { lookahead: Number(la) } : {}) }, log);
   const peer = await benchOnnxPeer(m.config, m.weights, c, log);
+  let gpuPeer: BrowserBenchResult['onnxruntimeWebgpu'] = null;
+  if (q.get('ortWebgpu') === '1') {
+    try {
+      gpuPeer = await benchOnnxPeer(m.config, m.weights, c, log, 'webgpu');
+    } catch (e) {
+      gpuPeer = { error: (e as Error).message };
+      log(`onnxruntime-web WebGPU: ${(e as Error).message}`);
+    }
+  }
   const steps = Number(q.get('trainSteps') ?? 0);
   const train = steps > 0
     ? await benchTrain(gpu, m.config, m.weights, {
@@ -58,7 +78,9 @@ async function main(): Promise<void> {
     : null;
   w.__whittleBench = {
     userAgent: navigator.userAgent, adapter, ours, onnxruntimeWeb: peer,
-    decodeRatio: ours.decodeTokensPerSecond.median / peer.decodeTokensPerSecond.median, train,
+    decodeRatio: ours.decodeTokensPerSecond.median / peer.decodeTokensPerSecond.median,
+    onnxruntimeWebgpu: gpuPeer,
+    decodeRatioWebgpu: gpuPeer && !('error' in gpuPeer) ? ours.decodeTokensPerSecond.median / gpuPeer.decodeTokensPerSecond.median : null, train,
   };
   log('done');
 }

@@ -108,6 +108,15 @@ export function renderMarkdown(r: BenchReport): string {
       [[b.model, b.adapter, String(b.prompt), String(b.gen), fmtStat(b.ours.prefillTokensPerSecond), fmtStat(b.ours.decodeTokensPerSecond),
         fmtStat(b.onnxruntimeWeb.prefillTokensPerSecond), fmtStat(b.onnxruntimeWeb.decodeTokensPerSecond), `${b.decodeRatio.toFixed(3)}×`]],
       [2, 3, 4, 5, 6, 7, 8]));
+    const gp = b.onnxruntimeWebgpu;
+    if (gp) {
+      L.push('', '### onnxruntime-web\'s WebGPU execution provider on the same adapter (what transformers.js runs with device \'webgpu\'; KV cache on the GPU)', '');
+      L.push(...('error' in gp
+        ? [`did not run: ${gp.error.split('\n')[0]}`]
+        : table(['model', 'adapter', 'onnxruntime-web WebGPU prefill tokens/s', 'onnxruntime-web WebGPU decode tokens/s', 'ours decode tokens/s', 'decode ratio'],
+          [[b.model, b.adapter, fmtStat(gp.prefillTokensPerSecond), fmtStat(gp.decodeTokensPerSecond), fmtStat(b.ours.decodeTokensPerSecond), `${b.decodeRatioWebgpu!.toFixed(2)}×`]],
+          [2, 3, 4, 5])));
+    }
     if (b.train) {
       const t = b.train;
       // the same case in Node on this machine's adapter (the training table), when it ran

@@ -15,7 +15,7 @@ import { ONNX_MODEL_PATH } from './onnx.ts';
  * Default execution provider: wasm.
  */
 export async function createOnnxSession(
-  files: Map<string, Uint8Array>, options: ort.InferenceSession.SessionOptions = {},
+  files: Map<string, Uint8Array>, options: ort.InferenceSession.SessionOptions = {}, lib: OrtLib = ort,
 ): Promise<ort.InferenceSession> {
   const model = files.get(ONNX_MODEL_PATH);
   if (!model) throw new Error(`ONNX session: the folder has no ${ONNX_MODEL_PATH}`);
@@ -25,7 +25,7 @@ export async function createOnnxSession(
     .filter((p) => p === dataPrefix || p.startsWith(`${dataPrefix}_`))
     .sort()
     .map((p) => ({ path: p.slice(dir.length), data: files.get(p)! }));
-  return ort.InferenceSession.create(model, {
+  return lib.InferenceSession.create(model, {
     executionProviders: ['wasm'],
     ...options,
     ...(externalData.length ? { externalData: [...(options.externalData ?? []), ...externalData] } : {}),
@@ -41,7 +41,12 @@ export interface OnnxGenerateOptions {
   /** encode options for a string prompt (default: the tokenizer's own defaults) */
   addBos?: boolean;
   prefixSpace?: boolean;
+  /** the onnxruntime-web build the session came from (default: this module's; e.g. 'onnxruntime-web/webgpu') */
+  lib?: OrtLib;
 }
+
+/** An onnxruntime-web module (its default build or a variant such as 'onnxruntime-web/webgpu'). */
+export type OrtLib = typeof ort;
 
 export interface OnnxGenerateResult {
   /** the prompt as ids (as given, or encoded) */
@@ -89,9 +94,10 @@ export async function onnxGenerate(
   const promptText = decodeText(tokenizer, promptIds);
   const textOf = (ids: number[]) => decodeText(tokenizer, [...promptIds, ...ids]).slice(promptText.length);
 
+  const lib = opts.lib ?? ort;
   const past: Record<string, ort.Tensor> = {};
   for (let l = 0; l < layers; l++) {
-    for (const kv of ['key', 'value']) past[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, nkv, 0, hs]);
+    for (const kv of ['key', 'value']) past[`past_key_values.${l}.${kv}`] = new lib.Tensor('float32', new Float32Array(0), [1, nkv, 0, hs]);
   }
   const ids: number[] = [];
   let input = promptIds, done = 0, stopReason: OnnxGenerateResult['stopReason'] = 'length';
@@ -100,16 +106,20 @@ export async function onnxGenerate(
     const S = input.length, T = done + S;
     const feeds: Record<string, ort.Tensor> = {
       ...past,
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(input, (t) => BigInt(t)), [1, S]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
+      input_ids: new lib.Tensor('int64', BigInt64Array.from(input, (t) => BigInt(t)), [1, S]),
+      attention_mask: new lib.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
     };
-    if (hasPos) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(done + i)), [1, S]);
+    if (hasPos) feeds.position_ids = new lib.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(done + i)), [1, S]);
     const out = await session.run(feeds);
     for (let l = 0; l < layers; l++) {
-      for (const kv of ['key', 'value']) past[`past_key_values.${l}.${kv}`] = out[`present.${l}.${kv}`];
+      for (const kv of ['key', 'value']) {
+        const k = `past_key_values.${l}.${kv}`;
+        if (past[k].location === 'gpu-buffer') past[k].dispose(); // a cache kept on the GPU (preferredOutputLocation)
+        past[k] = out[`present.${l}.${kv}`];
+      }
     }
     const V = out.logits.dims[2];
-    const logits = out.logits.data as Float32Array;
+    const logits = (out.logits.location === 'cpu' ? out.logits.data : await out.logits.getData(true)) as Float32Array;
     const last = logits.subarray((S - 1) * V, S * V);
     let best = 0;
     for (let v = 1; v < V; v++) if (last[v] > last[best]) best = v;
