@@ -36,6 +36,11 @@ test('playground: base vs tuned both stream, the tuned one learned; adapter expo
     await page.goto(`${s.url}#playground`);
     await page.waitForFunction(() => (document.querySelector('#pg-adapter') as HTMLSelectElement)?.selectedOptions[0]?.textContent === 'greeter', undefined, { timeout: 30_000 });
     assert.equal(await page.inputValue('#pg-mode'), 'completion', 'a base model without a chat template starts in completion mode');
+    // WebGPU here is SwiftShader: the playground says the CPU (ONNX) path decodes faster, and leaves the choice to the user
+    await page.waitForSelector('#pg-cpu-note:not([hidden])', { timeout: 30_000 });
+    assert.match(await page.locator('#pg-cpu-note').innerText(), /software renderer \(.*swiftshader.*\).*run on CPU \(ONNX\)” decodes faster/is);
+    assert.equal(await page.isChecked('#pg-onnx'), false, 'the WebGPU path stays the default');
+    assert.equal(await page.isDisabled('#pg-onnx'), false);
     await page.fill('#pg-prompt', 'Tom saw a dog.');
     await page.locator('#pg-form details.advanced summary').click();
     await page.fill('#pg-temperature', '0');

@@ -3,6 +3,7 @@
 // arena (no per-dispatch buffer allocation), readback, readable validation errors, device loss,
 // and timestamp-query profiling per kernel.
 // It is not: a tensor library or anything that knows about models.
+import { isSoftwareInfo } from './software.ts';
 
 export interface GpuFeatures {
   f16: boolean;
@@ -607,9 +608,6 @@ export function isSoftwareAdapter(gpu: Gpu): boolean {
   return isSoftwareInfo(gpu.info);
 }
 
-function isSoftwareInfo(info: Pick<GpuInfo, 'architecture' | 'device' | 'description'>): boolean {
-  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.architecture} ${info.device} ${info.description}`);
-}
 
 /** Pack uniform values: each entry is [value, 'u32' | 'i32' | 'f32']. Padded to 16 bytes. */
 export function uniforms(values: Array<[number, 'u32' | 'i32' | 'f32']>): ArrayBuffer {
