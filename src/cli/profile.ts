@@ -15,6 +15,7 @@ import type { QFormat } from '../model/quant.ts';
 import { nodeSource } from '../model/source-node.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { parseNum } from './generate.ts';
+import { linearFusion } from '../ops/linear.ts';
 import type { Command } from './command.ts';
 
 const USAGE = [
@@ -34,6 +35,8 @@ const USAGE = [
   '                    K decode steps (default 4; fewer when the profile would overflow), time per kernel per token',
   '  --driver-threads N  llvmpipe (lavapipe) only: its shader threads (default: 0 with --decode, as',
   '                    `whittle generate` decodes; the driver\'s own, one per core, for training; -1: that)',
+  '  --no-fused-norm   run the RMSNorm before a projection as its own dispatch even where the matvec could',
+  '                    take it (linear opts.norm): an A/B of that fusion',
   '  --top K           print only the K slowest kernels (default all)',
   '  --json            one JSON object instead of the table',
 ].join('\n');
@@ -73,7 +76,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, io) {
     const { flags, positional } = parseArgs(args, {
-      model: 'string', shape: 'string', quant: 'string', batch: 'string', seq: 'string', steps: 'string', checkpointing: 'bool', top: 'string', json: 'bool', tune: 'bool', decode: 'string', 'driver-threads': 'string',
+      model: 'string', shape: 'string', quant: 'string', batch: 'string', seq: 'string', steps: 'string', checkpointing: 'bool', top: 'string', json: 'bool', tune: 'bool', decode: 'string', 'driver-threads': 'string', 'no-fused-norm': 'bool',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     if ((typeof flags.model === 'string') === (typeof flags.shape === 'string')) throw new UsageError('give exactly one of --model PATH and --shape NAME');
@@ -97,6 +100,7 @@ export const command: Command = {
     // decode runs every dispatch on llvmpipe's queue thread by default, as `whittle generate` does
     const driverThreads = parseNum('driver-threads', flags['driver-threads'], { int: true, min: -1, max: 64 }) ?? (flags.decode !== undefined ? 0 : -1);
     const gpu = await acquireGpu(driverThreads < 0 ? {} : { driverThreads });
+    if (flags['no-fused-norm'] === true) linearFusion.norm = false;
     if (!gpu.info.features.timestamp) {
       io.err('whittle profile: this adapter has no timestamp-query feature; per-kernel GPU times cannot be measured here');
       gpu.device.destroy();

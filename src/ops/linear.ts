@@ -303,7 +303,7 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   need(!lora || !xin, "linear: opts.norm and opts.lora cannot be combined (the adapter's hidden needs the normalized rows)");
   if (N === 0 || OC === 0) return;
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
-  if (xin && !fusesInput(variant, IC)) {
+  if (xin && !(linearFusion.norm && fusesInput(variant, IC))) {
     rmsnorm_forward(gpu, xin.scratch, xin.rstd, inp, xin.weight, N, IC, xin.eps);
     linear_forward(gpu, out, xin.scratch, w, bias, N, IC, OC, rowOffset, { ...opts, norm: undefined, variant });
     return;
@@ -320,6 +320,12 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   gpu.dispatch(p, u, bufs, [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
   if (lora && !fuse) lora_apply(gpu, out, lora.h, lora.B, N, OC, lora.rank, lora.scale);
 }
+
+/**
+ * Fusions linear_forward may use, for A/B measurements (`whittle profile --no-fused-norm`): norm
+ * false runs opts.norm as a separate rmsnorm dispatch on every variant.
+ */
+export const linearFusion = { norm: true };
 
 /**
  * Whether `variant` (as it runs) RMS-normalizes its input in-kernel (opts.norm): the matvecs rt1x8,

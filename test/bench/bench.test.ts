@@ -164,6 +164,13 @@ test('whittle profile --decode: per-kernel GPU time per token of the KV-cache de
   assert.equal(Math.round(calls), p.dispatchesPerToken, 'every dispatch of a token is in the profile');
   assert.ok(p.kernels.some((k) => k.kernel.includes('attention_decode')) && p.kernels.some((k) => k.kernel.includes('argmax')), p.kernels.map((k) => k.kernel).join(', '));
   for (let i = 1; i < p.kernels.length; i++) assert.ok(p.kernels[i - 1].usPerToken >= p.kernels[i].usPerToken, 'sorted by time');
+  // the norms before q, k, v and gate, up run inside the q4 matvec (sg1x32 on these drivers' subgroups);
+  // --no-fused-norm puts them back as their own dispatches: two more per layer
+  const un = whittle(['profile', '--shape', 'tiny', '--quant', 'q4', '--decode', '2', '--json', '--no-fused-norm']);
+  assert.equal(un.code, 0, un.stderr.slice(-2000));
+  const pu = JSON.parse(un.stdout) as { dispatchesPerToken: number; kernels: { kernel: string }[] };
+  assert.equal(pu.dispatchesPerToken - p.dispatchesPerToken, 2 * SHAPES.tiny.layers, `${pu.dispatchesPerToken} vs ${p.dispatchesPerToken}`);
+  assert.ok(p.kernels.some((k) => k.kernel.includes('_rmsnorm_')) && !pu.kernels.some((k) => k.kernel.includes('_rmsnorm_')), 'the normalizing matvec only when fused');
   const bad = whittle(['profile', '--shape', 'tiny', '--decode', '2', '--driver-threads', 'many']);
   assert.equal(bad.code, 2, '--driver-threads needs an integer');
   assert.match(bad.stderr, /driver-threads/);
