@@ -28,6 +28,7 @@ test('app: adapter reported, self-test passes in the worker, nothing leaves loca
     assert.equal(await field('architecture'), 'swiftshader', 'adapter architecture');
     assert.ok((await field('vendor')).length > 0, 'adapter vendor shown');
     assert.equal(await field('context'), 'a Web Worker', 'the engine runs in a Web Worker');
+    assert.match(await page.locator('#software-adapter').innerText(), /software renderer.*runs on the CPU/s, 'SwiftShader is named a software renderer');
     for (const f of ['shader-f16', 'subgroups', 'timestamp-query']) {
       assert.equal(await page.locator(`#adapter-features [data-feature="${f}"]`).count(), 1, `feature ${f} listed`);
     }
