@@ -70,7 +70,7 @@ export interface LinearOptions {
    * linear_forward only: the linear's input is inp's rows (N,IC) RMS-normalized with `weight` (IC)
    * and `eps` (a model's norm before its projections). Inside the kernel (XN in
    * shaders/linear.wgsl: no dispatch writes the normalized rows) where a matvec other than rt1x4
-   * runs — rt1x8, mv16, mvsg, sg1x32 (fusesInput);
+   * runs — rt1x8, mv16, mvsg, sg1x32 (fusesNorm);
    * elsewhere rmsnorm_forward writes them to `scratch` (N,IC) (and their 1/rms to `rstd` (N)) first.
    * Not with opts.lora (the adapter's hidden needs the normalized rows).
    */
@@ -298,25 +298,25 @@ export function linear_forward(gpu: Gpu, out: Buf, inp: Buf, w: QWeight, bias: B
   const compute = opts.compute ?? linearCompute(gpu);
   need(compute === 'f32' || compute === 'f16', `linear: compute must be 'f32' or 'f16' (got ${JSON.stringify(compute)})`);
   need(compute === 'f32' || gpu.info.features.f16, `linear: compute 'f16' needs the adapter feature shader-f16, which ${gpu.info.description || 'this adapter'} lacks`);
-  const lora = opts.lora, xin = opts.norm;
+  const lora = opts.lora, nrm = opts.norm;
   need(!lora || lora.rank >= 1, 'linear: opts.lora needs rank ≥ 1');
-  need(!lora || !xin, "linear: opts.norm and opts.lora cannot be combined (the adapter's hidden needs the normalized rows)");
+  need(!lora || !nrm, "linear: opts.norm and opts.lora cannot be combined (the adapter's hidden needs the normalized rows)");
   if (N === 0 || OC === 0) return;
   const variant = effective(gpu, opts.variant ?? linearVariant(gpu, w.format, 'forward', N, IC, OC), IC);
-  if (xin && !(linearFusion.norm && fusesInput(variant, IC))) {
-    rmsnorm_forward(gpu, xin.scratch, xin.rstd, inp, xin.weight, N, IC, xin.eps);
-    linear_forward(gpu, out, xin.scratch, w, bias, N, IC, OC, rowOffset, { ...opts, norm: undefined, variant });
+  if (nrm && !(linearFusion.norm && fusesNorm(variant, IC))) {
+    rmsnorm_forward(gpu, nrm.scratch, nrm.rstd, inp, nrm.weight, N, IC, nrm.eps);
+    linear_forward(gpu, out, nrm.scratch, w, bias, N, IC, OC, rowOffset, { ...opts, norm: undefined, variant });
     return;
   }
   const { buf, wbase } = bindRows(gpu, w, rowOffset, OC);
   const fuse = !!lora && fusesLora(variant, lora.rank, 'forward');
   const u = uniforms([[N, 'u32'], [IC, 'u32'], [OC, 'u32'], [wbase, 'u32'], [rowWords(w), 'u32'], [bias ? 1 : 0, 'u32'],
-    [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [xin ? xin.eps : 0, 'f32']]);
-  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse, !!xin);
+    [fuse ? lora.rank : 0, 'u32'], [fuse ? lora.scale : 0, 'f32'], [0, 'u32'], [0, 'u32'], [0, 'f32'], [nrm ? nrm.eps : 0, 'f32']]);
+  const p = pipelineFor(gpu, variant, w.format, 'linear_forward', IC % 4 === 0, false, compute === 'f16', opts.accumulate === true, fuse, !!nrm);
   const g = geometryOn(gpu, variant);
   const bufs: Buf[] = [out, inp, buf, bias ?? dummy(gpu)];
   if (fuse) bufs.push(lora.h, lora.B);
-  if (xin) bufs.push(xin.weight);
+  if (nrm) bufs.push(nrm.weight);
   gpu.dispatch(p, u, bufs, [Math.ceil(OC / g.colsPerGroup), Math.ceil(N / g.rowsPerGroup)]);
   if (lora && !fuse) lora_apply(gpu, out, lora.h, lora.B, N, OC, lora.rank, lora.scale);
 }
@@ -336,7 +336,7 @@ export const linearFusion = { norm: true };
  * projection's input the same way was slower on both CPU drivers (every thread recomputes the
  * row's silu: 16–32× the exps).
  */
-export function fusesInput(variant: LinearVariant, IC: number): boolean {
+export function fusesNorm(variant: LinearVariant, IC: number): boolean {
   return IC % 4 === 0 && (variant === 'rt1x8' || variant === 'mv16' || variant === 'mvsg' || variant === 'sg1x32');
 }
 

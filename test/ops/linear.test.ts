@@ -414,8 +414,8 @@ test('gpu linear with an RMS-normalized input (opts.norm) vs ref: in-kernel for 
         // the variant that ran (sg1x32 and mvsg fall back to rt1x4 where they cannot run, every matvec where IC % 4 ≠ 0)
         const ran = /_(rt8x4|rt4x4|rt1x4|rt1x8|sm64|sm128|sg16x32|sg1x32|mv16|mvsg)(_w\d+)?\.linear_forward$/.exec(fwd[0])?.[1] as op.LinearVariant;
         assert.ok(ran, tag);
-        const fused = op.fusesInput(ran, IC);
-        assert.equal(fused, IC % 4 === 0 && ran !== 'rt1x4' && ran !== 'rt8x4', `fusesInput: the matvecs but rt1x4 ${tag}`);
+        const fused = op.fusesNorm(ran, IC);
+        assert.equal(fused, IC % 4 === 0 && ran !== 'rt1x4' && ran !== 'rt8x4', `fusesNorm: the matvecs but rt1x4 ${tag}`);
         assert.equal(fwd[0].includes('_rmsnorm_'), fused, `the normalizing pipeline exactly when fused ${tag}`);
         assert.equal(names.some((k) => k.startsWith('rmsnorm')), !fused, `a separate rmsnorm dispatch exactly when not fused ${tag}`);
       }
