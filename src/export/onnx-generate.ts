@@ -101,33 +101,37 @@ export async function onnxGenerate(
   }
   const ids: number[] = [];
   let input = promptIds, done = 0, stopReason: OnnxGenerateResult['stopReason'] = 'length';
-  while (ids.length < maxTokens) {
-    if (opts.signal?.aborted) { stopReason = 'abort'; break; }
-    const S = input.length, T = done + S;
-    const feeds: Record<string, ort.Tensor> = {
-      ...past,
-      input_ids: new lib.Tensor('int64', BigInt64Array.from(input, (t) => BigInt(t)), [1, S]),
-      attention_mask: new lib.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
-    };
-    if (hasPos) feeds.position_ids = new lib.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(done + i)), [1, S]);
-    const out = await session.run(feeds);
-    for (let l = 0; l < layers; l++) {
-      for (const kv of ['key', 'value']) {
-        const k = `past_key_values.${l}.${kv}`;
-        if (past[k].location === 'gpu-buffer') past[k].dispose(); // a cache kept on the GPU (preferredOutputLocation)
-        past[k] = out[`present.${l}.${kv}`];
+  try {
+    while (ids.length < maxTokens) {
+      if (opts.signal?.aborted) { stopReason = 'abort'; break; }
+      const S = input.length, T = done + S;
+      const feeds: Record<string, ort.Tensor> = {
+        ...past,
+        input_ids: new lib.Tensor('int64', BigInt64Array.from(input, (t) => BigInt(t)), [1, S]),
+        attention_mask: new lib.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
+      };
+      if (hasPos) feeds.position_ids = new lib.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(done + i)), [1, S]);
+      const out = await session.run(feeds);
+      for (let l = 0; l < layers; l++) {
+        for (const kv of ['key', 'value']) {
+          const k = `past_key_values.${l}.${kv}`;
+          if (past[k].location === 'gpu-buffer') past[k].dispose(); // a cache kept on the GPU (preferredOutputLocation)
+          past[k] = out[`present.${l}.${kv}`];
+        }
       }
+      const V = out.logits.dims[2];
+      const logits = (out.logits.location === 'cpu' ? out.logits.data : await out.logits.getData(true)) as Float32Array;
+      const last = logits.subarray((S - 1) * V, S * V);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (last[v] > last[best]) best = v;
+      done = T;
+      if (stop.has(best)) { stopReason = 'stop'; break; }
+      ids.push(best);
+      if (opts.onToken && opts.onToken(best, textOf(ids)) === false) { stopReason = 'abort'; break; }
+      input = [best];
     }
-    const V = out.logits.dims[2];
-    const logits = (out.logits.location === 'cpu' ? out.logits.data : await out.logits.getData(true)) as Float32Array;
-    const last = logits.subarray((S - 1) * V, S * V);
-    let best = 0;
-    for (let v = 1; v < V; v++) if (last[v] > last[best]) best = v;
-    done = T;
-    if (stop.has(best)) { stopReason = 'stop'; break; }
-    ids.push(best);
-    if (opts.onToken && opts.onToken(best, textOf(ids)) === false) { stopReason = 'abort'; break; }
-    input = [best];
+  } finally {
+    for (const t of Object.values(past)) if (t.location === 'gpu-buffer') t.dispose(); // the last step's cache, when kept on the GPU
   }
   return { promptIds, ids, text: textOf(ids), stopReason };
 }
