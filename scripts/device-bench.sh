@@ -49,7 +49,9 @@ for p in $PHASES; do
     { timeout ${PROFILE_LIMIT:-75} $W profile --tune --shape smollm2-135m --quant q4 --batch 4 --seq 256 --steps 3 2>&1 | tail -45
       for q in f32 q4; do timeout 60 $W profile --tune --shape smollm2-135m --quant $q --decode 4 --top 25 2>&1 | tail -30; done
       echo '--- f32 decode with the norms as their own dispatches (A/B of linear opts.norm)'
-      timeout 60 $W profile --tune --shape smollm2-135m --quant f32 --decode 4 --top 12 --no-fused-norm 2>&1 | tail -16; } | tee "$OUT/profile.txt"
+      timeout 60 $W profile --tune --shape smollm2-135m --quant f32 --decode 4 --top 12 --no-fused-norm 2>&1 | tail -16
+      echo '--- f32 decode with the one-pass argmax (A/B of the split argmax)'
+      timeout 60 $W profile --tune --shape smollm2-135m --quant f32 --decode 4 --top 12 --argmax-split off 2>&1 | tail -16; } | tee "$OUT/profile.txt"
     ;;
   esac
 done

@@ -16,6 +16,7 @@ import { nodeSource } from '../model/source-node.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { parseNum } from './generate.ts';
 import { linearFusion } from '../ops/linear.ts';
+import { argmaxTuning } from '../ops/argmax.ts';
 import type { Command } from './command.ts';
 
 const USAGE = [
@@ -37,6 +38,8 @@ const USAGE = [
   '                    `whittle generate` decodes; the driver\'s own, one per core, for training; -1: that)',
   '  --no-fused-norm   run the RMSNorm before a projection as its own dispatch even where the matvec could',
   '                    take it (linear opts.norm): an A/B of that fusion',
+  '  --argmax-split M  greedy argmax over the logits: auto (default: split into chunks on a real GPU for',
+  '                    vocabularies ≥ 16,384), on, off — an A/B of the split form',
   '  --top K           print only the K slowest kernels (default all)',
   '  --json            one JSON object instead of the table',
 ].join('\n');
@@ -76,7 +79,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, io) {
     const { flags, positional } = parseArgs(args, {
-      model: 'string', shape: 'string', quant: 'string', batch: 'string', seq: 'string', steps: 'string', checkpointing: 'bool', top: 'string', json: 'bool', tune: 'bool', decode: 'string', 'driver-threads': 'string', 'no-fused-norm': 'bool',
+      model: 'string', shape: 'string', quant: 'string', batch: 'string', seq: 'string', steps: 'string', checkpointing: 'bool', top: 'string', json: 'bool', tune: 'bool', decode: 'string', 'driver-threads': 'string', 'no-fused-norm': 'bool', 'argmax-split': 'string',
     });
     if (positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     if ((typeof flags.model === 'string') === (typeof flags.shape === 'string')) throw new UsageError('give exactly one of --model PATH and --shape NAME');
@@ -101,6 +104,9 @@ export const command: Command = {
     const driverThreads = parseNum('driver-threads', flags['driver-threads'], { int: true, min: -1, max: 64 }) ?? (flags.decode !== undefined ? 0 : -1);
     const gpu = await acquireGpu(driverThreads < 0 ? {} : { driverThreads });
     if (flags['no-fused-norm'] === true) linearFusion.norm = false;
+    const split = flags['argmax-split'] ?? 'auto';
+    if (split !== 'auto' && split !== 'on' && split !== 'off') throw new UsageError(`--argmax-split must be auto, on or off (got ${JSON.stringify(split)})`);
+    argmaxTuning.split = split;
     if (!gpu.info.features.timestamp) {
       io.err('whittle profile: this adapter has no timestamp-query feature; per-kernel GPU times cannot be measured here');
       gpu.device.destroy();

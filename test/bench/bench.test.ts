@@ -171,6 +171,9 @@ test('whittle profile --decode: per-kernel GPU time per token of the KV-cache de
   const pu = JSON.parse(un.stdout) as { dispatchesPerToken: number; kernels: { kernel: string }[] };
   assert.equal(pu.dispatchesPerToken - p.dispatchesPerToken, 2 * SHAPES.tiny.layers, `${pu.dispatchesPerToken} vs ${p.dispatchesPerToken}`);
   assert.ok(p.kernels.some((k) => k.kernel.includes('_rmsnorm_')) && !pu.kernels.some((k) => k.kernel.includes('_rmsnorm_')), 'the normalizing matvec only when fused');
+  const badSplit = whittle(['profile', '--shape', 'tiny', '--decode', '2', '--argmax-split', 'maybe']);
+  assert.equal(badSplit.code, 2, '--argmax-split takes auto, on or off');
+  assert.match(badSplit.stderr, /--argmax-split must be auto, on or off/);
   const bad = whittle(['profile', '--shape', 'tiny', '--decode', '2', '--driver-threads', 'many']);
   assert.equal(bad.code, 2, '--driver-threads needs an integer');
   assert.match(bad.stderr, /driver-threads/);
