@@ -14,7 +14,7 @@ import { benchBrowser } from '../src/bench/browser.ts';
 const MODEL = fileURLToPath(new URL('../../shared/models/tinystories-656k', import.meta.url));
 
 test('bench browser peer: our decode and onnxruntime-web decode in one Chromium page', async () => {
-  const r = await benchBrowser(MODEL, { prompt: 16, gen: 8, runs: 1, train: { batch: 1, seq: 16, steps: 2 } });
+  const r = await benchBrowser(MODEL, { prompt: 16, gen: 8, runs: 1, driver: 'tiny', train: { batch: 1, seq: 16, steps: 2 } });
   assert.match(r.userAgent, /Chrome/, 'measured in Chromium');
   assert.ok(r.adapter.length > 0, 'the page names its WebGPU adapter');
   for (const [name, s] of [['ours decode', r.ours.decodeTokensPerSecond], ['ours prefill', r.ours.prefillTokensPerSecond],
@@ -29,6 +29,10 @@ test('bench browser peer: our decode and onnxruntime-web decode in one Chromium 
   assert.match(gp.runtime, /WebGPU, browser/);
   assert.ok(Number.isFinite(gp.decodeTokensPerSecond.median) && gp.decodeTokensPerSecond.median > 0, `WebGPU peer decode ${gp.decodeTokensPerSecond.median}`);
   assert.ok(Math.abs(r.decodeRatioWebgpu! - r.ours.decodeTokensPerSecond.median / gp.decodeTokensPerSecond.median) < 1e-9);
+  assert.ok(r.driver, 'the page measured its adapter\'s ceilings');
+  for (const [name, s] of [['FMA', r.driver.fmaGflops], ['load', r.driver.loadNsPerVec4], ['dispatch', r.driver.dispatchUs]] as const) {
+    assert.ok(Number.isFinite(s.median) && s.median > 0, `${name}: ${s.median}`);
+  }
   assert.ok(r.train, 'the training step ran in the page');
   assert.equal(r.train.stepMs.runs.length, 2, 'two timed steps');
   assert.ok(r.train.stepMs.runs.every((x) => Number.isFinite(x) && x > 0) && Number.isFinite(r.train.loss), `step ms ${r.train.stepMs.runs}, loss ${r.train.loss}`);

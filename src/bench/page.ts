@@ -7,8 +7,10 @@
 // the browser's adapter: what a user of the app gets per micro-batch). With ortWebgpu=1 also
 // onnxruntime-web's WebGPU execution provider on the page's WebGPU adapter — the adapter ours runs
 // on — as transformers.js runs with device 'webgpu' (the KV cache kept on the GPU between steps:
-// preferredOutputLocation 'gpu-buffer'; the logits read back).
-// Query: ?prompt=N&gen=N&runs=N[&lookahead=N][&ortWebgpu=1][&trainSteps=N&trainBatch=B&trainSeq=T]
+// preferredOutputLocation 'gpu-buffer'; the logits read back). With driver=1 (or tiny: small probes)
+// the page's adapter's ceilings too (src/bench/driver.ts: FMA, one load, one dispatch), what bounds
+// every figure above on it.
+// Query: ?prompt=N&gen=N&runs=N[&lookahead=N][&ortWebgpu=1][&driver=1|tiny][&trainSteps=N&trainBatch=B&trainSeq=T]
 // (lookahead: generate's greedy steps in flight). The result (or {error}) is stored in
 // window.__whittleBench.
 import { acquireGpu } from '../gpu/device.ts';
@@ -17,6 +19,7 @@ import { memorySource } from '../model/source.ts';
 import { benchInfer, type InferResult } from './infer.ts';
 import { benchTrain, type TrainResult } from './train.ts';
 import { benchOnnxPeer } from './onnx-peer.ts';
+import { benchDriver, type DriverCeilings } from './driver.ts';
 
 export interface BrowserBenchResult {
   userAgent: string;
@@ -31,6 +34,8 @@ export interface BrowserBenchResult {
   onnxruntimeWebgpu: Awaited<ReturnType<typeof benchOnnxPeer>> | { error: string } | null;
   /** ours ÷ onnxruntimeWebgpu decode tokens/s (null when that peer did not run) */
   decodeRatioWebgpu: number | null;
+  /** the page's adapter's ceilings (src/bench/driver.ts); null when not asked for */
+  driver: DriverCeilings | null;
   /** a LoRA training step of the same model (f32 base) on the page's adapter; null when not asked for (trainSteps 0) */
   train: TrainResult | null;
 }
@@ -70,6 +75,8 @@ async function main(): Promise<void> {
       log(`onnxruntime-web WebGPU: ${(e as Error).message}`);
     }
   }
+  const dq = q.get('driver');
+  const driver = dq === '1' || dq === 'tiny' ? await benchDriver(gpu, { runs: 3, tiny: dq === 'tiny' }) : null;
   const steps = Number(q.get('trainSteps') ?? 0);
   const train = steps > 0
     ? await benchTrain(gpu, m.config, m.weights, {
@@ -79,7 +86,7 @@ async function main(): Promise<void> {
   w.__whittleBench = {
     userAgent: navigator.userAgent, adapter, ours, onnxruntimeWeb: peer,
     decodeRatio: ours.decodeTokensPerSecond.median / peer.decodeTokensPerSecond.median,
-    onnxruntimeWebgpu: gpuPeer,
+    onnxruntimeWebgpu: gpuPeer, driver,
     decodeRatioWebgpu: gpuPeer && !('error' in gpuPeer) ? ours.decodeTokensPerSecond.median / gpuPeer.decodeTokensPerSecond.median : null, train,
   };
   log('done');

@@ -117,6 +117,13 @@ export function renderMarkdown(r: BenchReport): string {
           [[b.model, b.adapter, fmtStat(gp.prefillTokensPerSecond), fmtStat(gp.decodeTokensPerSecond), fmtStat(b.ours.decodeTokensPerSecond), `${b.decodeRatioWebgpu!.toFixed(2)}×`]],
           [2, 3, 4, 5])));
     }
+    if (b.driver) {
+      const d = b.driver, nd = r.driver;
+      L.push('', `Driver ceilings of the page's adapter (${b.adapter}; src/bench/driver.ts), next to this machine's Node adapter (${r.adapter.description || r.adapter.device}):`, '');
+      L.push(...table(['adapter', 'f32 FMA GFLOP/s', 'ns per vec4 load per invocation', 'µs per dispatch'],
+        [[b.adapter, fmtStat(d.fmaGflops, 1), fmtStat(d.loadNsPerVec4, 2), fmtStat(d.dispatchUs, 1)],
+          [r.adapter.description || r.adapter.device, fmtStat(nd.fmaGflops, 1), fmtStat(nd.loadNsPerVec4, 2), fmtStat(nd.dispatchUs, 1)]], [1, 2, 3]));
+    }
     if (b.train) {
       const t = b.train;
       // the same case in Node on this machine's adapter (the training table), when it ran

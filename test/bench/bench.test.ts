@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from '../harness.ts';
-import type { BenchReport } from '../../src/bench/run.ts';
+import { type BenchReport, goals } from '../../src/bench/run.ts';
 import { renderMarkdown } from '../../src/bench/report.ts';
 import { trainStepFlops } from '../../src/bench/flops.ts';
 import { BENCH_LORA, SHAPES, paramCount } from '../../src/bench/shapes.ts';
@@ -115,6 +115,27 @@ test('whittle bench --tiny --quick --json --no-torch writes a complete report', 
   assert.ok(rep.goals.some((g) => g.goal.includes('quantized matmul') && typeof g.met === 'boolean'));
   const md = renderMarkdown(rep);
   for (const h of ['## Training', '## Matmul', '## Driver ceilings', '## GPU memory', '## Inference', '## Goals', 'decode ratio vs onnxruntime-web']) assert.ok(md.includes(h), `markdown has ${h}`);
+
+  // the browser part (run by the full bench, e2e/bench.spec.ts measures it): rendered from this run's own
+  // figures put in its place — its tables, its driver ceilings beside the Node adapter's, and its goal rows
+  const st = peer.decodeTokensPerSecond, slow = { ...st, median: st.median / 10 };
+  const withBrowser: BenchReport = {
+    ...rep,
+    browser: {
+      userAgent: 'HeadlessChrome', adapter: 'google swiftshader', ours: peer, onnxruntimeWeb: peer.onnxruntimeWeb!, decodeRatio: 0.25,
+      onnxruntimeWebgpu: { prefillTokensPerSecond: slow, decodeTokensPerSecond: slow, runtime: 'onnxruntime-web (WebGPU, browser)' }, decodeRatioWebgpu: 10,
+      driver: rep.driver, train: null, model: 'tinystories-656k', prompt: 16, gen: 8, runs: 1,
+    },
+  };
+  const gs = goals(withBrowser);
+  assert.ok(gs.some((g) => g.goal.includes('same WebGPU adapter') && g.met === true && g.detail.includes('10.00×')), gs.map((g) => g.goal).join('; '));
+  assert.ok(gs.some((g) => g.goal.includes('on the same model') && g.met === false && g.detail.includes('0.250×')));
+  const bmd = renderMarkdown({ ...withBrowser, goals: gs });
+  for (const h of ['## Inference in the browser', "WebGPU execution provider on the same adapter", "Driver ceilings of the page's adapter (google swiftshader", '10.00×']) {
+    assert.ok(bmd.includes(h), `browser markdown has ${h}`);
+  }
+  const failed = renderMarkdown({ ...withBrowser, browser: { ...withBrowser.browser!, onnxruntimeWebgpu: { error: 'no adapter\nstack' }, decodeRatioWebgpu: null } });
+  assert.ok(failed.includes('did not run: no adapter') && !failed.includes('stack'), 'a failed WebGPU peer renders its error, first line');
 });
 
 test('trainStepFlops matches a hand count on the tiny shape', () => {
